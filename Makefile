@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` serves the demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SERVE := $(BIN)/hypercorn trio_ticker.app:app --worker-class trio --bind $(HOST):$(PORT)
+
+.PHONY: run serve test lint typecheck check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	@echo "Serving the demo on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	@echo "  $(SERVE)"
+	$(SERVE)
+
+# The same app with our own shutdown: clients get close 1001 on SIGTERM/SIGINT.
+serve: $(VENV)/.installed
+	TICKER_HOST=$(HOST) TICKER_PORT=$(PORT) $(BIN)/python -m trio_ticker
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check trio_ticker tests
+	$(BIN)/ruff format --check trio_ticker tests
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,77 @@
+"""`python -m trio_ticker`: serve the app in-process with a shutdown we own.
+
+Unlike the bare `hypercorn` command, SIGTERM/SIGINT here first closes every WebSocket client
+with 1001 (going away), waits for them (bounded by the graceful timeout), then stops Hypercorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from functools import partial
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from .app import create_app
+from .protocol import CloseCode
+from .service import TickerService
+from .settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("trio_ticker.main")
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.graceful_timeout = settings.graceful_timeout
+    config.websocket_ping_interval = settings.ws_ping_interval
+    config.read_timeout = settings.ws_read_timeout  # type: ignore[assignment]  # Hypercorn takes floats
+    config.accesslog = None
+    return config
+
+
+async def serve_until_signalled(
+    settings: Settings, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve until SIGTERM/SIGINT, then close clients with 1001 and stop; reports the bound URLs."""
+    service = TickerService(settings)
+    app = create_app(settings, service)
+    stop_serving = trio.Event()
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                partial(serve, app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)
+            )
+            log.info("event=serving urls=%s", ",".join(binds))
+            task_status.started(binds)
+            async for signum in signals:
+                log.info(
+                    "event=shutdown signal=%s clients=%d",
+                    signal.Signals(signum).name,
+                    service.hub.statistics().clients,
+                )
+                service.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+                with trio.move_on_after(settings.graceful_timeout):
+                    await service.hub.wait_no_clients()
+                stop_serving.set()
+                break
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trio_ticker", description=__doc__)
+    parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        sys.stderr.write(f"trio_ticker: {error}\n")
+        return 2
+    trio.run(serve_until_signalled, settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The Quart-Trio app: REST snapshot routes, the web client's files, and `/ws` in front.
+
+`create_app(settings)` builds everything (no globals but the module-level `app` Hypercorn
+imports). The lifespan starts the root service once, in quart-trio's nursery, before serving.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Response, jsonify, request, send_from_directory
+from quart.typing import ResponseReturnValue
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from . import protocol
+from .logs import configure_logging
+from .protocol import ErrorCode, ProtocolError
+from .service import TickerService
+from .settings import ConfigError, Settings, load_settings
+from .websocket import WebSocketEndpoint
+
+NO_DATA_RETRY_AFTER_SECONDS = 1
+
+
+def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    service = service or TickerService(settings)
+    app = QuartTrio(__name__, static_folder=None)
+    app.extensions["trio_ticker"] = service
+    app.asgi_app = WebSocketEndpoint(app.asgi_app, service)  # type: ignore[method-assign]
+    hub = service.hub
+
+    @app.before_serving
+    async def start_service() -> None:
+        await app.nursery.start(service.run)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> tuple[Response, int]:
+        code = (error.name or "error").lower().replace(" ", "_")
+        return error_response(code, error.description or error.name, error.code or 500)
+
+    @app.get("/price")
+    async def price() -> ResponseReturnValue:
+        symbol = request.args.get("symbol", settings.default_symbol)
+        try:
+            symbol = protocol.normalize_symbol(symbol)
+        except ProtocolError as error:
+            return error_response(error.code, error.message, 400, symbol=symbol[:40])
+        if hub.unknown((symbol,)):
+            return error_response(ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {symbol}", 404, symbol=symbol)
+        tick = hub.latest(symbol)
+        if tick is None:
+            response, status = error_response(
+                "no_data", f"no price for {symbol} yet; retry shortly", 503, symbol=symbol
+            )
+            return response, status, {"Retry-After": str(NO_DATA_RETRY_AFTER_SECONDS)}
+        return jsonify(protocol.snapshot_fields(tick))
+
+    @app.get("/prices")
+    async def prices() -> Response:
+        latest = hub.all_latest()
+        return jsonify(
+            {
+                "prices": {
+                    symbol: protocol.snapshot_fields(latest[symbol])
+                    for symbol in hub.symbols
+                    if symbol in latest
+                }
+            }
+        )
+
+    @app.get("/symbols")
+    async def symbols() -> Response:
+        return jsonify({"symbols": list(hub.symbols), "default": settings.default_symbol})
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        statistics = hub.statistics()
+        return jsonify(
+            {
+                "status": "ok",
+                "mode": "demo" if settings.demo_mode else "live",
+                "clients": statistics.clients,
+                "sources": {
+                    name: {"state": status.state.value, "since": status.ts, "reconnects": status.reconnects}
+                    for name, status in hub.source_statuses().items()
+                },
+                "statistics": statistics_fields(statistics),
+            }
+        )
+
+    @app.get("/")
+    async def index() -> Response:
+        return await send_from_directory(settings.web_dir, "index.html")
+
+    @app.get("/<path:filename>")
+    async def web_file(filename: str) -> Response:
+        return await send_from_directory(settings.web_dir, filename)
+
+    return app
+
+
+def error_response(code: str, message: str, status: int, **details: Any) -> tuple[Response, int]:
+    return jsonify({"type": "error", "code": str(code), "message": message, **details}), status
+
+
+def statistics_fields(statistics: Any) -> dict[str, int]:
+    return {name: getattr(statistics, name) for name in statistics.__dataclass_fields__}
+
+
+def _create_default_app() -> QuartTrio:
+    try:
+        return create_app()
+    except ConfigError as error:
+        raise SystemExit(f"trio_ticker: {error}") from None
+
+
+app = _create_default_app()

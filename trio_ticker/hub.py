@@ -1,0 +1,197 @@
+"""The hub: latest tick per symbol, who subscribes to what, and fan-out into client outboxes.
+
+Sources feed one bounded ingest channel; `Hub.run` numbers each update (per-symbol `seq`),
+encodes it once, and offers the frame to each subscriber's outbox without ever waiting.
+A symbol nobody subscribes to costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import trio
+
+from . import protocol
+from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
+from .outbox import ClientOutbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    clients: int
+    subscriptions: int
+    symbols_with_data: int
+    ticks_in: int
+    encodes: int
+    messages_out: int
+    conflated: int
+    evicted: int
+
+
+@dataclass(slots=True)
+class _Counters:
+    ticks_in: int = 0
+    encodes: int = 0
+    messages_out: int = 0
+    conflated: int = 0
+    evicted: int = 0
+
+
+class Hub:
+    def __init__(self, symbols: Iterable[str], *, client_buffer: int) -> None:
+        self.symbols: tuple[str, ...] = tuple(symbols)
+        self._client_buffer = client_buffer
+        self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
+        self._clients: dict[ClientOutbox, None] = {}
+        self._latest: dict[str, Tick] = {}
+        self._latest_frames: dict[str, str] = {}
+        self._sources: dict[str, SourceStatus] = {}
+        self._counters = _Counters()
+        self._client_ids = itertools.count(1)
+        self._no_clients = trio.Event()
+        self._no_clients.set()
+
+    # -- ingest -----------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        ingest: trio.MemoryReceiveChannel[Ingest],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Consume the ingest channel until every source has closed its end."""
+        task_status.started()
+        async with ingest:
+            async for item in ingest:
+                self.ingest(item)
+
+    def ingest(self, item: Ingest) -> None:
+        if isinstance(item, PriceUpdate):
+            self.publish(item)
+        elif isinstance(item, StaleChange):
+            self._set_stale(item)
+        else:
+            self._set_source_status(item)
+
+    def publish(self, update: PriceUpdate) -> Tick | None:
+        """Number, store, encode once and fan out one update. Unknown symbols are dropped."""
+        subscribers = self._subscribers.get(update.symbol)
+        if subscribers is None:
+            log.warning("event=unknown_symbol_update symbol=%s source=%s", update.symbol, update.source)
+            return None
+        previous = self._latest.get(update.symbol)
+        tick = tick_from_update(update, seq=previous.seq + 1 if previous else 1)
+        frame = protocol.encode_tick(tick)
+        counters = self._counters
+        counters.ticks_in += 1
+        counters.encodes += 1
+        self._latest[update.symbol] = tick
+        self._latest_frames[update.symbol] = frame
+        for outbox in subscribers:
+            if outbox.offer(update.symbol, frame):
+                counters.conflated += 1
+        counters.messages_out += len(subscribers)
+        return tick
+
+    def _set_stale(self, change: StaleChange) -> None:
+        tick = self._latest.get(change.symbol)
+        if tick is None or tick.stale == change.stale:
+            return
+        tick = dataclasses.replace(tick, stale=change.stale)
+        self._latest[change.symbol] = tick
+        self._latest_frames[change.symbol] = protocol.encode_tick(tick)
+        self._counters.encodes += 1
+        frame = protocol.encode_symbol_status(change.symbol, stale=change.stale, ts=change.ts)
+        for outbox in self._subscribers.get(change.symbol, ()):
+            outbox.offer(f"stale:{change.symbol}", frame)
+
+    def _set_source_status(self, status: SourceStatus) -> None:
+        self._sources[status.source] = status
+        frame = protocol.encode_source_status(status)
+        for outbox in self._clients:
+            outbox.offer(f"status:{status.source}", frame)
+
+    # -- clients ----------------------------------------------------------------------------------
+
+    def connect(self, *, peer: str = "") -> ClientOutbox:
+        outbox = ClientOutbox(next(self._client_ids), self._client_buffer, peer=peer)
+        self._clients[outbox] = None
+        self._no_clients = trio.Event()
+        return outbox
+
+    def disconnect(self, outbox: ClientOutbox) -> None:
+        """Forget a client entirely; safe to call more than once."""
+        if self._clients.pop(outbox, False) is None:
+            for symbol in outbox.subscriptions:
+                self._subscribers[symbol].pop(outbox, None)
+            outbox.subscriptions.clear()
+            outbox.aclose_hub_side()
+        if not self._clients:
+            self._no_clients.set()
+
+    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between)."""
+        for symbol in symbols:
+            if symbol in outbox.subscriptions:
+                continue
+            outbox.subscriptions[symbol] = None
+            self._subscribers[symbol][outbox] = None
+            frame = self._latest_frames.get(symbol)
+            if frame is not None:
+                outbox.offer(symbol, frame)
+
+    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+        for symbol in symbols:
+            if outbox.subscriptions.pop(symbol, False) is None:
+                self._subscribers[symbol].pop(outbox, None)
+        outbox.discard_pending(symbols)
+
+    def unknown(self, symbols: tuple[str, ...]) -> list[str]:
+        return [symbol for symbol in symbols if symbol not in self._subscribers]
+
+    def evict(self, outbox: ClientOutbox, code: int, reason: str) -> None:
+        """Stop serving a client that cannot keep up; its session sends the close frame."""
+        self._counters.evicted += 1
+        outbox.request_close(code, reason)
+        self.disconnect(outbox)
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Ask every session to close (server shutdown)."""
+        for outbox in list(self._clients):
+            outbox.request_close(code, reason)
+
+    async def wait_no_clients(self) -> None:
+        await self._no_clients.wait()
+
+    # -- reading state ------------------------------------------------------------------------------
+
+    def latest(self, symbol: str) -> Tick | None:
+        return self._latest.get(symbol)
+
+    def all_latest(self) -> dict[str, Tick]:
+        return dict(self._latest)
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        return dict(self._sources)
+
+    def subscriber_count(self, symbol: str) -> int:
+        return len(self._subscribers.get(symbol, ()))
+
+    def statistics(self) -> HubStatistics:
+        counters = self._counters
+        return HubStatistics(
+            clients=len(self._clients),
+            subscriptions=sum(len(subscribers) for subscribers in self._subscribers.values()),
+            symbols_with_data=len(self._latest),
+            ticks_in=counters.ticks_in,
+            encodes=counters.encodes,
+            messages_out=counters.messages_out,
+            conflated=counters.conflated,
+            evicted=counters.evicted,
+        )

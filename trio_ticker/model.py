@@ -1,0 +1,96 @@
+"""The values that flow through trio_ticker: what a source reports and what clients receive.
+
+Frozen, slotted records with no I/O. A source emits `PriceUpdate`s; the hub's `TickBook`
+numbers them per symbol and turns them into `Tick`s, the unit every client sees.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Mode(enum.StrEnum):
+    DEMO = "demo"
+    LIVE = "live"
+
+
+class SourceState(enum.StrEnum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    UNAUTHORIZED = "unauthorized"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class PriceUpdate:
+    """One new price from a source, before the hub numbers it.
+
+    `reference` is the price `change` is measured against: the demo session's start price,
+    Binance's 24 h open, Finnhub's previous close. `decimals` is the symbol's price precision,
+    so derived numbers are rounded to what the market quotes (no float drift).
+    """
+
+    symbol: str
+    price: float
+    reference: float
+    ts: int  # event time, epoch milliseconds
+    mode: Mode
+    decimals: int = 2
+    source: str = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A numbered price update as clients receive it; `seq` grows by exactly 1 per symbol."""
+
+    symbol: str
+    price: float
+    change: float
+    change_percent: float
+    ts: int  # event time, epoch milliseconds
+    seq: int
+    mode: Mode
+    stale: bool = False
+    source: str = "demo"
+
+
+def tick_from_update(update: PriceUpdate, seq: int) -> Tick:
+    # `+ 0.0` turns a rounded -0.0 into 0.0, which is what a reader expects to see.
+    change = round(update.price - update.reference, update.decimals) + 0.0
+    change_percent = round(change / update.reference * 100, 4) + 0.0 if update.reference else 0.0
+    return Tick(
+        symbol=update.symbol,
+        price=round(update.price, update.decimals),
+        change=change,
+        change_percent=change_percent,
+        ts=update.ts,
+        seq=seq,
+        mode=update.mode,
+        source=update.source,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """A source's connection state changed (pushed to clients and shown at /healthz)."""
+
+    source: str
+    state: SourceState
+    ts: int  # epoch milliseconds
+    detail: str = ""
+    reconnects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StaleChange:
+    """The stale watchdog's verdict on one symbol: no update for too long, or fresh again."""
+
+    symbol: str
+    stale: bool
+    ts: int  # epoch milliseconds
+
+
+Ingest = PriceUpdate | SourceStatus | StaleChange
+"""What sources (and their watchdogs) send into the hub's ingest channel."""

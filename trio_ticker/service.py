@@ -1,0 +1,64 @@
+"""The root service: one nursery that owns the hub and every source.
+
+`TickerService.run` is startable: it reports started only once the hub is consuming and every
+source has started, so the app serves only after the first prices exist. The app's lifespan
+starts it once; tests start it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import trio
+
+from .hub import Hub
+from .model import Ingest
+from .settings import ConfigError, Settings
+from .sources.demo import DemoFeed
+
+log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    name: str
+    symbols: tuple[str, ...]
+
+    async def run(
+        self,
+        updates: trio.MemorySendChannel[Ingest],
+        *,
+        task_status: trio.TaskStatus[None] = ...,
+    ) -> None: ...
+
+
+def build_sources(settings: Settings) -> list[Source]:
+    if settings.demo_mode:
+        return [
+            DemoFeed(
+                settings.symbols,
+                interval=settings.demo_interval,
+                speed=settings.demo_speed,
+                seed=settings.demo_seed,
+            )
+        ]
+    raise ConfigError("DEMO_MODE=false: live sources are not available in this build; set DEMO_MODE=true")
+
+
+class TickerService:
+    def __init__(self, settings: Settings, sources: list[Source] | None = None) -> None:
+        self.settings = settings
+        self.sources = sources if sources is not None else build_sources(settings)
+        self.hub = Hub(settings.symbols, client_buffer=settings.client_buffer)
+
+    async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
+        send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self.settings.ingest_buffer)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.hub.run, receive_ingest)
+            async with send_ingest:
+                for source in self.sources:
+                    await nursery.start(source.run, send_ingest.clone())
+                    log.info(
+                        "event=source_started source=%s symbols=%s", source.name, ",".join(source.symbols)
+                    )
+            task_status.started(self)

@@ -1,0 +1,145 @@
+"""One WebSocket client: a reader task (commands -> hub) and a writer task (outbox -> socket).
+
+Both run in the session's own nursery with a slow-consumer watchdog and a close watcher, so
+a disconnect, an eviction or a server shutdown cancels exactly this client's tasks. The hub
+never waits for a session; a session only ever waits for its own client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import trio
+
+from . import protocol
+from .hub import Hub
+from .outbox import ClientOutbox
+from .protocol import CloseCode, ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
+from .transport import ClientDisconnected, ClientTransport
+
+log = logging.getLogger(__name__)
+
+
+class ClientSession:
+    def __init__(
+        self,
+        transport: ClientTransport,
+        hub: Hub,
+        *,
+        slow_client_timeout: float,
+        close_timeout: float,
+        batch: bool = False,
+        peer: str = "",
+    ) -> None:
+        self._transport = transport
+        self._hub = hub
+        self._slow_client_timeout = slow_client_timeout
+        self._close_timeout = close_timeout
+        self._batch = batch
+        self._peer = peer
+        self._peer_gone = False
+        self._peer_close_code: int | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[ClientOutbox] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve the client until it leaves, is evicted, or the server asks it to go."""
+        outbox = self._hub.connect(peer=self._peer)
+        log.info(
+            "event=client_connected client=%d peer=%s batch=%s", outbox.client_id, self._peer, self._batch
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_commands, outbox, nursery.cancel_scope)
+                nursery.start_soon(self._write_frames, outbox, nursery.cancel_scope)
+                nursery.start_soon(self._evict_when_stuck, outbox)
+                nursery.start_soon(self._stop_on_close_request, outbox, nursery.cancel_scope)
+                task_status.started(outbox)
+        finally:
+            self._hub.disconnect(outbox)
+        if not self._peer_gone and outbox.close_code is not None:
+            with trio.move_on_after(self._close_timeout):
+                await self._transport.close(outbox.close_code, outbox.close_reason)
+        log.info(
+            "event=client_closed client=%d peer=%s code=%s reason=%s",
+            outbox.client_id,
+            self._peer,
+            self._peer_close_code if self._peer_gone else outbox.close_code,
+            "peer closed" if self._peer_gone else outbox.close_reason,
+        )
+
+    async def _read_commands(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
+        try:
+            while True:
+                frame = await self._transport.receive()
+                try:
+                    await self._handle(protocol.decode_command(frame), outbox)
+                except ProtocolError as error:
+                    await outbox.send_control(error.to_frame())
+        except ClientDisconnected as gone:
+            self._peer_gone, self._peer_close_code = True, gone.code
+            cancel_scope.cancel()
+
+    async def _handle(self, command: protocol.Command, outbox: ClientOutbox) -> None:
+        hub = self._hub
+        match command:
+            case Subscribe(symbols, request_id):
+                if unknown := hub.unknown(symbols):
+                    raise protocol.unknown_symbols_error(unknown, request_id)
+                # The ack is queued before the subscription exists, so it precedes every tick.
+                await outbox.send_control(protocol.encode_subscribed(symbols, request_id))
+                hub.subscribe(outbox, symbols)
+            case Unsubscribe(symbols, request_id):
+                if unknown := hub.unknown(symbols):
+                    raise protocol.unknown_symbols_error(unknown, request_id)
+                hub.unsubscribe(outbox, symbols)
+                await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id))
+            case ListSymbols(request_id):
+                await outbox.send_control(protocol.encode_symbols(hub.symbols, request_id))
+            case Ping(request_id):
+                await outbox.send_control(protocol.encode_pong(int(time.time() * 1000), request_id))
+
+    async def _write_frames(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
+        receive = outbox.receive
+        try:
+            while True:
+                try:
+                    frame = await receive.receive()
+                except trio.EndOfChannel:
+                    return  # close requested; the close watcher ends the session
+                if self._batch:
+                    await self._transport.send(_batch_frame(frame, outbox))
+                    continue
+                await self._transport.send(frame)
+                if outbox.has_pending and receive.statistics().current_buffer_used == 0:
+                    for pending in outbox.take_pending():
+                        await self._transport.send(pending)
+        except ClientDisconnected as gone:
+            self._peer_gone, self._peer_close_code = True, gone.code
+            cancel_scope.cancel()
+
+    async def _evict_when_stuck(self, outbox: ClientOutbox) -> None:
+        await outbox.wait_behind_for(self._slow_client_timeout)
+        log.warning(
+            "event=client_evicted client=%d peer=%s reason=slow_consumer pending=%d",
+            outbox.client_id,
+            self._peer,
+            outbox.pending_count(),
+        )
+        self._hub.evict(outbox, CloseCode.SLOW_CONSUMER, "slow consumer")
+
+    async def _stop_on_close_request(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
+        await outbox.wait_close_requested()
+        cancel_scope.cancel()
+
+
+def _batch_frame(first: str, outbox: ClientOutbox) -> str:
+    """Everything queued right now, as one JSON array frame."""
+    frames = [first]
+    receive = outbox.receive
+    while True:
+        try:
+            frames.append(receive.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            break
+    frames.extend(outbox.take_pending())
+    return "[" + ",".join(frames) + "]"

@@ -1,0 +1,142 @@
+"""The one frozen Settings object, read from environment variables and `.env`.
+
+Nothing else in trio_ticker reads `os.environ`. Invalid values raise `ConfigError` with one
+line per bad variable, naming the variable, so a misconfigured server refuses to start clearly.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.:_/-]{0,31}$")
+"""Upper-case letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`)."""
+
+DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+SymbolList = Annotated[tuple[str, ...], NoDecode]
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names every offending variable."""
+
+
+def _split_symbols(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TICKER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    # The prototypes' variables keep their names.
+    demo_mode: bool = Field(True, validation_alias=AliasChoices("TICKER_DEMO_MODE", "DEMO_MODE", "demo_mode"))
+    finnhub_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TICKER_FINNHUB_API_KEY", "FINNHUB_API_KEY", "finnhub_api_key")
+    )
+
+    stock_symbols: SymbolList = ("AAPL", "GOOGL", "AMZN", "MSFT")
+    crypto_symbols: SymbolList = ("BTCUSDT", "ETHUSDT")
+    default_symbol: str = "BTCUSDT"
+
+    demo_interval: float = Field(0.5, gt=0, le=3600)
+    demo_speed: float = Field(60.0, gt=0, le=1_000_000)
+    demo_seed: int | None = None
+
+    ingest_buffer: int = Field(1024, ge=1, le=1_000_000)
+    client_buffer: int = Field(100, ge=1, le=100_000)
+    slow_client_timeout: float = Field(10.0, gt=0)
+    close_timeout: float = Field(2.0, gt=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    graceful_timeout: float = Field(5.0, gt=0)
+    ws_ping_interval: float | None = Field(20.0, gt=0)
+    ws_read_timeout: float | None = Field(60.0, gt=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    web_dir: Path = DEFAULT_WEB_DIR
+
+    @field_validator("stock_symbols", "crypto_symbols", mode="before")
+    @classmethod
+    def _parse_symbol_list(cls, value: Any) -> Any:
+        return _split_symbols(value)
+
+    @field_validator("stock_symbols", "crypto_symbols")
+    @classmethod
+    def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [symbol for symbol in value if not SYMBOL_PATTERN.match(symbol)]
+        if bad:
+            raise ValueError(f"invalid symbol(s) {', '.join(map(repr, bad))}: use A-Z, 0-9 and . : _ / -")
+        if len(set(value)) != len(value):
+            raise ValueError("a symbol is listed twice")
+        return value
+
+    @field_validator("default_symbol", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if not self.symbols:
+            raise ValueError("no symbols configured: set TICKER_STOCK_SYMBOLS and/or TICKER_CRYPTO_SYMBOLS")
+        overlap = set(self.stock_symbols) & set(self.crypto_symbols)
+        if overlap:
+            raise ValueError(f"symbol(s) {sorted(overlap)} are both stock and crypto symbols")
+        if self.default_symbol not in self.symbols:
+            raise ValueError(
+                f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols"
+            )
+        return self
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.stock_symbols + self.crypto_symbols
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings (overrides win over env and `.env`), or raise one readable ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"])
+        variable = _variable_name(field)
+        given = problem.get("input")
+        shown = "" if isinstance(given, dict) or variable.endswith("API_KEY") else f" (got {given!r})"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {variable}: {message}{shown}" if field else f"  {message}")
+    return "\n".join(lines)
+
+
+def _variable_name(field: str) -> str:
+    if not field:
+        return ""
+    if field in ("demo_mode", "DEMO_MODE", "TICKER_DEMO_MODE"):
+        return "DEMO_MODE"
+    if field.lower().endswith("finnhub_api_key"):
+        return "FINNHUB_API_KEY"
+    return field.upper() if field.upper().startswith("TICKER_") else f"TICKER_{field.upper()}"

@@ -1,0 +1,114 @@
+"""The simulated feed: geometric Brownian motion per symbol, seeded, rounded to the tick size.
+
+`gbm_step` is the pure model; `DemoFeed` is the thin task that steps every symbol on a fixed
+schedule (no drift from processing time) and sends the prices to the hub.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import trio
+
+from ..model import Ingest, Mode, PriceUpdate, SourceState, SourceStatus
+
+SECONDS_PER_YEAR = 365.25 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str
+    start_price: float
+    volatility: float  # annualised, e.g. 0.25 = 25 %
+    tick_size: float = 0.01
+
+    @property
+    def decimals(self) -> int:
+        return max(0, -math.floor(math.log10(self.tick_size) + 1e-9))
+
+
+KNOWN_INSTRUMENTS = {
+    instrument.symbol: instrument
+    for instrument in (
+        Instrument("AAPL", 189.50, 0.25),
+        Instrument("GOOGL", 171.20, 0.30),
+        Instrument("AMZN", 185.60, 0.32),
+        Instrument("MSFT", 418.30, 0.24),
+        Instrument("BTCUSDT", 96_500.00, 0.60),
+        Instrument("ETHUSDT", 3_420.00, 0.75),
+    )
+}
+
+
+def instrument_for(symbol: str) -> Instrument:
+    """A plausible instrument for any symbol: the known ones, else $100 at 30 % volatility."""
+    return KNOWN_INSTRUMENTS.get(symbol) or Instrument(symbol, 100.0, 0.30)
+
+
+def gbm_step(price: float, volatility: float, dt_years: float, shock: float, tick_size: float) -> float:
+    """One step of driftless GBM for a standard-normal `shock`, rounded to the tick, never <= 0."""
+    growth = math.exp(-0.5 * volatility**2 * dt_years + volatility * math.sqrt(dt_years) * shock)
+    ticks = max(1, round(price * growth / tick_size))
+    decimals = max(0, -math.floor(math.log10(tick_size) + 1e-9))
+    return round(ticks * tick_size, decimals)
+
+
+class DemoFeed:
+    """Simulated prices for `symbols`, one update per symbol every `interval` seconds."""
+
+    name = "demo"
+
+    def __init__(self, symbols: tuple[str, ...], *, interval: float, speed: float, seed: int | None) -> None:
+        self.symbols = symbols
+        self._instruments = [instrument_for(symbol) for symbol in symbols]
+        self._interval = interval
+        self._dt_years = interval * speed / SECONDS_PER_YEAR
+        self._random = random.Random(seed)
+
+    async def run(
+        self,
+        updates: trio.MemorySendChannel[Ingest],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Publish the start prices at once (so snapshots exist), then step until cancelled."""
+        async with updates:
+            prices = [instrument.start_price for instrument in self._instruments]
+            await updates.send(SourceStatus(self.name, SourceState.LIVE, _now_ms()))
+            await self._send_all(updates, prices)
+            task_status.started()
+            next_step = trio.current_time()
+            while True:
+                next_step += self._interval
+                await trio.sleep_until(next_step)
+                for index, instrument in enumerate(self._instruments):
+                    prices[index] = gbm_step(
+                        prices[index],
+                        instrument.volatility,
+                        self._dt_years,
+                        self._random.gauss(0.0, 1.0),
+                        instrument.tick_size,
+                    )
+                await self._send_all(updates, prices)
+
+    async def _send_all(self, updates: trio.MemorySendChannel[Ingest], prices: list[float]) -> None:
+        ts = _now_ms()
+        for instrument, price in zip(self._instruments, prices, strict=True):
+            await updates.send(
+                PriceUpdate(
+                    symbol=instrument.symbol,
+                    price=price,
+                    reference=instrument.start_price,
+                    ts=ts,
+                    mode=Mode.DEMO,
+                    decimals=instrument.decimals,
+                    source=self.name,
+                )
+            )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
