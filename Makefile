@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SERVE := $(BIN)/hypercorn trio_ticker.app:app --worker-class trio --bind $(HOST):$(PORT)
 
-.PHONY: run serve test lint typecheck check clean
+.PHONY: run serve test lint typecheck check clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,7 @@ serve: $(VENV)/.installed
 	TICKER_HOST=$(HOST) TICKER_PORT=$(PORT) $(BIN)/python -m trio_ticker
 
 test: $(VENV)/.installed-test
+	node --test web/tests/
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
@@ -40,6 +41,12 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# Refresh the committed chart library from npm (version pinned in package.json); `make run` never needs npm.
+vendor:
+	npm install --no-audit --no-fund
+	cp node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.mjs web/vendor/
+	cp node_modules/lightweight-charts/LICENSE web/vendor/lightweight-charts.LICENSE
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,60 @@
+// Number and time formatting for the board: pure functions, locale and time zone passed in.
+
+/** Decimal places a price is shown with: cents for normal prices, more for sub-dollar coins. */
+export function priceDecimals(price) {
+  const size = Math.abs(price);
+  if (size >= 1 || size === 0) return 2;
+  if (size >= 0.01) return 4;
+  return 8;
+}
+
+export function formatPrice(price, locale = "en-US") {
+  if (!Number.isFinite(price)) return "—";
+  const decimals = priceDecimals(price);
+  return price.toLocaleString(locale, { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+/** A signed change ("+1.25", "-0.50", "0.00"), with the price's own precision. */
+export function formatChange(change, price, locale = "en-US") {
+  if (!Number.isFinite(change)) return "—";
+  const decimals = priceDecimals(Number.isFinite(price) ? price : change);
+  return change.toLocaleString(locale, {
+    minimumFractionDigits: decimals,
+    maximumFractionDigits: decimals,
+    signDisplay: "exceptZero",
+  });
+}
+
+export function formatPercent(percent, locale = "en-US") {
+  if (!Number.isFinite(percent)) return "—";
+  const text = percent.toLocaleString(locale, {
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 2,
+    signDisplay: "exceptZero",
+  });
+  return `${text}%`;
+}
+
+/** Wall-clock time of an epoch-ms timestamp, 24 h, to the second. */
+export function formatClock(epochMs, locale = "en-US", timeZone = undefined) {
+  if (!Number.isFinite(epochMs)) return "—";
+  return new Date(epochMs).toLocaleTimeString(locale, {
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+    timeZone,
+  });
+}
+
+/** Which way a price moved: "up", "down" or "flat" (also "flat" for the first price). */
+export function direction(previous, next) {
+  if (!Number.isFinite(previous) || !Number.isFinite(next) || previous === next) return "flat";
+  return next > previous ? "up" : "down";
+}
+
+/** Sign class of a change: "up", "down" or "flat". */
+export function signOf(change) {
+  if (!Number.isFinite(change) || change === 0) return "flat";
+  return change > 0 ? "up" : "down";
+}

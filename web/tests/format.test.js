@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import test from "node:test";
+
+import {
+  direction,
+  formatChange,
+  formatClock,
+  formatPercent,
+  formatPrice,
+  priceDecimals,
+  signOf,
+} from "../lib/format.js";
+
+test("prices show cents, with more places below one dollar", () => {
+  assert.equal(formatPrice(96500), "96,500.00");
+  assert.equal(formatPrice(189.5), "189.50");
+  assert.equal(formatPrice(0.1234567), "0.1235");
+  assert.equal(formatPrice(0.000012345), "0.00001235");
+  assert.equal(priceDecimals(0), 2);
+});
+
+test("a missing or broken number shows a dash, not NaN", () => {
+  assert.equal(formatPrice(undefined), "—");
+  assert.equal(formatPrice(Number.NaN), "—");
+  assert.equal(formatChange(null, 10), "—");
+  assert.equal(formatPercent(Number.POSITIVE_INFINITY), "—");
+  assert.equal(formatClock(undefined), "—");
+});
+
+test("changes and percentages carry a sign except at zero", () => {
+  assert.equal(formatChange(1.5, 189.5), "+1.50");
+  assert.equal(formatChange(-0.25, 189.5), "-0.25");
+  assert.equal(formatChange(0, 189.5), "0.00");
+  assert.equal(formatChange(0.0012, 0.5), "+0.0012");
+  assert.equal(formatPercent(1.23456), "+1.23%");
+  assert.equal(formatPercent(-0.5), "-0.50%");
+  assert.equal(formatPercent(0), "0.00%");
+});
+
+test("the clock is 24 h to the second in the given zone", () => {
+  const ts = Date.UTC(2026, 10, 21, 15, 4, 5, 678);
+  assert.equal(formatClock(ts, "en-US", "UTC"), "15:04:05");
+  assert.equal(formatClock(Date.UTC(2026, 0, 1, 0, 0, 9), "en-GB", "UTC"), "00:00:09");
+});
+
+test("direction compares two prices; the first price is flat", () => {
+  assert.equal(direction(10, 11), "up");
+  assert.equal(direction(10, 9.99), "down");
+  assert.equal(direction(10, 10), "flat");
+  assert.equal(direction(undefined, 10), "flat");
+  assert.equal(signOf(-1), "down");
+  assert.equal(signOf(2), "up");
+  assert.equal(signOf(0), "flat");
+});
