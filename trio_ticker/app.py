@@ -36,6 +36,10 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     async def start_service() -> None:
         await app.nursery.start(service.run)
 
+    @app.after_serving
+    async def stop_service() -> None:
+        service.stop()
+
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> tuple[Response, int]:
         code = (error.name or "error").lower().replace(" ", "_")

@@ -81,6 +81,7 @@ class SourceStatus:
     ts: int  # epoch milliseconds
     detail: str = ""
     reconnects: int = 0
+    last_message_ts: int | None = None  # epoch ms of the last frame from upstream, if any
 
 
 @dataclass(frozen=True, slots=True)

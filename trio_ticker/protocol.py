@@ -269,6 +269,8 @@ def encode_source_status(status: SourceStatus) -> str:
     }
     if status.detail:
         message["detail"] = status.detail
+    if status.last_message_ts is not None:
+        message["last_message_ts"] = status.last_message_ts
     return _dumps(message)
 
 

@@ -50,10 +50,12 @@ class TickerService:
         self.settings = settings
         self.sources = sources if sources is not None else build_sources(settings)
         self.hub = Hub(settings.symbols, client_buffer=settings.client_buffer)
+        self._cancel_scope: trio.CancelScope | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
         send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self.settings.ingest_buffer)
         async with trio.open_nursery() as nursery:
+            self._cancel_scope = nursery.cancel_scope
             await nursery.start(self.hub.run, receive_ingest)
             async with send_ingest:
                 for source in self.sources:
@@ -62,3 +64,9 @@ class TickerService:
                         "event=source_started source=%s symbols=%s", source.name, ",".join(source.symbols)
                     )
             task_status.started(self)
+        log.info("event=service_stopped")
+
+    def stop(self) -> None:
+        """Cancel the sources and the hub; `run` then returns."""
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()

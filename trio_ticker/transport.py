@@ -35,11 +35,13 @@ class AsgiWebSocket:
         self._send = send
 
     async def receive(self) -> str | bytes:
-        event: Any = await self._receive()
-        if event["type"] == "websocket.receive":
-            text = event.get("text")
-            return text if text is not None else bytes(event.get("bytes") or b"")
-        raise ClientDisconnected(event.get("code"))
+        while True:
+            event: Any = await self._receive()
+            if event["type"] == "websocket.receive":
+                text = event.get("text")
+                return text if text is not None else bytes(event.get("bytes") or b"")
+            if event["type"] != "websocket.connect":
+                raise ClientDisconnected(event.get("code"))
 
     async def send(self, frame: str) -> None:
         await self._send({"type": "websocket.send", "text": frame, "bytes": None})

@@ -1,0 +1,174 @@
+"""The app in-process (lifespan included, via `app.test_app()`): WebSocket protocol and REST."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+import trio
+from quart_trio import QuartTrio
+
+from tests.helpers import make_settings
+from trio_ticker.app import create_app
+from trio_ticker.hub import Hub
+from trio_ticker.model import Mode, PriceUpdate
+from trio_ticker.service import TickerService
+from trio_ticker.settings import Settings
+
+
+class NoSources(TickerService):
+    """The real service with no sources, so a test decides exactly which prices exist."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, sources=[])
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[QuartTrio]:
+    app = create_app(make_settings(demo_interval=0.05))
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+async def quiet_app() -> AsyncIterator[tuple[QuartTrio, Hub]]:
+    settings = make_settings()
+    service = NoSources(settings)
+    app = create_app(settings, service)
+    async with app.test_app():
+        yield app, service.hub
+
+
+async def receive_json(ws: object) -> object:
+    with trio.fail_after(5):
+        return orjson.loads(await ws.receive())  # type: ignore[attr-defined]
+
+
+async def test_prototype_client_subscribes_and_streams(app: QuartTrio) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        await ws.send('{"action":"subscribe","symbol":"AAPL"}')
+        assert await receive_json(ws) == {"type": "subscribed", "symbols": ["AAPL"]}
+        snapshot = await receive_json(ws)
+        live = await receive_json(ws)
+        for tick in (snapshot, live):
+            assert tick["type"] == "tick"
+            assert tick["ticker"] == "AAPL"
+            assert tick["mode"] == "demo"
+            assert isinstance(tick["price"], float)
+            assert isinstance(tick["change"], float)
+            assert {"change_percent", "ts", "seq", "stale"} <= tick.keys()
+        assert live["seq"] == snapshot["seq"] + 1
+
+
+async def test_protocol_errors_over_the_app(app: QuartTrio) -> None:
+    async with app.test_client().websocket("/ws") as ws:
+        for frame, code in [
+            ("nope", "invalid_json"),
+            ("[]", "not_an_object"),
+            ('{"action":"dance"}', "unknown_action"),
+            ('{"action":"subscribe"}', "missing_field"),
+            ('{"action":"subscribe","symbols":7}', "invalid_field"),
+            ('{"action":"subscribe","symbol":"NOPE"}', "unknown_symbol"),
+        ]:
+            await ws.send(frame)
+            reply = await receive_json(ws)
+            assert (reply["type"], reply["code"]) == ("error", code)
+        await ws.send('{"action":"list"}')
+        assert await receive_json(ws) == {
+            "type": "symbols",
+            "symbols": ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"],
+        }
+
+
+async def test_batch_opt_in_sends_arrays(app: QuartTrio) -> None:
+    async with app.test_client().websocket("/ws?batch=1") as ws:
+        await ws.send('{"action":"subscribe","symbols":["AAPL","MSFT"]}')
+        messages: list[dict[str, object]] = []
+        while len(messages) < 5:
+            batch = await receive_json(ws)
+            assert isinstance(batch, list)
+            messages.extend(batch)
+        assert messages[0] == {"type": "subscribed", "symbols": ["AAPL", "MSFT"]}
+        assert {message["ticker"] for message in messages[1:]} == {"AAPL", "MSFT"}
+
+
+async def test_price_answers_like_the_crypto_broadcaster(app: QuartTrio) -> None:
+    response = await app.test_client().get("/price")
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["symbol"] == body["ticker"] == "BTCUSDT"
+    assert body["last_price"] == body["price"] > 0
+    assert {"change_percent", "timestamp_ms", "seq", "stale", "mode", "change"} <= body.keys()
+    response = await app.test_client().get("/price?symbol=aapl")
+    assert (await response.get_json())["symbol"] == "AAPL"
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ("symbol=DOGE", 404, "unknown_symbol"),
+        ("symbol=", 400, "invalid_symbol"),
+        ("symbol=%3Cscript%3E", 400, "invalid_symbol"),
+        ("symbol=" + "A" * 200, 400, "invalid_symbol"),
+    ],
+)
+async def test_price_errors_are_json_with_the_right_status(
+    app: QuartTrio, query: str, status: int, code: str
+) -> None:
+    response = await app.test_client().get(f"/price?{query}")
+    assert response.status_code == status
+    body = await response.get_json()
+    assert (body["type"], body["code"]) == ("error", code)
+    assert len(body.get("symbol", "")) <= 40
+
+
+async def test_price_without_data_yet_is_503_with_retry_after(quiet_app: tuple[QuartTrio, Hub]) -> None:
+    app, hub = quiet_app
+    response = await app.test_client().get("/price?symbol=MSFT")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert (await response.get_json())["code"] == "no_data"
+    hub.publish(PriceUpdate("MSFT", 420.5, 400.0, 1_700_000_000_000, Mode.DEMO))
+    response = await app.test_client().get("/price?symbol=MSFT")
+    assert response.status_code == 200
+    assert (await response.get_json())["change"] == 20.5
+
+
+async def test_prices_symbols_and_health(app: QuartTrio) -> None:
+    client = app.test_client()
+    prices = await (await client.get("/prices")).get_json()
+    assert set(prices["prices"]) == {"AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"}
+    assert prices["prices"]["AAPL"]["symbol"] == "AAPL"
+    symbols = await (await client.get("/symbols")).get_json()
+    assert symbols == {
+        "symbols": ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"],
+        "default": "BTCUSDT",
+    }
+    async with client.websocket("/ws") as ws:
+        await ws.send('{"action":"ping"}')
+        await receive_json(ws)
+        health_response = await client.get("/healthz")
+        assert health_response.status_code == 200
+        health = await health_response.get_json()
+        assert health["status"] == "ok"
+        assert health["clients"] == 1
+        assert health["sources"]["demo"]["state"] == "live"
+
+
+async def test_unknown_routes_and_methods_are_json_errors(app: QuartTrio) -> None:
+    client = app.test_client()
+    response = await client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert (await response.get_json())["code"] == "not_found"
+    response = await client.post("/price")
+    assert response.status_code == 405
+    assert (await response.get_json())["code"] == "method_not_allowed"
+
+
+async def test_index_serves_the_web_client(app: QuartTrio) -> None:
+    response = await app.test_client().get("/")
+    assert response.status_code == 200
+    assert "<title>" in await response.get_data(as_text=True)
+    response = await app.test_client().get("/../pyproject.toml")
+    assert response.status_code == 404

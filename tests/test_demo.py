@@ -1,0 +1,104 @@
+"""The demo feed's GBM model (pure) and the feed task (autojump clock, memory channel)."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+
+import pytest
+import trio
+
+from trio_ticker.model import Mode, PriceUpdate, SourceStatus
+from trio_ticker.sources.demo import KNOWN_INSTRUMENTS, SECONDS_PER_YEAR, DemoFeed, gbm_step, instrument_for
+
+
+def test_log_returns_have_the_configured_volatility_and_no_drift() -> None:
+    rng = random.Random(1)
+    volatility, dt = 0.4, 1 / 252
+    price, returns = 1_000_000.0, []  # a high price so rounding to the tick does not distort returns
+    for _ in range(20_000):
+        next_price = gbm_step(price, volatility, dt, rng.gauss(0, 1), 0.01)
+        returns.append(math.log(next_price / price))
+        price = next_price
+    assert statistics.stdev(returns) == pytest.approx(volatility * math.sqrt(dt), rel=0.03)
+    # Driftless GBM: E[S_t+1 / S_t] = 1, i.e. mean log return = -sigma^2 dt / 2.
+    standard_error = volatility * math.sqrt(dt) / math.sqrt(len(returns))
+    assert abs(statistics.fmean(returns) + 0.5 * volatility**2 * dt) < 4 * standard_error
+
+
+def test_steps_are_multiplicative_not_a_fixed_walk() -> None:
+    small = gbm_step(10.0, 0.3, 1 / 252, 1.0, 0.0001)
+    large = gbm_step(1000.0, 0.3, 1 / 252, 1.0, 0.0001)
+    assert large - 1000.0 == pytest.approx((small - 10.0) * 100, rel=1e-3)
+
+
+def test_prices_are_rounded_to_the_tick_and_never_reach_zero() -> None:
+    rng = random.Random(2)
+    price = 0.05
+    for _ in range(2_000):
+        price = gbm_step(price, 3.0, 1 / 12, rng.gauss(0, 1) - 2, 0.01)
+        assert price >= 0.01
+        assert round(price * 100) == pytest.approx(price * 100, abs=1e-9)
+    assert gbm_step(0.01, 1.0, 1.0, -50.0, 0.01) == 0.01
+
+
+def test_same_seed_same_path() -> None:
+    def path(seed: int) -> list[float]:
+        rng, price, out = random.Random(seed), 100.0, []
+        for _ in range(50):
+            price = gbm_step(price, 0.3, 1e-4, rng.gauss(0, 1), 0.01)
+            out.append(price)
+        return out
+
+    assert path(5) == path(5)
+    assert path(5) != path(6)
+
+
+def test_default_instruments_are_plausible() -> None:
+    assert set(KNOWN_INSTRUMENTS) == {"AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"}
+    assert KNOWN_INSTRUMENTS["BTCUSDT"].start_price > 10_000
+    assert KNOWN_INSTRUMENTS["ETHUSDT"].volatility > KNOWN_INSTRUMENTS["AAPL"].volatility
+    assert instrument_for("XYZ").start_price == 100.0
+    assert instrument_for("AAPL").decimals == 2
+
+
+async def collect(feed: DemoFeed, seconds: float) -> tuple[list[PriceUpdate], list[float]]:
+    send, receive = trio.open_memory_channel[object](1000)
+    updates: list[PriceUpdate] = []
+    times: list[float] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(feed.run, send)
+        assert receive.statistics().current_buffer_used == 1 + len(feed.symbols)  # status + start prices
+        with trio.move_on_after(seconds):
+            async for item in receive:
+                if isinstance(item, PriceUpdate):
+                    updates.append(item)
+                    times.append(trio.current_time())
+                else:
+                    assert isinstance(item, SourceStatus)
+        nursery.cancel_scope.cancel()
+    return updates, times
+
+
+async def test_feed_ticks_every_symbol_on_a_fixed_schedule(autojump_clock: trio.abc.Clock) -> None:
+    feed = DemoFeed(("AAPL", "BTCUSDT"), interval=0.5, speed=60, seed=3)
+    start = trio.current_time()
+    updates, times = await collect(feed, 2.2)
+    assert [update.symbol for update in updates] == ["AAPL", "BTCUSDT"] * 5
+    assert [round(t - start, 6) for t in times[::2]] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert all(update.mode is Mode.DEMO and update.source == "demo" for update in updates)
+    assert updates[0].price == updates[0].reference == KNOWN_INSTRUMENTS["AAPL"].start_price
+    assert all(update.reference == KNOWN_INSTRUMENTS[update.symbol].start_price for update in updates)
+
+
+async def test_feed_is_deterministic_for_a_seed(autojump_clock: trio.abc.Clock) -> None:
+    first, _ = await collect(DemoFeed(("AAPL",), interval=1.0, speed=3600, seed=11), 10.5)
+    second, _ = await collect(DemoFeed(("AAPL",), interval=1.0, speed=3600, seed=11), 10.5)
+    assert [u.price for u in first] == [u.price for u in second]
+    assert len({u.price for u in first}) > 3  # it actually moves
+
+
+def test_speed_scales_the_time_step() -> None:
+    feed = DemoFeed(("AAPL",), interval=0.5, speed=60, seed=1)
+    assert feed._dt_years == pytest.approx(30 / SECONDS_PER_YEAR)
