@@ -13,25 +13,14 @@ import sys
 from functools import partial
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from .app import create_app
 from .protocol import CloseCode
+from .server import serve
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("trio_ticker.main")
-
-
-def hypercorn_config(settings: Settings) -> Config:
-    config = Config()
-    config.bind = [f"{settings.host}:{settings.port}"]
-    config.graceful_timeout = settings.graceful_timeout
-    config.websocket_ping_interval = settings.ws_ping_interval
-    config.read_timeout = settings.ws_read_timeout  # type: ignore[assignment]  # Hypercorn takes floats
-    config.accesslog = None
-    return config
 
 
 async def serve_until_signalled(
@@ -44,7 +33,7 @@ async def serve_until_signalled(
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
-                partial(serve, app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)
+                partial(serve, app, settings, shutdown_trigger=stop_serving.wait)
             )
             log.info("event=serving urls=%s", ",".join(binds))
             task_status.started(binds)

@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
                 "status": "ok",
                 "mode": "demo" if settings.demo_mode else "live",
                 "clients": statistics.clients,
+                "connections": service.open_connections,
                 "sources": {
                     name: {"state": status.state.value, "since": status.ts, "reconnects": status.reconnects}
                     for name, status in hub.source_statuses().items()

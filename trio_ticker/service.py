@@ -14,8 +14,8 @@ import trio
 
 from .hub import Hub
 from .model import Ingest
-from .settings import ConfigError, Settings
-from .sources.demo import DemoFeed
+from .settings import Settings
+from .sources.build import build_supervised_sources
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,8 @@ class Source(Protocol):
 
 
 def build_sources(settings: Settings) -> list[Source]:
-    if settings.demo_mode:
-        return [
-            DemoFeed(
-                settings.symbols,
-                interval=settings.demo_interval,
-                speed=settings.demo_speed,
-                seed=settings.demo_seed,
-            )
-        ]
-    raise ConfigError("DEMO_MODE=false: live sources are not available in this build; set DEMO_MODE=true")
+    """Every source wrapped in the shared supervisor: the demo, or Binance and/or Finnhub live."""
+    return list(build_supervised_sources(settings))
 
 
 class TickerService:
@@ -51,6 +43,8 @@ class TickerService:
         self.sources = sources if sources is not None else build_sources(settings)
         self.hub = Hub(settings.symbols, client_buffer=settings.client_buffer)
         self._cancel_scope: trio.CancelScope | None = None
+        # WebSocket connections still open, including evicted ones whose socket is not yet closed.
+        self.open_connections = 0
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
         send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self.settings.ingest_buffer)

@@ -10,7 +10,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.:_/-]{0,31}$")
@@ -55,6 +63,21 @@ class Settings(BaseSettings):
     demo_speed: float = Field(60.0, gt=0, le=1_000_000)
     demo_seed: int | None = None
 
+    # Live feeds (DEMO_MODE=false); see docs/configuration.md "Live feeds".
+    binance_ws_url: str = "wss://stream.binance.com:9443"
+    finnhub_ws_url: str = "wss://ws.finnhub.io"
+    finnhub_rest_url: str = "https://finnhub.io/api/v1"
+    binance_stale_after: float = Field(10.0, gt=0, le=86_400)
+    finnhub_stale_after: float = Field(120.0, gt=0, le=86_400)
+    binance_max_connection_age: float = Field(23 * 3600.0, gt=0, le=24 * 3600.0)
+    finnhub_rest_per_minute: int = Field(60, ge=1, le=100_000)
+    finnhub_rest_per_second: int = Field(30, ge=1, le=1_000)
+    upstream_connect_timeout: float = Field(10.0, gt=0, le=300)
+    reconnect_initial_delay: float = Field(1.0, gt=0, le=3600)
+    reconnect_max_delay: float = Field(60.0, gt=0, le=3600)
+    reconnect_healthy_after: float = Field(60.0, gt=0, le=86_400)
+    unauthorized_retry_delay: float = Field(300.0, gt=0, le=86_400)
+
     ingest_buffer: int = Field(1024, ge=1, le=1_000_000)
     client_buffer: int = Field(100, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
@@ -65,6 +88,7 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(5.0, gt=0)
     ws_ping_interval: float | None = Field(20.0, gt=0)
     ws_read_timeout: float | None = Field(60.0, gt=0)
+    send_stall_timeout: float = Field(30.0, gt=0, le=3600)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_dir: Path = DEFAULT_WEB_DIR
@@ -84,6 +108,14 @@ class Settings(BaseSettings):
             raise ValueError("a symbol is listed twice")
         return value
 
+    @field_validator("binance_ws_url", "finnhub_ws_url", "finnhub_rest_url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        schemes = ("https://", "http://") if info.field_name == "finnhub_rest_url" else ("wss://", "ws://")
+        if not value.startswith(schemes) or len(value) <= len(schemes[1]) or "token=" in value.lower():
+            raise ValueError(f"must be a {schemes[0]} (or {schemes[1]}) URL without a token")
+        return value.rstrip("/")
+
     @field_validator("default_symbol", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -101,11 +133,23 @@ class Settings(BaseSettings):
         overlap = set(self.stock_symbols) & set(self.crypto_symbols)
         if overlap:
             raise ValueError(f"symbol(s) {sorted(overlap)} are both stock and crypto symbols")
+        if self.reconnect_max_delay < self.reconnect_initial_delay:
+            raise ValueError("TICKER_RECONNECT_MAX_DELAY must be at least TICKER_RECONNECT_INITIAL_DELAY")
+        if not self.demo_mode and self.stock_symbols and not self.has_finnhub_key:
+            raise ValueError(
+                "FINNHUB_API_KEY is not set: live mode (DEMO_MODE=false) needs it for the stock symbols "
+                f"{', '.join(self.stock_symbols)}. Set FINNHUB_API_KEY (free key at finnhub.io), "
+                "or set TICKER_STOCK_SYMBOLS= to serve crypto only, or DEMO_MODE=true"
+            )
         if self.default_symbol not in self.symbols:
             raise ValueError(
                 f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols"
             )
         return self
+
+    @property
+    def has_finnhub_key(self) -> bool:
+        return self.finnhub_api_key is not None and bool(self.finnhub_api_key.get_secret_value().strip())
 
     @property
     def symbols(self) -> tuple[str, ...]:

@@ -40,7 +40,11 @@ class WebSocketEndpoint:
             batch=query.get("batch", ["0"])[-1].lower() in TRUE_WORDS,
             peer=_peer(scope),
         )
-        await session.run()
+        self._service.open_connections += 1
+        try:
+            await session.run()
+        finally:
+            self._service.open_connections -= 1
 
 
 def _peer(scope: Scope) -> str:

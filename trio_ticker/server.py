@@ -1,0 +1,57 @@
+"""Serving the app with Hypercorn's trio worker from our own process (`python -m`, tests).
+
+Besides the Hypercorn config from Settings, this sets TCP_USER_TIMEOUT on the listening
+sockets: Hypercorn sends each frame in a cancel-shielded `send_all`, so a peer that stops
+reading pins its connection task until the kernel gives up on the unacknowledged data.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from hypercorn.config import Config, Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
+
+from .settings import Settings
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.graceful_timeout = settings.graceful_timeout
+    config.websocket_ping_interval = settings.ws_ping_interval
+    config.read_timeout = settings.ws_read_timeout  # type: ignore[assignment]  # Hypercorn takes floats
+    config.accesslog = None
+    return config
+
+
+def open_sockets(config: Config, send_stall_timeout: float) -> Sockets:
+    """Hypercorn's listening sockets; accepted connections inherit the stall timeout."""
+    sockets = config.create_sockets()
+    for sock in sockets.insecure_sockets + sockets.secure_sockets:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(send_stall_timeout * 1000))
+        sock.listen(config.backlog)
+    return sockets
+
+
+async def serve(
+    app: Any,
+    settings: Settings,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `app` until `shutdown_trigger` returns; reports the bound URLs once listening."""
+    config = hypercorn_config(settings)
+    await worker_serve(
+        wrap_app(app, config.wsgi_max_body_size, None),
+        config,
+        sockets=open_sockets(config, settings.send_stall_timeout),
+        shutdown_trigger=shutdown_trigger,
+        task_status=task_status,
+    )
