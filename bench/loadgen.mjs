@@ -1,0 +1,222 @@
+// Load generator for docs/benchmarks.md: opens N WebSocket clients, subscribes them to one symbol,
+// and reports updates delivered per second, latency (tick `ts` -> receipt), per-client counts, seq gaps,
+// closes, and its own CPU time as one JSON object on stdout. Cheap per frame: one JSON.parse, no allocation
+// per update beyond it. Usage: node loadgen.mjs --url ws://127.0.0.1:8000/ws?batch=1 --clients 100 ...
+import { parseArgs } from "node:util";
+import WebSocket from "ws";
+
+const { values: opts } = parseArgs({
+  options: {
+    url: { type: "string" },
+    clients: { type: "string", default: "10" },
+    stalled: { type: "string", default: "0" }, // extra clients that subscribe, then never read again
+    symbol: { type: "string", default: "BTCUSDT" },
+    warmup: { type: "string", default: "2" }, // seconds after all subscribed, before measuring
+    duration: { type: "string", default: "5" }, // measured seconds
+    concurrency: { type: "string", default: "50" }, // connection attempts in flight
+    "connect-timeout": { type: "string", default: "120" }, // seconds for all clients to subscribe
+  },
+});
+if (!opts.url) {
+  console.error("usage: node loadgen.mjs --url WS_URL [--clients N] [--stalled K] [--duration S] ...");
+  process.exit(2);
+}
+const clientCount = Number(opts.clients);
+const stalledCount = Number(opts.stalled);
+const warmupMs = Number(opts.warmup) * 1000;
+const durationMs = Number(opts.duration) * 1000;
+const concurrency = Number(opts.concurrency);
+const connectTimeoutMs = Number(opts["connect-timeout"]) * 1000;
+const subscribeFrame = JSON.stringify({ action: "subscribe", symbols: [opts.symbol] });
+
+const HISTOGRAM_MS = 120_000; // 1 ms buckets; anything later lands in the last one
+const histogram = new Uint32Array(HISTOGRAM_MS + 1);
+const halfHistograms = [new Uint32Array(HISTOGRAM_MS + 1), new Uint32Array(HISTOGRAM_MS + 1)];
+let measuring = false;
+let windowStart = 0;
+let windowMid = 0;
+let framesInWindow = 0;
+let updatesInWindow = 0;
+const closes = {}; // close code -> count
+const errors = {};
+
+class Client {
+  constructor(index, stalled) {
+    this.index = index;
+    this.stalled = stalled;
+    this.updates = 0; // in the window
+    this.missed = 0; // seq gaps in the window
+    this.lastSeq = -1;
+    this.subscribed = false;
+    this.closed = false;
+  }
+
+  connect() {
+    return new Promise((resolve) => {
+      const ws = new WebSocket(opts.url, { perMessageDeflate: false });
+      this.ws = ws;
+      let settled = false;
+      const settle = (ok) => {
+        if (!settled) {
+          settled = true;
+          resolve(ok);
+        }
+      };
+      ws.on("open", () => ws.send(subscribeFrame));
+      ws.on("message", (data) => {
+        if (!this.subscribed) {
+          this.subscribed = true;
+          settle(true);
+          if (this.stalled) {
+            ws.pause(); // never read again: kernel buffers fill, pings go unanswered
+            return;
+          }
+        }
+        this.onFrame(data);
+      });
+      ws.on("close", (code) => {
+        this.closed = true;
+        closes[code] = (closes[code] || 0) + 1;
+        settle(false);
+      });
+      ws.on("error", (error) => {
+        errors[error.code || error.message] = (errors[error.code || error.message] || 0) + 1;
+        settle(false);
+      });
+    });
+  }
+
+  onFrame(data) {
+    const message = JSON.parse(data);
+    if (Array.isArray(message)) {
+      for (const item of message) this.onMessage(item);
+      if (measuring) framesInWindow++;
+    } else {
+      this.onMessage(message);
+      if (measuring && message.type === "tick") framesInWindow++;
+    }
+  }
+
+  onMessage(message) {
+    if (message.type !== "tick") return;
+    const seq = message.seq;
+    if (measuring) {
+      const now = Date.now();
+      const latency = Math.min(Math.max(now - message.ts, 0), HISTOGRAM_MS);
+      histogram[latency]++;
+      halfHistograms[now < windowMid ? 0 : 1][latency]++;
+      this.updates++;
+      updatesInWindow++;
+      if (this.lastSeq >= 0 && seq > this.lastSeq + 1) this.missed += seq - this.lastSeq - 1;
+    }
+    if (seq > this.lastSeq) this.lastSeq = seq;
+  }
+}
+
+function percentile(counts, fraction) {
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i];
+  if (total === 0) return null;
+  const rank = Math.ceil(total * fraction);
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i];
+    if (seen >= rank) return i;
+  }
+  return counts.length - 1;
+}
+
+function maximum(counts) {
+  for (let i = counts.length - 1; i >= 0; i--) if (counts[i]) return i;
+  return null;
+}
+
+function quantile(sorted, fraction) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] : null;
+}
+
+function highestSeq(clients) {
+  return clients.reduce((highest, client) => Math.max(highest, client.lastSeq), 0);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function connectAll(clients) {
+  let next = 0;
+  const worker = async () => {
+    while (next < clients.length) await clients[next++].connect();
+  };
+  const workers = Array.from({ length: Math.min(concurrency, clients.length) }, worker);
+  const timedOut = sleep(connectTimeoutMs).then(() => "timeout");
+  return Promise.race([Promise.all(workers), timedOut]);
+}
+
+async function main() {
+  const startCpu = process.cpuUsage();
+  const connectStart = Date.now();
+  const readers = Array.from({ length: clientCount }, (_, i) => new Client(i, false));
+  const stalled = Array.from({ length: stalledCount }, (_, i) => new Client(clientCount + i, true));
+  const outcome = await connectAll(readers);
+  const connectSeconds = (Date.now() - connectStart) / 1000;
+  if (stalled.length) await connectAll(stalled);
+  const subscribed = readers.filter((client) => client.subscribed).length;
+  console.error(`loadgen: event=subscribed clients=${subscribed}/${clientCount} seconds=${connectSeconds.toFixed(1)}`);
+
+  await sleep(warmupMs);
+  const windowCpu = process.cpuUsage();
+  console.error("loadgen: event=window_start");
+  const seqAtStart = highestSeq(readers);
+  windowStart = Date.now();
+  windowMid = windowStart + durationMs / 2;
+  measuring = true;
+  await sleep(durationMs);
+  measuring = false;
+  const elapsed = (Date.now() - windowStart) / 1000;
+  const cpu = process.cpuUsage(windowCpu);
+  const seqAtEnd = highestSeq(readers);
+  console.error("loadgen: event=window_end");
+
+  const counts = readers.map((client) => client.updates).sort((a, b) => a - b);
+  const withGaps = readers.filter((client) => client.missed > 0);
+  const report = {
+    clients: clientCount,
+    subscribed,
+    connect_seconds: connectSeconds,
+    connect_outcome: outcome === "timeout" ? "timeout" : "ok",
+    window_seconds: elapsed,
+    frames: framesInWindow,
+    updates: updatesInWindow,
+    ticks_per_second: (seqAtEnd - seqAtStart) / elapsed, // what the feed produced, as far as any client saw
+    updates_per_second: updatesInWindow / elapsed,
+    frames_per_second: framesInWindow / elapsed,
+    latency_ms: {
+      p50: percentile(histogram, 0.5),
+      p90: percentile(histogram, 0.9),
+      p99: percentile(histogram, 0.99),
+      max: maximum(histogram),
+      p99_first_half: percentile(halfHistograms[0], 0.99),
+      p99_second_half: percentile(halfHistograms[1], 0.99),
+    },
+    per_client_updates: { min: counts[0] ?? null, p50: quantile(counts, 0.5), max: counts.at(-1) ?? null },
+    clients_with_gaps: withGaps.length,
+    missed_updates: withGaps.reduce((sum, client) => sum + client.missed, 0),
+    clients_without_updates: counts.filter((count) => count === 0).length,
+    closed_during_run: readers.filter((client) => client.closed).length,
+    stalled: stalledCount,
+    closes,
+    errors,
+    loadgen_cpu_seconds: (cpu.user + cpu.system) / 1e6,
+    loadgen_cpu_total_seconds: (() => {
+      const total = process.cpuUsage(startCpu);
+      return (total.user + total.system) / 1e6;
+    })(),
+  };
+  process.stdout.write(JSON.stringify(report) + "\n");
+  for (const client of [...readers, ...stalled]) client.ws.terminate();
+  process.exit(0);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

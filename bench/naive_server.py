@@ -1,0 +1,100 @@
+"""The naive baseline for docs/benchmarks.md: one loop awaits each client's send in turn.
+
+Plain ASGI under Hypercorn's trio worker, shaped like the FastAPI prototypes: a timer feed puts each
+tick (encoded once) on an unbounded queue and the broadcaster awaits every client's send before the next.
+Run: `python bench/naive_server.py --port 0 --interval 0.02`; it logs `event=serving urls=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import time
+from functools import partial
+from typing import Any
+
+import orjson
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+SendCallable = Any
+
+
+class Broadcaster:
+    def __init__(self, symbol: str, interval: float) -> None:
+        self.symbol = symbol
+        self.interval = interval
+        self.clients: dict[SendCallable, None] = {}
+        # Unbounded on purpose: this is the prototypes' design that the benchmark compares against.
+        self._send, self._receive = trio.open_memory_channel[str](math.inf)
+
+    async def run_feed(self) -> None:
+        """A random walk on a fixed schedule; late steps are all emitted at once, never skipped."""
+        price, seq, rng = 96_500.0, 0, random.Random(7)
+        next_step = trio.current_time() + self.interval
+        while True:
+            await trio.sleep_until(next_step)
+            now = trio.current_time()
+            while next_step <= now:
+                seq += 1
+                price = round(price * (1 + rng.gauss(0.0, 0.0002)), 2)
+                tick = {"type": "tick", "ticker": self.symbol, "price": price, "ts": _now_ms(), "seq": seq}
+                self._send.send_nowait(orjson.dumps(tick).decode())
+                next_step += self.interval
+
+    async def run_broadcast(self) -> None:
+        async for frame in self._receive:
+            for send in list(self.clients):
+                try:
+                    await send({"type": "websocket.send", "text": frame})
+                except Exception:  # a broken client is dropped, like the prototypes did
+                    self.clients.pop(send, None)
+
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "websocket":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"websocket only"})
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        try:
+            while True:
+                event = await receive()
+                if event["type"] != "websocket.receive":
+                    return
+                if send not in self.clients:  # the first message is the subscription
+                    await send({"type": "websocket.send", "text": '{"type":"subscribed"}'})
+                    self.clients[send] = None
+        finally:
+            self.clients.pop(send, None)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def main(args: argparse.Namespace) -> None:
+    broadcaster = Broadcaster(args.symbol, args.interval)
+    config = Config()
+    config.bind = [f"127.0.0.1:{args.port}"]
+    config.accesslog = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(broadcaster.run_feed)
+        nursery.start_soon(broadcaster.run_broadcast)
+        binds = await nursery.start(partial(serve, broadcaster.app, config))
+        print(f"event=serving urls={','.join(binds)}", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--interval", type=float, default=0.02, help="seconds between ticks")
+    parser.add_argument("--symbol", default="BTCUSDT")
+    trio.run(main, parser.parse_args())

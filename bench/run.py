@@ -1,0 +1,296 @@
+"""Run the standard benchmark cases (docs/benchmarks.md) and print one table.
+
+Each case starts a fresh server (`python -m trio_ticker`, or the naive baseline) on 127.0.0.1:0, runs
+bench/loadgen.mjs against it, samples the server's CPU and RSS over the measured window, and stops it.
+Every wait is bounded. `python bench/run.py --quick` is the smoke run the tests use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SERVER_START_TIMEOUT = 30.0
+SERVER_STOP_TIMEOUT = 15.0
+
+
+@dataclass
+class Case:
+    name: str
+    server: str  # "ticker" or "naive"
+    clients: int
+    rate: float  # ticks per second on the one symbol
+    batch: bool = True
+    stalled: int = 0
+    idle: bool = False  # memory case: report RSS per connection
+    env: dict[str, str] = field(default_factory=dict)
+
+
+STANDARD_CASES = [
+    Case("ticker batch 1000x50", "ticker", 1000, 50),
+    Case("naive 1000x50", "naive", 1000, 50),
+    Case("ticker batch 3000x20", "ticker", 3000, 20),
+    Case("naive 3000x20", "naive", 3000, 20),
+    Case("ticker single 1000x50", "ticker", 1000, 50, batch=False),
+    Case("ticker single 3000x20", "ticker", 3000, 20, batch=False),
+    Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10),
+    Case("ticker idle 10000 (1 tick/s)", "ticker", 10_000, 1, idle=True),
+]
+QUICK_CASES = [
+    Case("ticker batch 5x20", "ticker", 5, 20),
+    Case("ticker single 5x20", "ticker", 5, 20, batch=False),
+    Case("naive 5x20", "naive", 5, 20),
+]
+
+
+def server_command(
+    case: Case, feed: str, upstream_url: str | None, upstream_env: str
+) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    if case.server == "naive":
+        command = [sys.executable, str(BENCH / "naive_server.py"), "--port", "0", "--interval", str(1 / case.rate)]
+        return command, env
+    env.update(
+        TICKER_HOST="127.0.0.1",
+        TICKER_PORT="0",
+        TICKER_STOCK_SYMBOLS="",
+        TICKER_CRYPTO_SYMBOLS="BTCUSDT",
+        TICKER_DEFAULT_SYMBOL="BTCUSDT",
+        TICKER_LOG_LEVEL="INFO",
+        # Pings every 2 s and a 6 s read timeout: a client that stops reading stops answering pings, so
+        # Hypercorn closes its socket after 6 s (the only way to free a send blocked on a full buffer).
+        TICKER_WS_PING_INTERVAL="2",
+        TICKER_WS_READ_TIMEOUT="6",
+    )
+    if feed == "binance" and upstream_url:
+        env.update(DEMO_MODE="false", **{upstream_env: upstream_url})
+    else:
+        env.update(DEMO_MODE="true", TICKER_DEMO_INTERVAL=str(1 / case.rate))
+    env.update(case.env)
+    return [sys.executable, "-m", "trio_ticker"], env
+
+
+class Server:
+    """A server subprocess: started, its URL read from its log, sampled through /proc, stopped."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.log_path = log_path
+        self.http_url = self._wait_for_url()
+
+    def _wait_for_url(self) -> str:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            match = re.search(r"event=serving urls=(http://[^,\s]+)", self.log_path.read_text())
+            if match:
+                return match.group(1)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not log event=serving within {SERVER_START_TIMEOUT} s")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def statistics(self) -> dict[str, int] | None:
+        try:
+            with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=10) as response:
+                return json.load(response)["statistics"]  # type: ignore[no-any-return]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(SERVER_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(SERVER_STOP_TIMEOUT)
+        self._log.close()
+
+
+def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> dict[str, object]:
+    command, env = server_command(case, args.feed, upstream_url, args.upstream_env)
+    server = Server(command, env, Path(args.logs) / f"{re.sub(r'[^a-z0-9]+', '-', case.name.lower())}.log")
+    try:
+        time.sleep(1.0)  # let the server settle before measuring its baseline memory
+        rss_before = server.rss_kib()
+        url = server.http_url.replace("http://", "ws://") + "/ws" + ("?batch=1" if case.batch else "")
+        loadgen = subprocess.Popen(
+            [
+                "node", str(BENCH / "loadgen.mjs"), "--url", url, "--clients", str(case.clients),
+                "--stalled", str(case.stalled), "--warmup", str(args.warmup), "--duration", str(args.duration),
+                "--connect-timeout", str(args.connect_timeout),
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert loadgen.stderr is not None and loadgen.stdout is not None
+        samples: dict[str, object] = {}
+        deadline = time.monotonic() + args.connect_timeout + args.warmup + args.duration + 60
+        for line in loadgen.stderr:  # the load generator marks its phases on stderr
+            if "event=subscribed" in line:
+                samples["rss_subscribed"] = server.rss_kib()
+            elif "event=window_start" in line:
+                samples.update(cpu_start=server.cpu_seconds(), stats_start=server.statistics())
+            elif "event=window_end" in line:
+                samples.update(cpu_end=server.cpu_seconds(), stats_end=server.statistics())
+                break
+            elif time.monotonic() > deadline:
+                break
+        try:
+            output, errors = loadgen.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            loadgen.kill()
+            output, errors = loadgen.communicate()
+        if loadgen.returncode != 0 or not output.strip():
+            raise RuntimeError(f"load generator failed ({loadgen.returncode}): {errors[-2000:]}")
+        result: dict[str, object] = {"case": case.name, "idle": case.idle, **json.loads(output)}
+        result["server_cpu_seconds"] = float(samples["cpu_end"]) - float(samples["cpu_start"])  # type: ignore[arg-type]
+        result["rss_kib_before"] = rss_before
+        result["rss_kib_subscribed"] = samples.get("rss_subscribed")
+        start, end = samples.get("stats_start"), samples.get("stats_end")
+        if isinstance(start, dict) and isinstance(end, dict):
+            result["server_stats"] = {key: end[key] - start.get(key, 0) for key in end}
+            result["server_clients_at_end"] = end["clients"]
+        result["loadavg"] = os.getloadavg()
+        return result
+    finally:
+        server.stop()
+
+
+def start_upstream(rate: float) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, str(BENCH / "fake_upstream.py"), "--rate", str(rate)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # bounded: the upstream prints its URL first or exits
+    match = re.search(r"url=(\S+)", line)
+    if not match:
+        process.kill()
+        raise RuntimeError("fake upstream did not start")
+    return process, match.group(1)
+
+
+def cell(value: object, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def print_table(results: list[dict[str, object]]) -> None:
+    headers = [
+        "case", "ticks/s", "updates/s", "frames/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+        "p99 1st/2nd half", "gaps (clients)", "srv CPU %", "us/frame", "us/update", "loadgen CPU %", "KiB/conn",
+    ]  # fmt: skip
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([str(r["case"]), f"ERROR: {r['error']}"] + [""] * (len(headers) - 2))
+            continue
+        latency: dict[str, int] = r["latency_ms"]  # type: ignore[assignment]
+        window = float(r["window_seconds"])  # type: ignore[arg-type]
+        cpu = float(r["server_cpu_seconds"])  # type: ignore[arg-type]
+        frames, updates = int(r["frames"]), int(r["updates"])  # type: ignore[call-overload]
+        per_conn = None
+        if r.get("idle") and r.get("rss_kib_subscribed"):
+            per_conn = (int(r["rss_kib_subscribed"]) - int(r["rss_kib_before"])) / max(1, int(r["subscribed"]))  # type: ignore[call-overload]
+        rows.append([
+            str(r["case"]), cell(r["ticks_per_second"], 1), cell(r["updates_per_second"]), cell(r["frames_per_second"]),
+            cell(latency["p50"]), cell(latency["p90"]), cell(latency["p99"]), cell(latency["max"]),
+            f"{cell(latency['p99_first_half'])}/{cell(latency['p99_second_half'])}",
+            f"{cell(r['missed_updates'])} ({cell(r['clients_with_gaps'])})",
+            cell(100 * cpu / window), cell(1e6 * cpu / frames if frames else None),
+            cell(1e6 * cpu / updates if updates else None, 1),
+            cell(100 * float(r["loadgen_cpu_seconds"]) / window),  # type: ignore[arg-type]
+            cell(per_conn, 1),
+        ])  # fmt: skip
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def machine_description() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    memory = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return (
+        f"{os.cpu_count()} CPUs ({model.group(1) if model else 'unknown'}), "
+        f"{int(memory.group(1)) // 1024 if memory else '?'} MiB RAM, Python {sys.version.split()[0]}, node {node}, "
+        f"loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny N for a few seconds (the smoke test)")
+    parser.add_argument("--cases", help="comma-separated substrings selecting cases by name")
+    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per case")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds after all clients subscribed")
+    parser.add_argument("--connect-timeout", type=float, default=180.0)
+    parser.add_argument("--feed", choices=["demo", "binance"], default="demo")
+    parser.add_argument("--upstream-env", default="TICKER_BINANCE_WS_URL", help="setting naming the Binance URL")
+    parser.add_argument("--logs", default=str(ROOT / "test-artifacts" / "bench"), help="server logs go here")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup = min(args.duration, 2.0), min(args.warmup, 1.0)
+    cases = QUICK_CASES if args.quick else STANDARD_CASES
+    if args.cases:
+        wanted = [part.strip() for part in args.cases.split(",")]
+        cases = [case for case in cases if any(part in case.name for part in wanted)]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65_536)), hard))  # 10k sockets per process
+    Path(args.logs).mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine_description()}; feed: {args.feed}", flush=True)
+    results: list[dict[str, object]] = []
+    for case in cases:
+        upstream = None
+        try:
+            if args.feed == "binance" and case.server == "ticker":
+                upstream = start_upstream(case.rate)
+            results.append(run_case(case, args, upstream[1] if upstream else None))
+        except (RuntimeError, OSError, KeyError) as error:
+            message = str(error).splitlines()[0][:200] if str(error) else repr(error)
+            results.append({"case": case.name, "error": message})
+        finally:
+            if upstream:
+                upstream[0].terminate()
+                upstream[0].wait(SERVER_STOP_TIMEOUT)
+        loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"done: {case.name} (loadavg {loadavg})", file=sys.stderr, flush=True)
+    print_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 1 if any("error" in result for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

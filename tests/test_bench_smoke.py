@@ -1,0 +1,55 @@
+"""A smoke run of the benchmark (bench/run.py --quick: 5 clients, a few seconds) so the script cannot rot.
+
+It asserts that the tooling works end to end (servers start, clients subscribe, ticks arrive, the report is
+complete), never on speed. Skipped without node, except under CI=true, where node is required.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def require_node() -> str:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("node and npm are required for the benchmark smoke test under CI")
+        pytest.skip("node/npm not installed: the benchmark's load generator needs them")
+    if not (BENCH / "node_modules" / "ws").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BENCH, check=True, timeout=180)
+    return node
+
+
+@pytest.mark.slow
+def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) -> None:
+    require_node()
+    report = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--quick", "--json", str(report), "--logs", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    results = json.loads(report.read_text())
+    assert [result["case"] for result in results] == ["ticker batch 5x20", "ticker single 5x20", "naive 5x20"]
+    for result in results:
+        assert result["subscribed"] == 5
+        assert result["updates"] > 0
+        assert result["per_client_updates"]["min"] > 0
+        assert result["latency_ms"]["p50"] is not None
+        assert result["server_cpu_seconds"] >= 0
+    batch = results[0]
+    assert batch["missed_updates"] == 0  # a batching client that keeps up gets every tick
+    assert batch["server_stats"]["encodes"] == batch["server_stats"]["ticks_in"]  # once per tick, not per client
+    assert "ticker batch 5x20" in completed.stdout  # the table
