@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SERVE := $(BIN)/hypercorn trio_ticker.app:app --worker-class trio --bind $(HOST):$(PORT)
 
-.PHONY: run serve test lint typecheck check clean vendor
+.PHONY: run serve test lint typecheck check clean vendor bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# The standard benchmark cases (docs/benchmarks.md); BENCH_ARGS="--quick" or "--cases naive" to narrow.
+bench: $(VENV)/.installed bench/node_modules/.package-lock.json
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
 
 # Refresh the committed chart library from npm (version pinned in package.json); `make run` never needs npm.
 vendor:
