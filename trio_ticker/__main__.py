@@ -16,11 +16,13 @@ import trio
 
 from .app import create_app
 from .protocol import CloseCode
-from .server import serve
+from .server import hypercorn_config, serve
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("trio_ticker.main")
+
+HTTP_DRAIN_SECONDS = 1.0
 
 
 async def serve_until_signalled(
@@ -29,12 +31,11 @@ async def serve_until_signalled(
     """Serve until SIGTERM/SIGINT, then close clients with 1001 and stop; reports the bound URLs."""
     service = TickerService(settings)
     app = create_app(settings, service)
+    config = hypercorn_config(settings)
     stop_serving = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(
-                partial(serve, app, settings, shutdown_trigger=stop_serving.wait)
-            )
+            binds = await nursery.start(partial(serve, app, settings, config, shutdown_trigger=stop_serving.wait))
             log.info("event=serving urls=%s", ",".join(binds))
             task_status.started(binds)
             async for signum in signals:
@@ -43,9 +44,14 @@ async def serve_until_signalled(
                     signal.Signals(signum).name,
                     service.hub.statistics().clients,
                 )
+                deadline = trio.current_time() + settings.graceful_timeout
                 service.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
-                with trio.move_on_after(settings.graceful_timeout):
+                with trio.move_on_at(deadline):
                     await service.hub.wait_no_clients()
+                # Every client has its 1001 now. What Hypercorn still waits for is in-flight HTTP
+                # and each closed WebSocket's ping loop (it sleeps a whole ping interval before it
+                # notices the close), so its own graceful wait only needs a short drain.
+                config.graceful_timeout = max(0.0, min(HTTP_DRAIN_SECONDS, deadline - trio.current_time()))
                 stop_serving.set()
                 break
 

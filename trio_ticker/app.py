@@ -6,6 +6,7 @@ imports). The lifespan starts the root service once, in quart-trio's nursery, be
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from quart import Response, jsonify, request, send_from_directory
@@ -66,13 +67,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     async def prices() -> Response:
         latest = hub.all_latest()
         return jsonify(
-            {
-                "prices": {
-                    symbol: protocol.snapshot_fields(latest[symbol])
-                    for symbol in hub.symbols
-                    if symbol in latest
-                }
-            }
+            {"prices": {symbol: protocol.snapshot_fields(latest[symbol]) for symbol in hub.symbols if symbol in latest}}
         )
 
     @app.get("/symbols")
@@ -119,7 +114,9 @@ def _create_default_app() -> QuartTrio:
     try:
         return create_app()
     except ConfigError as error:
-        raise SystemExit(f"trio_ticker: {error}") from None
+        # An exit status (not a message) so Hypercorn's worker process reports the failure.
+        sys.stderr.write(f"trio_ticker: {error}\n")
+        raise SystemExit(2) from None
 
 
 app = _create_default_app()

@@ -42,12 +42,13 @@ def open_sockets(config: Config, send_stall_timeout: float) -> Sockets:
 async def serve(
     app: Any,
     settings: Settings,
+    config: Config | None = None,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `app` until `shutdown_trigger` returns; reports the bound URLs once listening."""
-    config = hypercorn_config(settings)
+    config = config or hypercorn_config(settings)
     await worker_serve(
         wrap_app(app, config.wsgi_max_body_size, None),
         config,

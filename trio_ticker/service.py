@@ -48,17 +48,18 @@ class TickerService:
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
         send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self.settings.ingest_buffer)
-        async with trio.open_nursery() as nursery:
-            self._cancel_scope = nursery.cancel_scope
-            await nursery.start(self.hub.run, receive_ingest)
-            async with send_ingest:
-                for source in self.sources:
-                    await nursery.start(source.run, send_ingest.clone())
-                    log.info(
-                        "event=source_started source=%s symbols=%s", source.name, ",".join(source.symbols)
-                    )
-            task_status.started(self)
-        log.info("event=service_stopped")
+        try:
+            async with trio.open_nursery() as nursery:
+                self._cancel_scope = nursery.cancel_scope
+                await nursery.start(self.hub.run, receive_ingest)
+                async with send_ingest:
+                    for source in self.sources:
+                        await nursery.start(source.run, send_ingest.clone())
+                        symbols = ",".join(source.symbols)
+                        log.info("event=source_started source=%s symbols=%s", source.name, symbols)
+                task_status.started(self)
+        finally:
+            log.info("event=service_stopped")
 
     def stop(self) -> None:
         """Cancel the sources and the hub; `run` then returns."""
