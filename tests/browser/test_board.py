@@ -1,0 +1,205 @@
+"""The price board in a real browser against a real demo server: fill, remove, persist, reconnect.
+
+Every test drives Debian's chromium through Playwright and reads what a user sees (the table,
+the banner, the chart) plus the WebSocket frames the page really exchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, WebSocket, expect
+
+from .server_process import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+ALL_SYMBOLS = ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"]
+PRICE = re.compile(r"^\d{1,3}(,\d{3})*\.\d{2}$")
+WAIT_MS = 20_000
+
+
+class FrameLog:
+    """Every JSON message the page's sockets sent and received, in order (batches flattened)."""
+
+    def __init__(self, page: Page) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        page.on("websocket", self._watch)
+
+    def _watch(self, socket: WebSocket) -> None:
+        socket.on("framereceived", lambda payload: self.received.extend(_messages(payload)))
+        socket.on("framesent", lambda payload: self.sent.extend(_messages(payload)))
+
+    def ticks_for(self, symbol: str, since: int = 0) -> list[dict[str, Any]]:
+        return [m for m in self.received[since:] if m.get("type") == "tick" and m.get("ticker") == symbol]
+
+
+def _messages(payload: str | bytes) -> list[dict[str, Any]]:
+    decoded = json.loads(payload)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def wait_until(page: Page, found: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Poll `found` while Playwright delivers frame events, until it returns something."""
+    for _ in range(WAIT_MS // 100):
+        if result := found():
+            return result
+        page.wait_for_timeout(100)
+    raise AssertionError(f"nothing found within {WAIT_MS} ms")
+
+
+def row(page: Page, symbol: str) -> Any:
+    return page.locator(f'#rows tr[data-symbol="{symbol}"]')
+
+
+def seq_of(page: Page, symbol: str) -> int:
+    return int(row(page, symbol).get_attribute("data-seq") or 0)
+
+
+def wait_for_seq_above(page: Page, symbol: str, seq: int) -> None:
+    page.wait_for_function(
+        "([symbol, seq]) => Number(document.querySelector(`#rows tr[data-symbol='${symbol}']`)"
+        "?.dataset.seq ?? 0) > seq",
+        arg=[symbol, seq],
+        timeout=WAIT_MS,
+    )
+
+
+def test_board_fills_with_live_prices_that_change(page: Page, artifacts: Path) -> None:
+    banner = page.locator("#connection")
+    expect(banner).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect(page.locator("#connection-text")).to_have_text("Live")
+    expect(page.locator("#rows tr")).to_have_count(len(ALL_SYMBOLS))
+    assert page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.symbol)") == ALL_SYMBOLS
+    for symbol in ALL_SYMBOLS:
+        expect(row(page, symbol).locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
+        expect(row(page, symbol).locator("td.percent")).to_have_text(re.compile(r"^[+-]?\d+\.\d{2}%$"))
+        expect(row(page, symbol).locator("time")).to_have_text(re.compile(r"^\d{2}:\d{2}:\d{2}$"))
+
+    before = {symbol: row(page, symbol).locator("td.price").inner_text() for symbol in ALL_SYMBOLS}
+    page.wait_for_function(
+        "before => Object.entries(before).some(([symbol, text]) => "
+        "document.querySelector(`#rows tr[data-symbol='${symbol}'] td.price`).textContent !== text)",
+        arg=before,
+        timeout=WAIT_MS,
+    )
+    expect(page.locator("#rows td.price[data-moved]").first).to_be_visible()
+
+    expect(page.locator("#mode")).to_have_text("Demo data")
+    expect(page.locator('#sources li[data-source="demo"]')).to_have_text("demo feed: live")
+    expect(page.locator("#chart-symbol")).to_have_text("BTCUSDT")  # the server's default symbol
+    expect(row(page, "BTCUSDT")).to_have_class(re.compile(r"\bselected\b"))
+    expect(page.locator("#chart canvas").first).to_be_visible()
+    expect(page.locator("#chart-meta")).to_have_text(re.compile(r"\d+ points? since this page opened"))
+
+    page.get_by_role("button", name="ETHUSDT", exact=True).click()
+    expect(page.locator("#chart-symbol")).to_have_text("ETHUSDT")
+    expect(page.get_by_role("button", name="ETHUSDT", exact=True)).to_have_attribute("aria-pressed", "true")
+
+    desktop = artifacts / "board-desktop.png"
+    page.screenshot(path=str(desktop), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    phone = artifacts / "board-phone.png"
+    page.screenshot(path=str(phone), full_page=True)
+    assert desktop.stat().st_size > 20_000 and phone.stat().st_size > 20_000
+    # Phone width: nothing overflows sideways and every row's remove button is on screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for symbol in ALL_SYMBOLS:
+        box = page.get_by_role("button", name=f"Remove {symbol}").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390
+
+
+def test_removing_a_symbol_stops_its_updates_and_the_choice_survives_reload(page: Page) -> None:
+    frames = FrameLog(page)
+    page.reload()
+    expect(row(page, "AAPL").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
+
+    # Keyboard only: focus the remove button and press Enter.
+    page.get_by_role("button", name="Remove AAPL").focus()
+    page.keyboard.press("Enter")
+    expect(row(page, "AAPL")).to_have_count(0)
+    expect(page.locator("#rows tr")).to_have_count(len(ALL_SYMBOLS) - 1)
+    expect(page.get_by_role("button", name="Remove GOOGL")).to_be_focused()  # focus stays in the table
+    expect(page.locator("#announcer")).to_have_text("Removed AAPL.")
+
+    acks = wait_until(page, lambda: [m for m in frames.received if m.get("type") == "unsubscribed"])
+    assert acks[0]["symbols"] == ["AAPL"]
+    after_ack = frames.received.index(acks[0]) + 1
+    seq_before = seq_of(page, "MSFT")
+    wait_for_seq_above(page, "MSFT", seq_before + 5)  # at least five more ticks went by for others
+    assert frames.ticks_for("AAPL", since=after_ack) == []
+    assert frames.ticks_for("MSFT", since=after_ack)
+    expect(row(page, "AAPL")).to_have_count(0)
+
+    sent_before_reload = len(frames.sent)
+    page.reload()
+    expect(page.locator("#rows tr")).to_have_count(len(ALL_SYMBOLS) - 1, timeout=WAIT_MS)
+    expect(row(page, "AAPL")).to_have_count(0)
+    subscribes = wait_until(
+        page, lambda: [m for m in frames.sent[sent_before_reload:] if m.get("action") == "subscribe"]
+    )
+    assert subscribes[0]["symbols"] == [s for s in ALL_SYMBOLS if s != "AAPL"]
+
+    # Add it back from the picker, again by keyboard.
+    page.get_by_label("Add symbol").select_option("AAPL")
+    page.get_by_role("button", name="Add", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(row(page, "AAPL").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
+    expect(page.get_by_label("Add symbol")).to_be_disabled()  # every symbol is on the board again
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
+def test_server_restart_shows_reconnecting_then_live_prices_for_the_same_symbols(
+    page: Page, server: ServerProcess, how: signal.Signals
+) -> None:
+    frames = FrameLog(page)
+    page.reload()
+    expect(row(page, "MSFT").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
+    for symbol in ("AAPL", "GOOGL", "AMZN", "BTCUSDT"):
+        page.get_by_role("button", name=f"Remove {symbol}").click()
+    kept = ["MSFT", "ETHUSDT"]
+    expect(page.locator("#rows tr")).to_have_count(len(kept))
+    # Let the first server's numbering run well ahead of what the restarted one will reach.
+    wait_for_seq_above(page, "MSFT", 30)
+
+    if how == signal.SIGKILL:
+        server.kill()
+    else:
+        server.stop()
+    expect(page.locator("#connection")).to_have_attribute("data-state", re.compile("reconnecting|connecting"))
+    expect(page.locator("#connection-text")).to_have_text(re.compile(r"^Reconnecting in \d+ s$"), timeout=WAIT_MS)
+    expect(page.locator("#announcer")).to_contain_text("Reconnecting in")
+    expect(page.get_by_role("button", name="Retry now")).to_be_visible()
+    sent_before_restart, received_before_restart = len(frames.sent), len(frames.received)
+
+    # The restarted server ticks once a second, so its numbers stay far below the first run's.
+    restarted = ServerProcess(port=server.port, demo_interval=1.0)
+    restarted.start()
+    print(f"restarted at {time.strftime('%H:%M:%S')} on port {restarted.port}")
+    try:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        expect(page.locator("#announcer")).to_have_text("Connected: prices are live.", timeout=WAIT_MS)
+        resubscribes = wait_until(
+            page, lambda: [m for m in frames.sent[sent_before_restart:] if m.get("action") == "subscribe"]
+        )
+        assert resubscribes[0]["symbols"] == kept
+        # The board follows the new server's numbering (its snapshot), then its live ticks.
+        page.wait_for_function(
+            "() => Number(document.querySelector(\"#rows tr[data-symbol='MSFT']\")?.dataset.seq) < 30",
+            timeout=WAIT_MS,
+        )
+        wait_for_seq_above(page, "MSFT", seq_of(page, "MSFT"))
+        expect(page.locator("#notice")).to_contain_text("The server restarted")
+        assert page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.symbol)") == kept
+        assert frames.ticks_for("AAPL", since=received_before_restart) == []  # removed ones stay removed
+    finally:
+        restarted.stop()
+        print("restarted server log:", *restarted.log, sep="\n")

@@ -1,0 +1,220 @@
+// The price board's wiring: symbol choice (saved), server messages to table, chart and banner.
+
+import { Board } from "./board.js";
+import { PriceChart } from "./chart.js";
+import { TickerConnection } from "./connection.js";
+import { Backoff } from "./lib/backoff.js";
+import { STORAGE_KEY, restoreChoice, saveChoice } from "./lib/choice.js";
+import { SeqTracker } from "./lib/seq.js";
+import { StatusBar } from "./status.js";
+
+const locale = navigator.language || "en-US";
+const byId = (id) => document.getElementById(id);
+
+class TickerApp {
+  constructor() {
+    this.known = [];
+    this.chosen = [];
+    this.selected = null;
+    this.seq = new SeqTracker();
+    this.connections = 0;
+    this.awaitingSnapshot = new Set(); // symbols whose next tick is the snapshot of a new connection
+    this.status = new StatusBar({
+      banner: byId("connection"),
+      bannerText: byId("connection-text"),
+      retryButton: byId("retry"),
+      sources: byId("sources"),
+      mode: byId("mode"),
+      announcer: byId("announcer"),
+      notice: byId("notice"),
+    });
+    this.board = new Board(byId("rows"), byId("empty"), {
+      locale,
+      onSelect: (symbol) => this.select(symbol),
+      onRemove: (symbol) => this.remove(symbol),
+    });
+    this.chart = new PriceChart(byId("chart"), { title: byId("chart-symbol"), meta: byId("chart-meta"), locale });
+    this.connection = new TickerConnection({
+      onOpen: () => this.connected(),
+      onMessages: (messages) => messages.forEach((message) => this.handle(message)),
+      onState: (state) => this.status.showConnection(state),
+      onFrameError: (error) => this.status.showNotice(`Ignored a bad message from the server: ${error}`),
+    });
+    this.addForm = byId("add-form");
+    this.addSelect = byId("add-symbol");
+    this.addForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (this.addSelect.value) this.add(this.addSelect.value);
+    });
+    byId("retry").addEventListener("click", () => this.connection.retryNow());
+  }
+
+  async start() {
+    this.status.showConnection({ state: "connecting" });
+    const { symbols, default: fallback } = await this.fetchSymbols();
+    this.known = symbols;
+    const choice = restoreChoice(readSaved(), symbols, fallback);
+    this.chosen = choice.symbols;
+    this.board.setSymbols(this.chosen);
+    this.refreshAddChoices();
+    this.select(choice.selected);
+    this.connection.start();
+  }
+
+  /** GET /symbols, retried with backoff: the board cannot start without the list. */
+  async fetchSymbols() {
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        const response = await fetch("/symbols", { cache: "no-store" });
+        if (response.ok) return await response.json();
+        this.status.showNotice(`Could not load the symbol list (HTTP ${response.status}); retrying.`);
+      } catch {
+        this.status.showNotice("Could not reach the server for the symbol list; retrying.");
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff.nextDelay()));
+    }
+  }
+
+  connected() {
+    this.connections += 1;
+    this.status.showNotice("");
+    this.awaitingSnapshot = new Set(this.chosen);
+    if (this.chosen.length) this.connection.send({ action: "subscribe", symbols: this.chosen });
+    this.refreshHealth();
+  }
+
+  /** Source states and mode as of now: status messages only report changes after we connected. */
+  async refreshHealth() {
+    try {
+      const response = await fetch("/healthz", { cache: "no-store" });
+      if (!response.ok) return;
+      const health = await response.json();
+      this.status.showMode(health.mode);
+      for (const [source, info] of Object.entries(health.sources ?? {})) this.status.showSource(source, info.state);
+    } catch {
+      // The socket's own state already says the server is unreachable.
+    }
+  }
+
+  handle(message) {
+    switch (message.type) {
+      case "tick":
+        return this.tick(message);
+      case "status":
+        if (message.source) this.status.showSource(message.source, message.state);
+        else if (message.ticker && this.chosen.includes(message.ticker)) this.staleChanged(message);
+        return undefined;
+      case "error":
+        return this.serverError(message);
+      default:
+        return undefined; // subscribed, unsubscribed, symbols, pong: nothing to show
+    }
+  }
+
+  tick(tick) {
+    if (!this.chosen.includes(tick.ticker)) return; // in flight when the user removed it
+    const afterReconnect = this.awaitingSnapshot.delete(tick.ticker) && this.connections > 1;
+    const { kind, missed } = this.seq.observe(tick.ticker, tick.seq, { afterReconnect });
+    if (kind === "repeat") {
+      this.board.setStale(tick.ticker, Boolean(tick.stale)); // same tick, but staleness may have changed
+      return;
+    }
+    let gap = null;
+    if (kind === "gap" && afterReconnect) gap = `${missed} missed`;
+    if (kind === "reset") {
+      gap = "server restarted";
+      this.status.showNotice("The server restarted: prices go on from its new run (the chart marks where).");
+    }
+    this.board.update(tick);
+    this.chart.add(tick, gap);
+    this.status.showMode(tick.mode);
+    if (kind === "gap") this.showSkipped();
+  }
+
+  staleChanged({ ticker, stale }) {
+    this.board.setStale(ticker, stale);
+    this.status.announce(stale ? `${ticker} is stale: no update for a while.` : `${ticker} is updating again.`);
+  }
+
+  showSkipped() {
+    byId("skipped").textContent = `${this.seq.missed.toLocaleString(locale)} ticks skipped since this page opened (merged by the server when busy, or missed while disconnected).`;
+  }
+
+  serverError(message) {
+    if (message.code === "unknown_symbol" && Array.isArray(message.symbols)) {
+      // The server no longer serves these (its configuration changed): drop them from the choice.
+      this.chosen = this.chosen.filter((symbol) => !message.symbols.includes(symbol));
+      this.known = this.known.filter((symbol) => !message.symbols.includes(symbol));
+      this.chosenChanged();
+      if (this.chosen.length) this.connection.send({ action: "subscribe", symbols: this.chosen });
+    }
+    this.status.showNotice(`Server: ${message.message ?? message.code}`);
+  }
+
+  add(symbol) {
+    if (this.chosen.includes(symbol) || !this.known.includes(symbol)) return;
+    this.chosen = [...this.chosen, symbol];
+    this.chosenChanged();
+    this.connection.send({ action: "subscribe", symbols: [symbol] });
+    if (!this.selected) this.select(symbol);
+    this.addSelect.focus();
+  }
+
+  remove(symbol) {
+    const index = this.chosen.indexOf(symbol);
+    if (index < 0) return;
+    this.chosen = this.chosen.filter((name) => name !== symbol);
+    this.connection.send({ action: "unsubscribe", symbols: [symbol] });
+    this.seq.forget(symbol);
+    this.chart.forget(symbol);
+    this.chosenChanged();
+    if (this.selected === symbol) this.select(this.chosen[Math.min(index, this.chosen.length - 1)] ?? null);
+    // Keep keyboard focus in the table: on the next row's remove button, else on the add control.
+    const next = byId("rows").rows[Math.min(index, this.chosen.length - 1)];
+    (next?.querySelector(".remove") ?? this.addSelect).focus();
+    this.status.announce(`Removed ${symbol}.`);
+  }
+
+  select(symbol) {
+    this.selected = symbol;
+    this.board.select(symbol);
+    this.chart.select(symbol);
+    this.save();
+  }
+
+  chosenChanged() {
+    this.board.setSymbols(this.chosen);
+    this.board.select(this.selected);
+    this.refreshAddChoices();
+    this.save();
+  }
+
+  refreshAddChoices() {
+    const available = this.known.filter((symbol) => !this.chosen.includes(symbol));
+    this.addSelect.replaceChildren(
+      ...available.map((symbol) => new Option(symbol, symbol)),
+    );
+    this.addSelect.disabled = available.length === 0;
+    this.addForm.querySelector("button").disabled = available.length === 0;
+    if (!available.length) this.addSelect.append(new Option("All symbols shown", ""));
+  }
+
+  save() {
+    try {
+      localStorage.setItem(STORAGE_KEY, saveChoice(this.chosen, this.selected));
+    } catch {
+      // Private mode or a full quota: the board still works, the choice just is not kept.
+    }
+  }
+}
+
+function readSaved() {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+new TickerApp().start();
