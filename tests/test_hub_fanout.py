@@ -1,14 +1,16 @@
-"""Fan-out cost: each tick is encoded once, however many clients subscribe (hub.statistics().encodes).
-
-Every subscriber's outbox receives the very same frame object, so per-client work is one channel put.
+"""Fan-out under load: each tick is encoded once however many clients subscribe, and the slow-client
+watchdog copes with a client that falls behind and catches up before the watchdog gets to run.
 """
 
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
 
 from trio_ticker.hub import Hub
 from trio_ticker.model import Mode, PriceUpdate
+from trio_ticker.outbox import ClientOutbox
 
 TICKS = 20
 
@@ -33,3 +35,30 @@ def test_each_tick_is_encoded_once_regardless_of_subscriber_count(subscribers: i
     queued = [[outbox.receive.receive_nowait() for _ in range(TICKS)] for outbox in outboxes]
     for frames in queued[1:]:
         assert all(frame is first for frame, first in zip(frames, queued[0], strict=True))
+
+
+async def test_the_watchdog_survives_a_client_that_catches_up_before_it_runs(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """On a busy server a client can fall behind and catch up between two runs of its watchdog."""
+    outbox = ClientOutbox(1, capacity=1)
+    evicted_at: list[float] = []
+
+    async def watchdog() -> None:
+        await outbox.wait_behind_for(5.0)
+        evicted_at.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watchdog)
+        await trio.testing.wait_all_tasks_blocked()
+        outbox.offer("AAPL", "tick 1")
+        outbox.offer("AAPL", "tick 2")  # the channel is full: behind
+        outbox.receive.receive_nowait()
+        outbox.take_pending()  # caught up again, before the watchdog had a chance to run
+        await trio.sleep(10.0)
+        assert evicted_at == []
+        start = trio.current_time()
+        outbox.offer("AAPL", "tick 3")
+        outbox.offer("AAPL", "tick 4")  # behind again, and this time for good
+        await trio.sleep(10.0)
+        assert evicted_at == [start + 5.0]

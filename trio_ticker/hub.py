@@ -18,6 +18,7 @@ import trio
 from . import protocol
 from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
 from .outbox import ClientOutbox
+from .pacing import FlushClock
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ class _Counters:
 
 
 class Hub:
-    def __init__(self, symbols: Iterable[str], *, client_buffer: int) -> None:
+    def __init__(self, symbols: Iterable[str], *, client_buffer: int, batch_flush_interval: float = 0.0) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
+        self.flush_clock = FlushClock(batch_flush_interval)
         self._client_buffer = client_buffer
         self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
         self._clients: dict[ClientOutbox, None] = {}
@@ -65,11 +67,21 @@ class Hub:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Consume the ingest channel until every source has closed its end."""
-        task_status.started()
-        async with ingest:
-            async for item in ingest:
-                self.ingest(item)
+        """Consume the ingest channel until every source has closed its end; runs the flush clock."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.flush_clock.run)
+            task_status.started()
+            async with ingest:
+                async for item in ingest:
+                    self.ingest(item)
+                    # Drain what else is queued now: each `receive` is a checkpoint, and under load one
+                    # checkpoint costs a whole scheduler pass, which would cap ingest at one item per pass.
+                    while True:
+                        try:
+                            self.ingest(ingest.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+            nursery.cancel_scope.cancel()
 
     def ingest(self, item: Ingest) -> None:
         if isinstance(item, PriceUpdate):

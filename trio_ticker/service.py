@@ -41,7 +41,11 @@ class TickerService:
     def __init__(self, settings: Settings, sources: list[Source] | None = None) -> None:
         self.settings = settings
         self.sources = sources if sources is not None else build_sources(settings)
-        self.hub = Hub(settings.symbols, client_buffer=settings.client_buffer)
+        self.hub = Hub(
+            settings.symbols,
+            client_buffer=settings.client_buffer,
+            batch_flush_interval=settings.batch_flush_interval,
+        )
         self._cancel_scope: trio.CancelScope | None = None
         # WebSocket connections still open, including evicted ones whose socket is not yet closed.
         self.open_connections = 0

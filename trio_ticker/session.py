@@ -100,6 +100,8 @@ class ClientSession:
 
     async def _write_frames(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         receive = outbox.receive
+        flush_clock = self._hub.flush_clock
+        flushed_at_tick = -1
         try:
             while True:
                 try:
@@ -107,6 +109,10 @@ class ClientSession:
                 except trio.EndOfChannel:
                     return  # close requested; the close watcher ends the session
                 if self._batch:
+                    # Frames, not updates, cost server CPU: after one frame per flush-clock tick, later
+                    # updates wait for the next tick, so load makes frames fuller rather than more.
+                    await flush_clock.wait_tick_after(flushed_at_tick)
+                    flushed_at_tick = flush_clock.ticks
                     await self._transport.send(_batch_frame(frame, outbox))
                     continue
                 await self._transport.send(frame)

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     ingest_buffer: int = Field(1024, ge=1, le=1_000_000)
     client_buffer: int = Field(100, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
+    # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).
+    batch_flush_interval: float = Field(0.05, ge=0, le=5)
     close_timeout: float = Field(2.0, gt=0)
 
     host: str = "127.0.0.1"
