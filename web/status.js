@@ -21,6 +21,7 @@ export class StatusBar {
     clearInterval(this.countdown);
     this.countdown = null;
     this.banner.dataset.state = state;
+    document.body.dataset.connection = state; // dims prices and feed states that are no longer current
     this.retryButton.hidden = state !== "reconnecting";
     if (state === "reconnecting") {
       const render = () => {

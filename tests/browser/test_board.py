@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, WebSocket, expect
+from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect
 
 from .server_process import ServerProcess
 
@@ -158,7 +158,7 @@ def test_removing_a_symbol_stops_its_updates_and_the_choice_survives_reload(page
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
 def test_server_restart_shows_reconnecting_then_live_prices_for_the_same_symbols(
-    page: Page, server: ServerProcess, how: signal.Signals
+    page: Page, server: ServerProcess, how: signal.Signals, artifacts: Path
 ) -> None:
     frames = FrameLog(page)
     page.reload()
@@ -178,6 +178,7 @@ def test_server_restart_shows_reconnecting_then_live_prices_for_the_same_symbols
     expect(page.locator("#connection-text")).to_have_text(re.compile(r"^Reconnecting in \d+ s$"), timeout=WAIT_MS)
     expect(page.locator("#announcer")).to_contain_text("Reconnecting in")
     expect(page.get_by_role("button", name="Retry now")).to_be_visible()
+    page.screenshot(path=str(artifacts / f"board-reconnecting-{how.name}.png"))
     sent_before_restart, received_before_restart = len(frames.sent), len(frames.received)
 
     # The restarted server ticks once a second, so its numbers stay far below the first run's.
@@ -203,3 +204,53 @@ def test_server_restart_shows_reconnecting_then_live_prices_for_the_same_symbols
     finally:
         restarted.stop()
         print("restarted server log:", *restarted.log, sep="\n")
+
+
+def test_stale_marks_source_states_and_seq_gaps_from_injected_server_messages(
+    browser: Browser, artifacts: Path
+) -> None:
+    # A demo server that publishes its start prices and then stays quiet for a minute, so only the
+    # messages injected into the page's real connection change what the board shows.
+    quiet = ServerProcess(demo_interval=60.0)
+    quiet.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    routes: list[WebSocketRoute] = []
+
+    def intercept(route: WebSocketRoute) -> None:
+        route.connect_to_server()  # both directions are forwarded unchanged
+        routes.append(route)
+
+    try:
+        page = context.new_page()
+        page.route_web_socket(re.compile(r"/ws\?batch=1$"), intercept)
+        page.goto(quiet.url + "/")
+        expect(row(page, "AAPL").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
+        assert seq_of(page, "AAPL") == 1
+        inject = routes[0].send
+
+        inject(json.dumps([{"type": "status", "ticker": "AAPL", "stale": True, "ts": 1}]))
+        expect(row(page, "AAPL")).to_have_class(re.compile(r"\bstale\b"))
+        expect(row(page, "AAPL").locator(".stale-badge")).to_be_visible()
+        expect(page.locator("#announcer")).to_have_text("AAPL is stale: no update for a while.")
+        page.screenshot(path=str(artifacts / "board-stale.png"))
+
+        price = float(row(page, "AAPL").locator("td.price").inner_text().replace(",", ""))
+        fresh = {"type": "tick", "ticker": "AAPL", "price": price + 1, "change": 1.0, "change_percent": 0.5}
+        inject(json.dumps([{**fresh, "mode": "demo", "ts": 1_800_000_000_000, "seq": 2, "stale": False}]))
+        expect(row(page, "AAPL")).not_to_have_class(re.compile(r"\bstale\b"))
+        expect(row(page, "AAPL").locator(".stale-badge")).to_be_hidden()
+        expect(row(page, "AAPL").locator("td.price")).to_have_attribute("data-moved", "up")
+
+        inject(json.dumps([{**fresh, "mode": "demo", "ts": 1_800_000_001_000, "seq": 7, "stale": False}]))
+        expect(page.locator("#skipped")).to_have_text(re.compile(r"^4 ticks skipped since this page opened"))
+
+        source = {"type": "status", "source": "demo", "ts": 2, "reconnects": 1}
+        inject(json.dumps({**source, "state": "reconnecting"}))  # a single message, not a batch
+        expect(page.locator('#sources li[data-source="demo"]')).to_have_text("demo feed: reconnecting")
+        expect(page.locator("#announcer")).to_have_text("demo feed: reconnecting")
+        inject("this is not JSON")
+        expect(page.locator("#notice")).to_have_text("Ignored a bad message from the server: frame is not valid JSON")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live")  # nothing broke
+    finally:
+        context.close()
+        quiet.stop()
