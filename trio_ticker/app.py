@@ -1,4 +1,4 @@
-"""The Quart-Trio app: REST snapshot routes, the web client's files, and `/ws` in front.
+"""The Quart-Trio app: REST snapshot routes, /metrics, the web client's files, and `/ws` in front.
 
 `create_app(settings)` builds everything (no globals but the module-level `app` Hypercorn
 imports). The lifespan starts the root service once, in quart-trio's nursery, before serving.
@@ -11,17 +11,22 @@ from typing import Any
 
 from quart import Response, jsonify, request, send_from_directory
 from quart.typing import ResponseReturnValue
+from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from . import protocol
+from .access import AccessPolicy, bearer_token
 from .logs import configure_logging
+from .metrics import TickerMetrics
 from .protocol import ErrorCode, ProtocolError
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
 from .websocket import WebSocketEndpoint
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
+TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})
+"""With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
 
 
 def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
@@ -30,8 +35,36 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     service = service or TickerService(settings)
     app = QuartTrio(__name__, static_folder=None)
     app.extensions["trio_ticker"] = service
-    app.asgi_app = WebSocketEndpoint(app.asgi_app, service)  # type: ignore[method-assign]
+    access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
+    endpoint = WebSocketEndpoint(app.asgi_app, service, access)
+    app.asgi_app = endpoint  # type: ignore[method-assign]
+    metrics = TickerMetrics(service, endpoint.counters)
     hub = service.hub
+    # No list: any page may read the public REST data (`*`); a list: only those Origins.
+    cors(
+        app,
+        allow_origin=list(settings.allowed_origins) or "*",
+        send_origin_wildcard=not settings.allowed_origins,
+        allow_headers=["Authorization"],
+        allow_methods=["GET"],
+        max_age=600,
+    )
+
+    @app.before_request
+    async def check_request() -> ResponseReturnValue | None:
+        if len(request.query_string) > settings.max_query_length:
+            return error_response(
+                "query_too_long", f"the query string is longer than {settings.max_query_length} bytes", 414
+            )
+        if (
+            access.requires_token
+            and request.method != "OPTIONS"
+            and request.endpoint in TOKEN_PROTECTED_ENDPOINTS
+            and not access.token_valid(bearer_token(request.headers.get("Authorization")))
+        ):
+            response, status = error_response("unauthorized", "a valid bearer token is required", 401)
+            return response, status, {"WWW-Authenticate": "Bearer"}
+        return None
 
     @app.before_serving
     async def start_service() -> None:
@@ -90,6 +123,10 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
                 "statistics": statistics_fields(statistics),
             }
         )
+
+    @app.get("/metrics")
+    async def metrics_text() -> ResponseReturnValue:
+        return metrics.render(), 200, {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
 
     @app.get("/")
     async def index() -> Response:

@@ -27,12 +27,19 @@ class ErrorCode(enum.StrEnum):
     INVALID_FIELD = "invalid_field"
     INVALID_SYMBOL = "invalid_symbol"
     UNKNOWN_SYMBOL = "unknown_symbol"
+    TOO_MANY_SYMBOLS = "too_many_symbols"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    RATE_LIMITED = "rate_limited"
 
 
 class CloseCode(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008  # sustained rate-limit abuse
+    MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # connection limit reached
+    UNAUTHORIZED = 4001
     SLOW_CONSUMER = 4008
 
 
@@ -80,8 +87,11 @@ class Ping:
 Command = Subscribe | Unsubscribe | ListSymbols | Ping
 
 
-def decode_command(frame: str | bytes) -> Command:
-    """Parse one client frame. Raises `ProtocolError` for anything that is not a valid command."""
+def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Command:
+    """Parse one client frame. Raises `ProtocolError` for anything that is not a valid command.
+
+    `max_symbols` bounds a subscribe/unsubscribe's symbol list, checked before any symbol is read.
+    """
     try:
         message = orjson.loads(frame)
     except orjson.JSONDecodeError:
@@ -99,9 +109,9 @@ def decode_command(frame: str | bytes) -> Command:
             ErrorCode.INVALID_FIELD, "'action' must be a string", request_id=request_id, field="action"
         )
     if action == "subscribe":
-        return Subscribe(_symbols(message, request_id), request_id)
+        return Subscribe(_symbols(message, request_id, max_symbols), request_id)
     if action == "unsubscribe":
-        return Unsubscribe(_symbols(message, request_id), request_id)
+        return Unsubscribe(_symbols(message, request_id, max_symbols), request_id)
     if action == "list":
         return ListSymbols(request_id)
     if action == "ping":
@@ -134,7 +144,7 @@ def _request_id(message: dict[str, Any]) -> RequestId:
     return request_id
 
 
-def _symbols(message: dict[str, Any], request_id: RequestId) -> tuple[str, ...]:
+def _symbols(message: dict[str, Any], request_id: RequestId, max_symbols: int | None) -> tuple[str, ...]:
     has_one, has_many = "symbol" in message, "symbols" in message
     if has_one and has_many:
         raise ProtocolError(
@@ -162,6 +172,13 @@ def _symbols(message: dict[str, Any], request_id: RequestId) -> tuple[str, ...]:
             "missing field 'symbol' (or 'symbols')",
             request_id=request_id,
             field="symbol",
+        )
+    if max_symbols is not None and len(raw) > max_symbols:
+        raise ProtocolError(
+            ErrorCode.TOO_MANY_SYMBOLS,
+            f"at most {max_symbols} symbols per message",
+            request_id=request_id,
+            limit=max_symbols,
         )
     symbols: dict[str, None] = {}
     for item in raw:

@@ -25,6 +25,8 @@ def hypercorn_config(settings: Settings) -> Config:
     config.graceful_timeout = settings.graceful_timeout
     config.websocket_ping_interval = settings.ws_ping_interval
     config.read_timeout = settings.ws_read_timeout  # type: ignore[assignment]  # Hypercorn takes floats
+    # Hypercorn closes with 1009 past this; the session checks it too, for the bare `hypercorn` command.
+    config.websocket_max_message_size = settings.ws_max_message_size
     config.accesslog = None
     return config
 

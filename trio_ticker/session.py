@@ -14,6 +14,7 @@ import trio
 
 from . import protocol
 from .hub import Hub
+from .limits import CloseConnection, InboundGuard
 from .outbox import ClientOutbox
 from .protocol import CloseCode, ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
 from .transport import ClientDisconnected, ClientTransport
@@ -31,8 +32,10 @@ class ClientSession:
         close_timeout: float,
         batch: bool = False,
         peer: str = "",
+        guard: InboundGuard | None = None,
     ) -> None:
         self._transport = transport
+        self._guard = guard
         self._hub = hub
         self._slow_client_timeout = slow_client_timeout
         self._close_timeout = close_timeout
@@ -72,12 +75,29 @@ class ClientSession:
             while True:
                 frame = await self._transport.receive()
                 try:
-                    await self._handle(protocol.decode_command(frame), outbox)
+                    await self._handle(self._decode(frame), outbox)
                 except ProtocolError as error:
                     await outbox.send_control(error.to_frame())
+                except CloseConnection as limit:
+                    log.warning(
+                        "event=client_limit client=%d peer=%s code=%d reason=%s",
+                        outbox.client_id,
+                        self._peer,
+                        limit.code,
+                        limit.reason,
+                    )
+                    outbox.request_close(limit.code, limit.reason)
+                    return
         except ClientDisconnected as gone:
             self._peer_gone, self._peer_close_code = True, gone.code
             cancel_scope.cancel()
+
+    def _decode(self, frame: str | bytes) -> protocol.Command:
+        guard = self._guard
+        if guard is None:
+            return protocol.decode_command(frame)
+        guard.admit(frame, trio.current_time())
+        return protocol.decode_command(frame, max_symbols=guard.max_symbols_per_message)
 
     async def _handle(self, command: protocol.Command, outbox: ClientOutbox) -> None:
         hub = self._hub
@@ -85,6 +105,8 @@ class ClientSession:
             case Subscribe(symbols, request_id):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
+                if self._guard is not None:
+                    self._guard.check_subscriptions(outbox.subscriptions, symbols, request_id)
                 # The ack is queued before the subscription exists, so it precedes every tick.
                 await outbox.send_control(protocol.encode_subscribed(symbols, request_id))
                 hub.subscribe(outbox, symbols)

@@ -24,9 +24,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.:_/-]{0,31}$")
 """Upper-case letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`)."""
 
+ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
+"""Tokens travel in a query string, a header and a WebSocket subprotocol: URL- and header-safe only."""
+
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 SymbolList = Annotated[tuple[str, ...], NoDecode]
+OriginList = Annotated[tuple[str, ...], NoDecode]
+TokenList = Annotated[tuple[SecretStr, ...], NoDecode]
 
 
 class ConfigError(Exception):
@@ -92,6 +98,18 @@ class Settings(BaseSettings):
     ws_read_timeout: float | None = Field(60.0, gt=0)
     send_stall_timeout: float = Field(30.0, gt=0, le=3600)
 
+    # Limits and access control; see docs/configuration.md "Limits and access control".
+    ws_max_message_size: int = Field(4096, ge=64, le=16 * 1024 * 1024)
+    rate_limit_burst: int = Field(20, ge=1, le=100_000)
+    rate_limit_per_second: float = Field(5.0, gt=0, le=100_000)
+    rate_limit_max_rejections: int = Field(20, ge=1, le=100_000)
+    max_subscriptions_per_client: int = Field(100, ge=1, le=100_000)
+    max_symbols_per_message: int = Field(50, ge=1, le=10_000)
+    max_connections: int = Field(10_000, ge=1, le=1_000_000)
+    max_query_length: int = Field(1024, ge=64, le=65_536)
+    allowed_origins: OriginList = ()
+    auth_tokens: TokenList = ()
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_dir: Path = DEFAULT_WEB_DIR
 
@@ -108,6 +126,28 @@ class Settings(BaseSettings):
             raise ValueError(f"invalid symbol(s) {', '.join(map(repr, bad))}: use A-Z, 0-9 and . : _ / -")
         if len(set(value)) != len(value):
             raise ValueError("a symbol is listed twice")
+        return value
+
+    @field_validator("allowed_origins", "auth_tokens", mode="before")
+    @classmethod
+    def _parse_comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [origin for origin in value if not ORIGIN_PATTERN.match(origin)]
+        if bad:
+            raise ValueError(f"invalid origin(s) {', '.join(map(repr, bad))}: use scheme://host[:port], no path")
+        return tuple(origin.lower() for origin in value)
+
+    @field_validator("auth_tokens")
+    @classmethod
+    def _check_tokens(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(not TOKEN_PATTERN.match(token.get_secret_value()) for token in value):
+            raise ValueError("each token must be 16-256 characters of A-Z, a-z, 0-9 and - . _ ~")
         return value
 
     @field_validator("binance_ws_url", "finnhub_ws_url", "finnhub_rest_url")
@@ -172,7 +212,8 @@ def describe_validation_error(error: ValidationError) -> str:
         field = ".".join(str(part) for part in problem["loc"])
         variable = _variable_name(field)
         given = problem.get("input")
-        shown = "" if isinstance(given, dict) or variable.endswith("API_KEY") else f" (got {given!r})"
+        secret = variable.endswith("API_KEY") or "AUTH_TOKENS" in variable
+        shown = "" if isinstance(given, dict) or secret else f" (got {given!r})"
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}: {message}{shown}" if field else f"  {message}")
     return "\n".join(lines)
