@@ -106,6 +106,8 @@ async def test_python_m_closes_clients_with_going_away_then_exits() -> None:
     assert elapsed < 5
     assert b"Traceback" not in server.stderr
     assert b"event=shutdown signal=SIGTERM clients=1" in server.stderr
+    assert b"event=service_stopped" in server.stderr  # sources cancelled and closed, after the clients
+    assert server.stderr.index(b"event=client_closed") < server.stderr.index(b"event=service_stopped")
 
 
 @pytest.mark.slow
