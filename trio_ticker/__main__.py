@@ -15,6 +15,7 @@ from functools import partial
 import trio
 
 from .app import create_app
+from .logs import configure_logging
 from .protocol import CloseCode
 from .server import hypercorn_config, serve
 from .service import TickerService
@@ -58,13 +59,33 @@ async def serve_until_signalled(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trio_ticker", description=__doc__)
-    parser.parse_args(argv)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("serve", "ingest"),
+        default="serve",
+        help="serve: HTTP and WebSocket (default); ingest: only run the sources for the workers, through Redis",
+    )
+    command = parser.parse_args(argv).command
     try:
         settings = load_settings()
     except ConfigError as error:
         sys.stderr.write(f"trio_ticker: {error}\n")
         return 2
+    if command == "ingest":
+        return run_ingest(settings)
     trio.run(serve_until_signalled, settings)
+    return 0
+
+
+def run_ingest(settings: Settings) -> int:
+    if settings.redis_url is None:
+        sys.stderr.write("trio_ticker: `ingest` publishes to Redis: set TICKER_REDIS_URL (docs/configuration.md)\n")
+        return 2
+    from .scaleout.node import run_ingest_process  # only scale-out deployments import coredis
+
+    configure_logging(settings.log_level)
+    trio.run(run_ingest_process, settings)
     return 0
 
 

@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
                     for name, status in hub.source_statuses().items()
                 },
                 "statistics": statistics_fields(statistics),
+                **({"redis": service.scale_out.health()} if service.scale_out is not None else {}),
             }
         )
 

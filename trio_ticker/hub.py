@@ -90,27 +90,39 @@ class Hub:
     def ingest(self, item: Ingest) -> None:
         if isinstance(item, PriceUpdate):
             self.publish(item)
+        elif isinstance(item, Tick):
+            self.publish_tick(item)
         elif isinstance(item, StaleChange):
             self._set_stale(item)
         else:
             self._set_source_status(item)
 
     def publish(self, update: PriceUpdate) -> Tick | None:
-        """Number, store, encode once and fan out one update. Unknown symbols are dropped."""
-        subscribers = self._subscribers.get(update.symbol)
-        if subscribers is None:
-            log.warning("event=unknown_symbol_update symbol=%s source=%s", update.symbol, update.source)
-            return None
+        """Number one update (`seq` = the symbol's previous + 1) and publish it."""
         previous = self._latest.get(update.symbol)
-        tick = tick_from_update(update, seq=previous.seq + 1 if previous else 1)
+        return self.publish_tick(tick_from_update(update, seq=previous.seq + 1 if previous else 1))
+
+    def publish_tick(self, tick: Tick) -> Tick | None:
+        """Store, encode once and fan out a numbered tick (scale-out feeds ticks Redis numbered).
+
+        Unknown symbols are dropped, and so is a tick not newer than the symbol's latest (a replay
+        after a Redis reconnect), so a client never sees a symbol's seq go backwards.
+        """
+        subscribers = self._subscribers.get(tick.symbol)
+        if subscribers is None:
+            log.warning("event=unknown_symbol_update symbol=%s source=%s", tick.symbol, tick.source)
+            return None
+        previous = self._latest.get(tick.symbol)
+        if previous is not None and tick.seq <= previous.seq:
+            return None
         frame = protocol.encode_tick(tick)
         counters = self._counters
         counters.ticks_in += 1
         counters.encodes += 1
-        self._latest[update.symbol] = tick
-        self._latest_frames[update.symbol] = frame
+        self._latest[tick.symbol] = tick
+        self._latest_frames[tick.symbol] = frame
         for outbox in subscribers:
-            if outbox.offer(update.symbol, frame):
+            if outbox.offer(tick.symbol, frame):
                 counters.conflated += 1
         counters.messages_out += len(subscribers)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:

@@ -93,5 +93,6 @@ class StaleChange:
     ts: int  # epoch milliseconds
 
 
-Ingest = PriceUpdate | SourceStatus | StaleChange
-"""What sources (and their watchdogs) send into the hub's ingest channel."""
+Ingest = PriceUpdate | Tick | SourceStatus | StaleChange
+"""What sources (and their watchdogs) send into the hub's ingest channel; a scale-out follower
+sends `Tick`s already numbered in Redis (docs/architecture.md, "Several workers")."""

@@ -8,7 +8,7 @@ starts it once; tests start it directly.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -16,6 +16,9 @@ from .hub import Hub
 from .model import Ingest
 from .settings import Settings
 from .sources.build import build_supervised_sources
+
+if TYPE_CHECKING:
+    from .scaleout.node import ScaleOutNode
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ class TickerService:
             batch_flush_interval=settings.batch_flush_interval,
         )
         self._cancel_scope: trio.CancelScope | None = None
+        # With TICKER_REDIS_URL the hub follows Redis and the sources run only on the elected leader.
+        self.scale_out: ScaleOutNode | None = None
+        if settings.redis_url is not None:
+            from .scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
+
+            self.scale_out = ScaleOutNode(settings, self.hub, self.sources)
         # WebSocket connections still open, including evicted ones whose socket is not yet closed.
         self.open_connections = 0
 
@@ -56,11 +65,14 @@ class TickerService:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
                 await nursery.start(self.hub.run, receive_ingest)
-                async with send_ingest:
-                    for source in self.sources:
-                        await nursery.start(source.run, send_ingest.clone())
-                        symbols = ",".join(source.symbols)
-                        log.info("event=source_started source=%s symbols=%s", source.name, symbols)
+                if self.scale_out is not None:
+                    await nursery.start(self.scale_out.run, send_ingest)
+                else:
+                    async with send_ingest:
+                        for source in self.sources:
+                            await nursery.start(source.run, send_ingest.clone())
+                            symbols = ",".join(source.symbols)
+                            log.info("event=source_started source=%s symbols=%s", source.name, symbols)
                 task_status.started(self)
         finally:
             log.info("event=service_stopped")

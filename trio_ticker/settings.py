@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     allowed_origins: OriginList = ()
     auth_tokens: TokenList = ()
 
+    # Scale-out through Redis (unset: one process, no Redis); see docs/configuration.md "Scale-out (Redis)".
+    redis_url: SecretStr | None = None
+    redis_prefix: str = Field("trio_ticker", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
+    role: Literal["both", "fanout"] = "both"
+    redis_lease: float = Field(5.0, ge=0.2, le=300)
+    redis_command_timeout: float = Field(2.0, gt=0, le=60)
+    redis_stream_maxlen: int = Field(10_000, ge=100, le=10_000_000)
+    redis_reconnect_initial_delay: float = Field(0.2, gt=0, le=60)
+    redis_reconnect_max_delay: float = Field(5.0, gt=0, le=600)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_dir: Path = DEFAULT_WEB_DIR
 
@@ -158,6 +168,15 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a {schemes[0]} (or {schemes[1]}) URL without a token")
         return value.rstrip("/")
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
     @field_validator("default_symbol", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -183,6 +202,10 @@ class Settings(BaseSettings):
                 f"{', '.join(self.stock_symbols)}. Set FINNHUB_API_KEY (free key at finnhub.io), "
                 "or set TICKER_STOCK_SYMBOLS= to serve crypto only, or DEMO_MODE=true"
             )
+        if self.role == "fanout" and self.redis_url is None:
+            raise ValueError("TICKER_ROLE=fanout needs TICKER_REDIS_URL: a fan-out worker reads its ticks from Redis")
+        if self.redis_reconnect_max_delay < self.redis_reconnect_initial_delay:
+            raise ValueError("TICKER_REDIS_RECONNECT_MAX_DELAY must be at least TICKER_REDIS_RECONNECT_INITIAL_DELAY")
         if self.default_symbol not in self.symbols:
             raise ValueError(
                 f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols"
@@ -212,7 +235,7 @@ def describe_validation_error(error: ValidationError) -> str:
         field = ".".join(str(part) for part in problem["loc"])
         variable = _variable_name(field)
         given = problem.get("input")
-        secret = variable.endswith("API_KEY") or "AUTH_TOKENS" in variable
+        secret = variable.endswith("API_KEY") or "AUTH_TOKENS" in variable or "REDIS_URL" in variable
         shown = "" if isinstance(given, dict) or secret else f" (got {given!r})"
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}: {message}{shown}" if field else f"  {message}")
