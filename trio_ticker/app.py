@@ -110,6 +110,9 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     @app.get("/healthz")
     async def healthz() -> Response:
         statistics = hub.statistics()
+        last_messages = {
+            source.name: source.last_message_ts for source in service.sources if hasattr(source, "last_message_ts")
+        }
         return jsonify(
             {
                 "status": "ok",
@@ -117,7 +120,13 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
                 "clients": statistics.clients,
                 "connections": service.open_connections,
                 "sources": {
-                    name: {"state": status.state.value, "since": status.ts, "reconnects": status.reconnects}
+                    name: {
+                        "state": status.state.value,
+                        "since": status.ts,
+                        "reconnects": status.reconnects,
+                        "detail": status.detail,
+                        "last_message_ts": last_messages.get(name, status.last_message_ts),
+                    }
                     for name, status in hub.source_statuses().items()
                 },
                 "statistics": statistics_fields(statistics),

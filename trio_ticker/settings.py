@@ -28,6 +28,8 @@ ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
 """Tokens travel in a query string, a header and a WebSocket subprotocol: URL- and header-safe only."""
 
+TOKEN_IN_TEXT = re.compile(r"(token=)[^&#\s'\"]*", re.IGNORECASE)
+
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 SymbolList = Annotated[tuple[str, ...], NoDecode]
@@ -237,6 +239,7 @@ def describe_validation_error(error: ValidationError) -> str:
         given = problem.get("input")
         secret = variable.endswith("API_KEY") or "AUTH_TOKENS" in variable or "REDIS_URL" in variable
         shown = "" if isinstance(given, dict) or secret else f" (got {given!r})"
+        shown = TOKEN_IN_TEXT.sub(r"\1***", shown)  # an API key pasted into a URL is not echoed
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}: {message}{shown}" if field else f"  {message}")
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Fake upstreams: in-memory sockets for the autojump clock, real localhost servers for end-to-end tests."""

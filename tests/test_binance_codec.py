@@ -1,0 +1,157 @@
+"""Binance codec: recorded-shape payloads in, typed events and exact price updates out."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from trio_ticker.model import Mode, tick_from_update
+from trio_ticker.sources.binance import (
+    BinanceBook,
+    BinanceDecodeError,
+    ControlReply,
+    ErrorReply,
+    OtherEvent,
+    ServerShutdown,
+    StreamRequest,
+    Ticker,
+    Trade,
+    decimals_of,
+    decode_message,
+    plan_subscriptions,
+    split_streams,
+    stream_names,
+)
+
+TRADE = {
+    "e": "trade", "E": 1672515782136, "s": "BNBBTC", "t": 12345, "p": "0.001", "q": "100",
+    "T": 1672515782130, "m": True, "M": True,
+}  # fmt: skip
+AGG_TRADE = {
+    "e": "aggTrade", "E": 1672515782136, "s": "BTCUSDT", "a": 12345, "p": "96512.34000000", "q": "0.1",
+    "f": 100, "l": 105, "T": 1672515782131, "m": True, "M": True,
+}  # fmt: skip
+MINI_TICKER = {
+    "e": "24hrMiniTicker", "E": 1672515782200, "s": "BTCUSDT", "c": "96512.34000000", "o": "96000.10000000",
+    "h": "97000.00000000", "l": "95000.00000000", "v": "1000", "q": "96000000",
+}  # fmt: skip
+TICKER = {
+    "e": "24hrTicker", "E": 1672515782300, "s": "BNBBTC", "p": "0.0015", "P": "250.00", "w": "0.0018",
+    "x": "0.0009", "c": "0.0025", "Q": "10", "b": "0.0024", "B": "10", "a": "0.0026", "A": "100",
+    "o": "0.0010", "h": "0.0025", "l": "0.0010", "v": "10000", "q": "18", "O": 0, "C": 86400000,
+    "F": 0, "L": 18150, "n": 18151,
+}  # fmt: skip
+
+
+def combined(stream: str, data: dict[str, object]) -> bytes:
+    return orjson.dumps({"stream": stream, "data": data})
+
+
+def test_trade_inside_the_combined_wrapper() -> None:
+    event = decode_message(combined("bnbbtc@trade", TRADE))
+    assert event == Trade("BNBBTC", Decimal("0.001"), 1672515782130)
+
+
+def test_agg_trade_and_raw_unwrapped_payload() -> None:
+    assert decode_message(orjson.dumps(AGG_TRADE)) == Trade("BTCUSDT", Decimal("96512.34"), 1672515782131)
+
+
+def test_mini_ticker_and_full_ticker() -> None:
+    assert decode_message(combined("btcusdt@miniTicker", MINI_TICKER)) == Ticker(
+        "BTCUSDT", Decimal("96512.34"), Decimal("96000.1"), 1672515782200
+    )
+    assert decode_message(combined("bnbbtc@ticker", TICKER)) == Ticker(
+        "BNBBTC", Decimal("0.0025"), Decimal("0.0010"), 1672515782300
+    )
+
+
+def test_control_replies_errors_and_server_shutdown() -> None:
+    assert decode_message('{"result":null,"id":1}') == ControlReply(1, None)
+    assert decode_message('{"result":["btcusdt@trade"],"id":"list"}') == ControlReply("list", ["btcusdt@trade"])
+    assert decode_message('{"error":{"code":2,"msg":"Invalid request: unknown variant"},"id":19}') == ErrorReply(
+        19, 2, "Invalid request: unknown variant"
+    )
+    assert decode_message('{"error":{"code":3,"msg":"Invalid JSON"},"id":null}') == ErrorReply(None, 3, "Invalid JSON")
+    shutdown = {"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 1700000000000}}
+    assert decode_message(orjson.dumps(shutdown)) == ServerShutdown(1700000000000)
+    assert decode_message('{"e":"kline","E":1,"s":"BTCUSDT"}') == OtherEvent("kline")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\x00\xff garbage",
+        "not json",
+        "[1, 2]",
+        '{"stream":"btcusdt@trade","data":"x"}',
+        '{"hello":1}',
+        orjson.dumps({**TRADE, "p": 0.001}),  # a float, not a string
+        orjson.dumps({**TRADE, "p": "abc"}),
+        orjson.dumps({**TRADE, "p": "-1"}),
+        orjson.dumps({**TRADE, "p": "NaN"}),
+        orjson.dumps({k: v for k, v in TRADE.items() if k != "s"}),
+        orjson.dumps({**TRADE, "T": "1"}),
+        '{"result":null,"id":[1]}',
+    ],
+)
+def test_garbage_raises_one_typed_error(frame: str | bytes) -> None:
+    with pytest.raises(BinanceDecodeError):
+        decode_message(frame)
+
+
+def test_decimals_ignore_padding_zeros() -> None:
+    assert decimals_of(Decimal("96512.34000000"), Decimal("96000.10000000")) == 2
+    assert decimals_of(Decimal("0.00000123")) == 8
+    assert decimals_of(Decimal("100"), Decimal("1E+2")) == 0
+
+
+def test_book_publishes_exact_prices_once_the_open_is_known() -> None:
+    book = BinanceBook()
+    assert book.apply(Trade("BTCUSDT", Decimal("96512.34"), 1)) is None  # no 24 h open yet
+    first = book.apply(Ticker("BTCUSDT", Decimal("96512.34"), Decimal("96000.10"), 2))
+    assert first is not None and (first.price, first.reference, first.ts) == (96512.34, 96000.1, 2)
+    assert first.mode is Mode.LIVE and first.source == "binance"
+    assert book.apply(Ticker("BTCUSDT", Decimal("96512.35"), Decimal("96000.10"), 3)) is None  # trades carry it
+    update = book.apply(Trade("BTCUSDT", Decimal("0.3"), 4))
+    assert update is not None
+    tick = tick_from_update(update, seq=2)
+    # 0.3 - 96000.1 in floats drifts; the symbol's precision gives the exact difference.
+    assert (tick.price, tick.change, update.decimals) == (0.3, -95999.8, 1)
+
+
+def test_book_refreshes_from_the_first_ticker_after_a_reconnect() -> None:
+    book = BinanceBook()
+    book.apply(Ticker("ETHUSDT", Decimal("3420.5"), Decimal("3400"), 1))
+    book.start_connection()
+    refreshed = book.apply(Ticker("ETHUSDT", Decimal("3500.25"), Decimal("3410"), 9))
+    assert refreshed is not None and (refreshed.price, refreshed.reference, refreshed.decimals) == (3500.25, 3410, 2)
+
+
+def test_stream_names_are_lower_case() -> None:
+    assert stream_names("BTCUSDT") == ("btcusdt@trade", "btcusdt@miniTicker")
+
+
+def test_plan_subscriptions_batches_and_numbers_requests() -> None:
+    wanted = frozenset(f"s{i:03}@trade" for i in range(5))
+    current = frozenset({"old@trade", "s000@trade"})
+    requests = plan_subscriptions(current, wanted, 7, batch=2)
+    assert requests == [
+        StreamRequest("UNSUBSCRIBE", ("old@trade",), 7),
+        StreamRequest("SUBSCRIBE", ("s001@trade", "s002@trade"), 8),
+        StreamRequest("SUBSCRIBE", ("s003@trade", "s004@trade"), 9),
+    ]
+    assert orjson.loads(requests[1].encode()) == {
+        "method": "SUBSCRIBE",
+        "params": ["s001@trade", "s002@trade"],
+        "id": 8,
+    }
+    assert plan_subscriptions(wanted, wanted, 1) == []
+
+
+def test_more_than_1024_streams_need_another_connection() -> None:
+    streams = [name for i in range(600) for name in stream_names(f"SYM{i}")]
+    groups = split_streams(streams)
+    assert [len(group) for group in groups] == [1024, 176]
+    assert groups[0][-2:] == list(stream_names("SYM511"))  # a symbol's pair stays together

@@ -1,0 +1,99 @@
+"""Which sources run, built from Settings, each wrapped in the shared `Supervisor`.
+
+Demo mode supervises the simulated feed; live mode runs Binance for the crypto symbols and
+Finnhub for the stock symbols (both at once when both lists are set).
+"""
+
+from __future__ import annotations
+
+import random
+
+import trio
+
+from ..model import Ingest, PriceUpdate, SourceStatus
+from ..settings import Settings
+from .binance_feed import BinanceFeed
+from .demo import DemoFeed
+from .finnhub_feed import FinnhubFeed
+from .finnhub_quotes import finnhub_limiter
+from .sockets import OpenSocket, websocket_opener
+from .supervise import FeedOutput, RetryPolicy, Supervisor
+
+DEMO_STALE_INTERVALS = 20  # the demo is marked stale after this many missed steps (>= 10 s)
+
+
+class DemoConnection:
+    """The demo feed as one supervised "connection": its prices pass through the `FeedOutput`."""
+
+    def __init__(self, demo: DemoFeed) -> None:
+        self.demo = demo
+        self.name = demo.name
+        self.symbols = demo.symbols
+
+    async def run_connection(
+        self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        # Room for everything the demo sends before it reports started (a status and one price each).
+        send, receive = trio.open_memory_channel[Ingest](2 * len(self.symbols) + 16)
+        async with trio.open_nursery() as nursery, receive:
+            await nursery.start(self.demo.run, send)
+            while True:  # the first prices reach the hub before we report started
+                try:
+                    await self._forward(receive.receive_nowait(), feed)
+                except trio.WouldBlock:
+                    break
+            task_status.started()
+            async for item in receive:
+                await self._forward(item, feed)
+
+    @staticmethod
+    async def _forward(item: Ingest, feed: FeedOutput) -> None:
+        if isinstance(item, PriceUpdate):
+            feed.note_message()
+            await feed.publish(item)
+        elif not isinstance(item, SourceStatus):  # the supervisor owns the source's state
+            await feed.send(item)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        initial=settings.reconnect_initial_delay,
+        maximum=settings.reconnect_max_delay,
+        healthy_after=settings.reconnect_healthy_after,
+        unauthorized_delay=settings.unauthorized_retry_delay,
+    )
+
+
+def build_supervised_sources(settings: Settings, *, open_socket: OpenSocket | None = None) -> list[Supervisor]:
+    policy = retry_policy(settings)
+    jitter = random.Random(settings.demo_seed)
+    if settings.demo_mode:
+        demo = DemoFeed(
+            settings.symbols, interval=settings.demo_interval, speed=settings.demo_speed, seed=settings.demo_seed
+        )
+        stale_after = max(10.0, DEMO_STALE_INTERVALS * settings.demo_interval)
+        return [Supervisor(DemoConnection(demo), stale_after=stale_after, policy=policy, jitter=jitter)]
+    open_socket = open_socket or websocket_opener(connect_timeout=settings.upstream_connect_timeout)
+    sources: list[Supervisor] = []
+    if settings.crypto_symbols:
+        binance = BinanceFeed(
+            settings.crypto_symbols,
+            base_url=settings.binance_ws_url,
+            open_socket=open_socket,
+            max_connection_age=settings.binance_max_connection_age,
+            reply_timeout=settings.upstream_connect_timeout,
+        )
+        sources.append(Supervisor(binance, stale_after=settings.binance_stale_after, policy=policy, jitter=jitter))
+    if settings.stock_symbols:
+        assert settings.finnhub_api_key is not None  # Settings refuses live stocks without a key
+        finnhub = FinnhubFeed(
+            settings.stock_symbols,
+            ws_url=settings.finnhub_ws_url,
+            rest_url=settings.finnhub_rest_url,
+            api_key=settings.finnhub_api_key,
+            open_socket=open_socket,
+            limiter=finnhub_limiter(settings.finnhub_rest_per_minute, settings.finnhub_rest_per_second),
+            http_timeout=settings.upstream_connect_timeout,
+        )
+        sources.append(Supervisor(finnhub, stale_after=settings.finnhub_stale_after, policy=policy, jitter=jitter))
+    return sources

@@ -1,0 +1,210 @@
+"""Finnhub, sans I/O: WebSocket trade batches and REST quotes in, typed values out.
+
+`decode_message` keeps the last trade per symbol of a batch (volume summed); `decode_quote`
+reads `/api/v1/quote` and returns None for the all-zero "no data" answer; `FinnhubBook` joins
+trades with the previous close so `change` is right before and after the first trade.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..model import Mode, PriceUpdate
+
+SOURCE_NAME = "finnhub"
+MIN_DECIMALS = 2
+MAX_DECIMALS = 6
+TOKEN_IN_URL = re.compile(r"(token=)[^&#\s]*", re.IGNORECASE)
+
+
+class FinnhubDecodeError(ValueError):
+    """A frame or quote body that is not what Finnhub documents."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastTrade:
+    symbol: str
+    price: float
+    ts: int  # trade time, epoch ms
+    volume: float  # summed over the batch; 0 for price-only updates
+
+
+@dataclass(frozen=True, slots=True)
+class TradeBatch:
+    trades: tuple[LastTrade, ...]  # one per symbol, in order of first appearance
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMessage:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OtherMessage:
+    kind: str
+
+
+FinnhubMessage = TradeBatch | Ping | ErrorMessage | OtherMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    current: float
+    previous_close: float
+    ts: int  # epoch seconds, as Finnhub sends it
+
+
+def redact_token(text: str) -> str:
+    """Hide an API key passed as `token=` in a URL or message, for logs and statuses."""
+    return TOKEN_IN_URL.sub(r"\1***", text)
+
+
+def encode_subscribe(symbol: str) -> str:
+    return orjson.dumps({"type": "subscribe", "symbol": symbol}).decode()
+
+
+def encode_unsubscribe(symbol: str) -> str:
+    return orjson.dumps({"type": "unsubscribe", "symbol": symbol}).decode()
+
+
+def decode_message(frame: str | bytes) -> FinnhubMessage:
+    message = _object(frame)
+    kind = message.get("type")
+    if kind == "trade":
+        return TradeBatch(_last_trades(message.get("data")))
+    if kind == "ping":
+        return Ping()
+    if kind == "error":
+        return ErrorMessage(str(message.get("msg", "")))
+    if isinstance(kind, str):
+        return OtherMessage(kind)
+    raise FinnhubDecodeError("no message type")
+
+
+def _object(frame: str | bytes) -> dict[str, Any]:
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        raise FinnhubDecodeError("not JSON") from None
+    if not isinstance(message, dict):
+        raise FinnhubDecodeError("not a JSON object")
+    return message
+
+
+def _last_trades(data: Any) -> tuple[LastTrade, ...]:
+    if not isinstance(data, list):
+        raise FinnhubDecodeError("trade 'data' is not a list")
+    latest: dict[str, LastTrade] = {}
+    for item in data:
+        if not isinstance(item, dict):
+            raise FinnhubDecodeError("a trade is not an object")
+        symbol, price, ts = item.get("s"), _number(item, "p"), item.get("t")
+        volume = _number(item, "v") if item.get("v") is not None else 0.0
+        if not isinstance(symbol, str) or not symbol:
+            raise FinnhubDecodeError("a trade has no symbol 's'")
+        if not isinstance(ts, int) or isinstance(ts, bool):
+            raise FinnhubDecodeError("a trade time 't' is not an integer")
+        if price <= 0:
+            raise FinnhubDecodeError("a trade price 'p' is not positive")
+        previous = latest.get(symbol)
+        total = volume + (previous.volume if previous else 0.0)
+        if previous is None or ts >= previous.ts:
+            latest[symbol] = LastTrade(symbol, price, ts, total)
+        else:
+            latest[symbol] = LastTrade(symbol, previous.price, previous.ts, total)
+    return tuple(latest.values())
+
+
+def _number(item: dict[str, Any], key: str) -> float:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FinnhubDecodeError(f"{key!r} is not a number")
+    return float(value)
+
+
+def decode_quote(body: str | bytes) -> Quote | None:
+    """A quote, or None when Finnhub has no data for the symbol (its all-zero answer)."""
+    message = _object(body)
+    if "error" in message:
+        raise FinnhubDecodeError(f"quote error: {str(message['error'])[:100]}")
+    current, previous_close = message.get("c"), message.get("pc")
+    ts = message.get("t") or 0
+    if not current:
+        return None
+    for name, value in (("c", current), ("pc", previous_close), ("t", ts)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FinnhubDecodeError(f"quote field {name!r} is not a number")
+    assert isinstance(current, int | float) and isinstance(previous_close, int | float)
+    if current < 0 or previous_close < 0:
+        raise FinnhubDecodeError("quote price is negative")
+    return Quote(float(current), float(previous_close), int(ts))
+
+
+def decimals_of(*prices: float) -> int:
+    """Decimal places of the prices as Finnhub wrote them (shortest repr), within 2..6."""
+    places = MIN_DECIMALS
+    for price in prices:
+        text = repr(price)
+        if "e" in text or "E" in text:
+            return MAX_DECIMALS
+        places = max(places, len(text.partition(".")[2].rstrip("0")))
+    return min(places, MAX_DECIMALS)
+
+
+@dataclass(slots=True)
+class FinnhubBook:
+    """Previous close and latest trade per symbol, so no price is published without a reference.
+
+    Trades that arrive before the symbol's first quote wait (latest only) and go out with it;
+    a quote is published only when it is newer than the last trade already sent.
+    """
+
+    previous_close: dict[str, float] = field(default_factory=dict)
+    last_ts: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, LastTrade] = field(default_factory=dict)
+
+    def on_trade(self, trade: LastTrade) -> PriceUpdate | None:
+        reference = self.previous_close.get(trade.symbol)
+        if reference is None:
+            self.waiting[trade.symbol] = trade
+            return None
+        if trade.ts < self.last_ts.get(trade.symbol, 0):
+            return None
+        self.last_ts[trade.symbol] = trade.ts
+        return _update(trade.symbol, trade.price, reference, trade.ts)
+
+    def on_quote(self, symbol: str, quote: Quote) -> PriceUpdate | None:
+        self.previous_close[symbol] = quote.previous_close
+        waiting = self.waiting.pop(symbol, None)
+        quote_ms = quote.ts * 1000
+        if waiting is not None and waiting.ts >= quote_ms:
+            return self.on_trade(waiting)
+        if quote_ms <= self.last_ts.get(symbol, -1):
+            return None
+        self.last_ts[symbol] = quote_ms
+        return _update(symbol, quote.current, quote.previous_close, quote_ms)
+
+    def has_newer(self, symbol: str, quote: Quote) -> bool:
+        """Whether the quote knows of a trade after the last one published (seconds resolution)."""
+        return quote.ts > self.last_ts.get(symbol, 0) // 1000
+
+
+def _update(symbol: str, price: float, reference: float, ts: int) -> PriceUpdate:
+    return PriceUpdate(
+        symbol=symbol,
+        price=price,
+        reference=reference,
+        ts=ts,
+        mode=Mode.LIVE,
+        decimals=decimals_of(price, reference),
+        source=SOURCE_NAME,
+    )

@@ -1,0 +1,313 @@
+"""Supervision shared by every source: restarts with capped, fully jittered exponential backoff,
+the per-symbol stale watchdog, and the source's state as the hub and /healthz see it.
+
+A source implements one connection attempt (`run_connection`); `Supervisor` runs it forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import trio
+
+from ..model import Ingest, PriceUpdate, SourceState, SourceStatus, StaleChange
+from .finnhub import redact_token
+
+log = logging.getLogger(__name__)
+
+
+class SourceUnauthorized(Exception):
+    """The upstream refused our credentials: retry slowly, never in a tight loop."""
+
+
+class SourceStalled(Exception):
+    """The connection is open but no symbol has had data for the stale threshold."""
+
+
+class HubGone(Exception):
+    """The hub's ingest channel is closed: the service is stopping, so the source stops too."""
+
+
+class Verdict(enum.Enum):
+    STALE = "stale"
+    QUIET = "quiet"  # no update, but the upstream confirms the last price is current
+
+
+class LiveSource(Protocol):
+    name: str
+    symbols: tuple[str, ...]
+
+    async def run_connection(self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = ...) -> None:
+        """Connect, report started once live, stream until failure (raise) or a planned end (return)."""
+
+
+@runtime_checkable
+class QuietChecker(Protocol):
+    async def verify_quiet(self, symbol: str, feed: FeedOutput) -> Verdict:
+        """Asked before a quiet symbol is marked stale (e.g. stocks outside market hours)."""
+
+
+class Jitter(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    initial: float = 1.0
+    maximum: float = 60.0
+    healthy_after: float = 60.0  # a connection that lived this long resets the backoff
+    unauthorized_delay: float = 300.0
+
+    def delay(self, failures: int, jitter: Jitter) -> float:
+        """Full jitter: uniform in [0, min(maximum, initial * 2**(failures-1))]."""
+        ceiling = min(self.maximum, self.initial * 2.0 ** min(failures - 1, 64))
+        return jitter.uniform(0.0, ceiling)
+
+
+class FeedOutput:
+    """What a connection attempt may do: publish prices, report activity, note messages."""
+
+    def __init__(
+        self,
+        source: str,
+        symbols: tuple[str, ...],
+        updates: trio.MemorySendChannel[Ingest],
+        *,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.source = source
+        self._updates = updates
+        self._wall_clock = wall_clock
+        now = trio.current_time()
+        self.last_activity: dict[str, float] = dict.fromkeys(symbols, now)
+        self.stale: set[str] = set()
+        self.last_message_ts: int | None = None
+        self.freshened = trio.Event()
+
+    def now_ms(self) -> int:
+        return int(self._wall_clock() * 1000)
+
+    def note_message(self) -> None:
+        """Any frame arrived (shown as the source's last message time)."""
+        self.last_message_ts = self.now_ms()
+
+    async def publish(self, update: PriceUpdate) -> None:
+        await self.mark_active(update.symbol)
+        await self.send(update)
+
+    async def mark_active(self, symbol: str) -> None:
+        """The symbol has current data; a stale symbol is announced fresh before its next tick."""
+        if symbol not in self.last_activity:
+            return
+        self.last_activity[symbol] = trio.current_time()
+        if symbol in self.stale:
+            self.stale.discard(symbol)
+            self.freshened.set()
+            await self.send(StaleChange(symbol, False, self.now_ms()))
+
+    async def mark_stale(self, symbol: str) -> None:
+        if symbol not in self.stale:
+            self.stale.add(symbol)
+            await self.send(StaleChange(symbol, True, self.now_ms()))
+
+    async def send(self, item: Ingest) -> None:
+        try:
+            await self._updates.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            raise HubGone(self.source) from error
+
+
+class Supervisor:
+    """Runs one source forever: restart with backoff, watch for stale symbols, report state."""
+
+    def __init__(
+        self,
+        source: LiveSource,
+        *,
+        stale_after: float | None,
+        policy: RetryPolicy,
+        jitter: Jitter | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source = source
+        self.name = source.name
+        self.symbols = source.symbols
+        self._stale_after = stale_after
+        self._policy = policy
+        self._jitter = jitter or random.Random()
+        self._wall_clock = wall_clock
+        self._feed: FeedOutput | None = None
+        self._attempt_scope: trio.CancelScope | None = None
+        self._live_since: float | None = None
+        self._wake = trio.Event()
+        self.state = SourceState.CONNECTING
+        self.reconnects = 0
+
+    @property
+    def last_message_ts(self) -> int | None:
+        return self._feed.last_message_ts if self._feed else None
+
+    async def run(
+        self,
+        updates: trio.MemorySendChannel[Ingest],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Started after the first attempt is live or has failed, so a dead upstream never blocks startup."""
+        async with updates:
+            feed = self._feed = FeedOutput(self.name, self.symbols, updates, wall_clock=self._wall_clock)
+            try:
+                async with trio.open_nursery() as nursery:
+                    if self._stale_after is not None:
+                        nursery.start_soon(self._watch_stale, feed, self._stale_after)
+                    await self._supervise(feed, task_status)
+            finally:
+                self._report_stopped(updates)
+
+    async def _supervise(self, feed: FeedOutput, task_status: trio.TaskStatus[None]) -> None:
+        failures, started = 0, False
+        await self._set_state(feed, SourceState.CONNECTING, "")
+        while True:
+            began = trio.current_time()
+            unauthorized = False
+            error: Exception | None = None
+            try:
+                with trio.CancelScope() as attempt:
+                    self._attempt_scope = attempt
+                    async with trio.open_nursery() as nursery:
+                        await nursery.start(self.source.run_connection, feed)
+                        self._live_since = trio.current_time()
+                        self._wake.set()
+                        await self._set_state(feed, SourceState.LIVE, "")
+                        if not started:
+                            started = True
+                            task_status.started()
+                if attempt.cancelled_caught:
+                    error = SourceStalled(f"no data for {self._stale_after:g}s")
+            except* HubGone:
+                raise
+            except* Exception as group:
+                error = _leaves(group)[0]
+                unauthorized = _is_unauthorized(group)
+            finally:
+                self._attempt_scope, self._live_since = None, None
+            healthy = trio.current_time() - began >= self._policy.healthy_after
+            if healthy:
+                failures = 0
+            if error is None and healthy:
+                delay, detail = 0.0, "planned reconnect"
+            else:
+                failures += 1
+                delay = self._policy.delay(failures, self._jitter)
+                detail = "connection ended" if error is None else _describe(error)
+            if unauthorized:
+                delay = max(delay, self._policy.unauthorized_delay)
+            self.reconnects += 1
+            log.log(
+                logging.INFO if error is None and healthy else logging.WARNING,
+                "event=source_disconnected source=%s error=%r failures=%d retry_in=%.3f",
+                self.name,
+                detail,
+                failures,
+                delay,
+            )
+            state = SourceState.UNAUTHORIZED if unauthorized else SourceState.RECONNECTING
+            await self._set_state(feed, state, detail)
+            if not started:
+                started = True
+                task_status.started()
+            await trio.sleep(delay)
+
+    async def _set_state(self, feed: FeedOutput, state: SourceState, detail: str) -> None:
+        self.state = state
+        await feed.send(
+            SourceStatus(
+                self.name,
+                state,
+                feed.now_ms(),
+                detail=detail,
+                reconnects=self.reconnects,
+                last_message_ts=feed.last_message_ts,
+            )
+        )
+
+    def _report_stopped(self, updates: trio.MemorySendChannel[Ingest]) -> None:
+        self.state = SourceState.STOPPED
+        status = SourceStatus(self.name, SourceState.STOPPED, int(self._wall_clock() * 1000))
+        # Best effort: when the hub is full or already gone, the service is stopping anyway.
+        with contextlib.suppress(trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            updates.send_nowait(status)
+
+    # -- the stale watchdog ------------------------------------------------------------------------
+
+    async def _watch_stale(self, feed: FeedOutput, stale_after: float) -> None:
+        """Mark symbols stale after `stale_after` quiet seconds; restart a connection gone all quiet."""
+        checker = self.source if isinstance(self.source, QuietChecker) else None
+        while True:
+            deadlines = [last + stale_after for symbol, last in feed.last_activity.items() if symbol not in feed.stale]
+            if self._live_since is not None and len(feed.stale) == len(feed.last_activity):
+                deadlines.append(self._live_since + stale_after)
+            with trio.move_on_at(min(deadlines, default=float("inf"))):
+                await _either(feed.freshened, self._wake)
+            if feed.freshened.is_set():
+                feed.freshened = trio.Event()
+            if self._wake.is_set():
+                self._wake = trio.Event()
+            now = trio.current_time()
+            for symbol, last in list(feed.last_activity.items()):
+                if symbol in feed.stale or now < last + stale_after:
+                    continue
+                verdict = await checker.verify_quiet(symbol, feed) if checker else Verdict.STALE
+                if verdict is Verdict.QUIET:
+                    await feed.mark_active(symbol)
+                elif feed.last_activity[symbol] == last:
+                    log.info("event=symbol_stale source=%s symbol=%s", self.name, symbol)
+                    await feed.mark_stale(symbol)
+            live_since = self._live_since
+            if (
+                live_since is not None
+                and self._attempt_scope is not None
+                and len(feed.stale) == len(feed.last_activity)
+                and now >= live_since + stale_after
+            ):
+                self._attempt_scope.cancel()
+                self._live_since = None
+
+
+async def _either(first: trio.Event, second: trio.Event) -> None:
+    async with trio.open_nursery() as nursery:
+        for event in (first, second):
+
+            async def wait_then_cancel(event: trio.Event = event) -> None:
+                await event.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(wait_then_cancel)
+
+
+def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:
+    found: list[Exception] = []
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            found.extend(_leaves(error))
+        else:
+            found.append(error)
+    return found
+
+
+def _is_unauthorized(group: BaseExceptionGroup[Exception]) -> bool:
+    return any(
+        isinstance(error, SourceUnauthorized) or getattr(error, "status_code", None) == 401 for error in _leaves(group)
+    )
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return redact_token(text)[:200]
