@@ -47,7 +47,7 @@ class AccessPolicy:
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header value, if that is what it is."""
     parsed = Authorization.from_header(authorization)
-    return parsed.token if parsed is not None and parsed.type == "bearer" else None
+    return (parsed.token or None) if parsed is not None and parsed.type == "bearer" else None
 
 
 class WebSocketHandshake:
