@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.helpers import make_settings
@@ -73,3 +78,21 @@ def test_invalid_live_settings_name_the_variable(field: str, value: object) -> N
 def test_key_never_appears_in_settings_repr() -> None:
     settings = make_settings(demo_mode=False, finnhub_api_key="super-secret-key")
     assert "super-secret-key" not in repr(settings)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "trio_ticker"],
+        [sys.executable, "-m", "hypercorn", "trio_ticker.app:app", "--worker-class", "trio", "--bind", "127.0.0.1:0"],
+    ],
+)
+def test_both_entry_points_name_the_missing_key_without_a_traceback(command: list[str], tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.endswith("FINNHUB_API_KEY")}
+    env["DEMO_MODE"] = "false"
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    if command[2] == "trio_ticker":
+        assert done.returncode == 2  # (the hypercorn command itself exits 0 after the app's SystemExit)
+    assert "FINNHUB_API_KEY is not set" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

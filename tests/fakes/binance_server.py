@@ -1,0 +1,113 @@
+"""A fake Binance spot stream server (trio-websocket, localhost) speaking the combined-stream format.
+
+Scriptable per test through `plan`: one `ConnectionPlan` per connection (the last repeats): stream
+normally, drop after N events, stall silently (pings still answered), send garbage or
+`serverShutdown`; it always closes with 1008 when a client sends more than 5 messages a second.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import orjson
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+
+@dataclass
+class ConnectionPlan:
+    events_before: int | None = None  # stop after this many events (None: never)
+    then: str = "stall"  # after `events_before`: "stall", "drop", "shutdown"
+    garbage_every: int = 0  # a garbage frame after every N events
+
+
+@dataclass
+class FakeBinance:
+    plans: list[ConnectionPlan] = field(default_factory=lambda: [ConnectionPlan()])
+    interval: float = 0.05
+    prices: dict[str, str] = field(default_factory=lambda: {"BTCUSDT": "96500.00", "ETHUSDT": "3420.00"})
+    connections: int = 0
+    subscriptions: list[list[str]] = field(default_factory=list)
+    closed_1008: int = 0
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            listening = await nursery.start(serve_websocket, self._handle, "127.0.0.1", 0, None)
+            self.port = listening.port
+            task_status.started()
+
+    async def _handle(self, request: WebSocketRequest) -> None:
+        if request.path != "/stream":
+            await request.reject(404)
+            return
+        plan = self.plans[min(self.connections, len(self.plans) - 1)]
+        self.connections += 1
+        ws = await request.accept()
+        streams: list[str] = []
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_requests, ws, streams, nursery.cancel_scope)
+                await self._stream(ws, streams, plan)
+                nursery.cancel_scope.cancel()
+        except* ConnectionClosed:
+            pass
+
+    async def _read_requests(self, ws: WebSocketConnection, streams: list[str], scope: trio.CancelScope) -> None:
+        sent_at: list[float] = []
+        while True:
+            message = orjson.loads(await ws.get_message())
+            now = trio.current_time()
+            sent_at = [at for at in sent_at if at > now - 1.0] + [now]
+            if len(sent_at) > 5:
+                self.closed_1008 += 1
+                await ws.aclose(1008, "Too many requests")
+                scope.cancel()
+                return
+            if message.get("method") == "SUBSCRIBE":
+                streams.extend(message["params"])
+                self.subscriptions.append(list(message["params"]))
+                await ws.send_message(orjson.dumps({"result": None, "id": message["id"]}).decode())
+            else:
+                error = {"code": 2, "msg": "Invalid request: unknown method"}
+                await ws.send_message(orjson.dumps({"error": error, "id": message.get("id")}).decode())
+
+    async def _stream(self, ws: WebSocketConnection, streams: list[str], plan: ConnectionPlan) -> None:
+        sent = 0
+        for step in itertools.count():
+            await trio.sleep(self.interval)
+            for stream in list(streams):
+                if plan.events_before is not None and sent >= plan.events_before:
+                    await self._finish(ws, plan.then)
+                    return
+                await ws.send_message(self._event(stream, step))
+                sent += 1
+                if plan.garbage_every and sent % plan.garbage_every == 0:
+                    await ws.send_message("\x00not json")
+
+    async def _finish(self, ws: WebSocketConnection, then: str) -> None:
+        if then == "drop":
+            await ws.aclose(1011, "dropped")  # the feed breaks mid-stream
+        elif then == "shutdown":
+            await ws.send_message('{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1}}')
+            await trio.sleep_forever()
+        else:
+            await trio.sleep_forever()  # stall: socket open, pings answered by trio-websocket
+
+    def _event(self, stream: str, step: int) -> str:
+        name, _, kind = stream.partition("@")
+        symbol = name.upper()
+        base = self.prices.get(symbol, "100.00")
+        now_ms = int(trio.current_time() * 1000)
+        if kind == "miniTicker":
+            data = {"e": "24hrMiniTicker", "E": now_ms, "s": symbol, "c": base, "o": base, "h": base, "l": base}
+        else:
+            whole, _, cents = base.partition(".")
+            price = f"{int(whole) + step % 10}.{cents or '00'}"
+            data = {"e": "trade", "E": now_ms, "s": symbol, "t": step, "p": price, "q": "0.1", "T": now_ms}
+        return orjson.dumps({"stream": stream, "data": data}).decode()
