@@ -113,9 +113,7 @@ async def test_price_answers_like_the_crypto_broadcaster(app: QuartTrio) -> None
         ("symbol=" + "A" * 200, 400, "invalid_symbol"),
     ],
 )
-async def test_price_errors_are_json_with_the_right_status(
-    app: QuartTrio, query: str, status: int, code: str
-) -> None:
+async def test_price_errors_are_json_with_the_right_status(app: QuartTrio, query: str, status: int, code: str) -> None:
     response = await app.test_client().get(f"/price?{query}")
     assert response.status_code == status
     body = await response.get_json()

@@ -68,9 +68,7 @@ def test_valid_commands(frame: str | bytes, expected: protocol.Command) -> None:
         ('{"action":"ping","id":9007199254740993}', ErrorCode.INVALID_FIELD, "id"),
     ],
 )
-def test_every_malformed_frame_has_a_typed_error(
-    frame: str | bytes, code: ErrorCode, field: str | None
-) -> None:
+def test_every_malformed_frame_has_a_typed_error(frame: str | bytes, code: ErrorCode, field: str | None) -> None:
     with pytest.raises(ProtocolError) as caught:
         decode_command(frame)
     assert caught.value.code == code
@@ -130,9 +128,7 @@ def test_tick_frame_keeps_the_prototype_keys() -> None:
         "seq": 12,
         "stale": False,
     }
-    assert protocol.encode_tick(TICK).startswith(
-        '{"type":"tick","ticker":"AAPL","price":151.42,"change":0.38'
-    )
+    assert protocol.encode_tick(TICK).startswith('{"type":"tick","ticker":"AAPL","price":151.42,"change":0.38')
 
 
 def test_snapshot_has_the_crypto_broadcaster_keys() -> None:

@@ -18,9 +18,7 @@ def test_defaults_serve_the_demo() -> None:
 
 def test_prototype_variables_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text(
-        "DEMO_MODE=false\nFINNHUB_API_KEY=sekrit\nTICKER_STOCK_SYMBOLS=aapl, tsla\n"
-    )
+    (tmp_path / ".env").write_text("DEMO_MODE=false\nFINNHUB_API_KEY=sekrit\nTICKER_STOCK_SYMBOLS=aapl, tsla\n")
     settings = load_settings()
     assert settings.demo_mode is False
     assert settings.finnhub_api_key is not None

@@ -49,9 +49,7 @@ RequestId = str | int | None
 class ProtocolError(Exception):
     """A client frame the server cannot act on; `to_frame()` is the error message to send back."""
 
-    def __init__(
-        self, code: ErrorCode, message: str, *, request_id: RequestId = None, **details: Any
-    ) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, request_id: RequestId = None, **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -101,13 +99,9 @@ def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Com
     request_id = _request_id(message)
     action = message.get("action")
     if action is None:
-        raise ProtocolError(
-            ErrorCode.MISSING_FIELD, "missing field 'action'", request_id=request_id, field="action"
-        )
+        raise ProtocolError(ErrorCode.MISSING_FIELD, "missing field 'action'", request_id=request_id, field="action")
     if not isinstance(action, str):
-        raise ProtocolError(
-            ErrorCode.INVALID_FIELD, "'action' must be a string", request_id=request_id, field="action"
-        )
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "'action' must be a string", request_id=request_id, field="action")
     if action == "subscribe":
         return Subscribe(_symbols(message, request_id, max_symbols), request_id)
     if action == "unsubscribe":

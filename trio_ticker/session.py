@@ -47,9 +47,7 @@ class ClientSession:
     async def run(self, *, task_status: trio.TaskStatus[ClientOutbox] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the client until it leaves, is evicted, or the server asks it to go."""
         outbox = self._hub.connect(peer=self._peer)
-        log.info(
-            "event=client_connected client=%d peer=%s batch=%s", outbox.client_id, self._peer, self._batch
-        )
+        log.info("event=client_connected client=%d peer=%s batch=%s", outbox.client_id, self._peer, self._batch)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_commands, outbox, nursery.cancel_scope)

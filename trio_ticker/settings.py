@@ -209,9 +209,7 @@ class Settings(BaseSettings):
         if self.redis_reconnect_max_delay < self.redis_reconnect_initial_delay:
             raise ValueError("TICKER_REDIS_RECONNECT_MAX_DELAY must be at least TICKER_REDIS_RECONNECT_INITIAL_DELAY")
         if self.default_symbol not in self.symbols:
-            raise ValueError(
-                f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols"
-            )
+            raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
         return self
 
     @property
