@@ -62,11 +62,11 @@ class Client {
           resolve(ok);
         }
       };
-      ws.on("open", () => ws.send(subscribeFrame));
+      ws.on("open", () => settle(true));
       ws.on("message", (data) => {
-        if (!this.subscribed) {
+        if (!this.subscribed && this.onSubscribed) {
           this.subscribed = true;
-          settle(true);
+          this.onSubscribed();
           if (this.stalled) {
             ws.pause(); // never read again: kernel buffers fill, pings go unanswered
             return;
@@ -83,6 +83,14 @@ class Client {
         errors[error.code || error.message] = (errors[error.code || error.message] || 0) + 1;
         settle(false);
       });
+    });
+  }
+
+  // Clients connect first and subscribe together afterwards: a loaded server accepts slowly.
+  subscribe() {
+    return new Promise((resolve) => {
+      this.onSubscribed = resolve;
+      this.ws.send(subscribeFrame);
     });
   }
 
@@ -157,8 +165,13 @@ async function main() {
   const readers = Array.from({ length: clientCount }, (_, i) => new Client(i, false));
   const stalled = Array.from({ length: stalledCount }, (_, i) => new Client(clientCount + i, true));
   const outcome = await connectAll(readers);
+  const open = readers.filter((client) => client.ws?.readyState === WebSocket.OPEN);
+  await Promise.race([Promise.all(open.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
   const connectSeconds = (Date.now() - connectStart) / 1000;
-  if (stalled.length) await connectAll(stalled);
+  if (stalled.length) {
+    await connectAll(stalled);
+    await Promise.race([Promise.all(stalled.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
+  }
   const subscribed = readers.filter((client) => client.subscribed).length;
   console.error(`loadgen: event=subscribed clients=${subscribed}/${clientCount} seconds=${connectSeconds.toFixed(1)}`);
 
@@ -212,7 +225,7 @@ async function main() {
     })(),
   };
   process.stdout.write(JSON.stringify(report) + "\n");
-  for (const client of [...readers, ...stalled]) client.ws.terminate();
+  for (const client of [...readers, ...stalled]) client.ws?.terminate(); // unstarted after a connect timeout
   process.exit(0);
 }
 

@@ -36,6 +36,7 @@ class Case:
     batch: bool = True
     stalled: int = 0
     idle: bool = False  # memory case: report RSS per connection
+    warmup: float | None = None  # seconds, when the case needs longer than --warmup
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -46,8 +47,10 @@ STANDARD_CASES = [
     Case("naive 3000x20", "naive", 3000, 20),
     Case("ticker single 1000x50", "ticker", 1000, 50, batch=False),
     Case("ticker single 3000x20", "ticker", 3000, 20, batch=False),
-    Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10),
-    Case("ticker idle 10000 (1 tick/s)", "ticker", 10_000, 1, idle=True),
+    Case("ticker single 1000x50 buffer 8", "ticker", 1000, 50, batch=False, env={"TICKER_CLIENT_BUFFER": "8"}),
+    # The stalled clients' socket buffers (~0.3 MB at 8 KB/s) take about 40 s to fill before the hub sees them.
+    Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10, warmup=60),
+    Case("ticker idle 10000 (1 tick/10 s)", "ticker", 10_000, 0.1, idle=True),
 ]
 QUICK_CASES = [
     Case("ticker batch 5x20", "ticker", 5, 20),
@@ -70,10 +73,10 @@ def server_command(
         TICKER_CRYPTO_SYMBOLS="BTCUSDT",
         TICKER_DEFAULT_SYMBOL="BTCUSDT",
         TICKER_LOG_LEVEL="INFO",
-        # Pings every 2 s and a 6 s read timeout: a client that stops reading stops answering pings, so
-        # Hypercorn closes its socket after 6 s (the only way to free a send blocked on a full buffer).
-        TICKER_WS_PING_INTERVAL="2",
-        TICKER_WS_READ_TIMEOUT="6",
+        # A client that stops reading: evicted 5 s after its outbox fills, its socket aborted by the
+        # kernel 5 s after its buffers fill (TCP_USER_TIMEOUT), which frees Hypercorn's pinned send.
+        TICKER_SLOW_CLIENT_TIMEOUT="5",
+        TICKER_SEND_STALL_TIMEOUT="5",
     )
     if feed == "binance" and upstream_url:
         env.update(DEMO_MODE="false", **{upstream_env: upstream_url})
@@ -142,7 +145,8 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
         loadgen = subprocess.Popen(
             [
                 "node", str(BENCH / "loadgen.mjs"), "--url", url, "--clients", str(case.clients),
-                "--stalled", str(case.stalled), "--warmup", str(args.warmup), "--duration", str(args.duration),
+                "--stalled", str(case.stalled), "--warmup", str(args.warmup if case.warmup is None else case.warmup),
+                "--duration", str(args.duration),
                 "--connect-timeout", str(args.connect_timeout),
             ],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -168,6 +172,8 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
         if loadgen.returncode != 0 or not output.strip():
             raise RuntimeError(f"load generator failed ({loadgen.returncode}): {errors[-2000:]}")
         result: dict[str, object] = {"case": case.name, "idle": case.idle, **json.loads(output)}
+        if result["subscribed"] != case.clients:
+            raise RuntimeError(f"only {result['subscribed']} of {case.clients} clients subscribed")
         result["server_cpu_seconds"] = float(samples["cpu_end"]) - float(samples["cpu_start"])  # type: ignore[arg-type]
         result["rss_kib_before"] = rss_before
         result["rss_kib_subscribed"] = samples.get("rss_subscribed")
@@ -175,6 +181,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
         if isinstance(start, dict) and isinstance(end, dict):
             result["server_stats"] = {key: end[key] - start.get(key, 0) for key in end}
             result["server_clients_at_end"] = end["clients"]
+            result["server_evicted_total"] = end["evicted"]
         result["loadavg"] = os.getloadavg()
         return result
     finally:
@@ -206,6 +213,7 @@ def print_table(results: list[dict[str, object]]) -> None:
     headers = [
         "case", "ticks/s", "updates/s", "frames/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
         "p99 1st/2nd half", "gaps (clients)", "srv CPU %", "us/frame", "us/update", "loadgen CPU %", "KiB/conn",
+        "evicted (clients at end)",
     ]  # fmt: skip
     rows = []
     for r in results:
@@ -228,6 +236,7 @@ def print_table(results: list[dict[str, object]]) -> None:
             cell(1e6 * cpu / updates if updates else None, 1),
             cell(100 * float(r["loadgen_cpu_seconds"]) / window),  # type: ignore[arg-type]
             cell(per_conn, 1),
+            f"{cell(r.get('server_evicted_total'))} ({cell(r.get('server_clients_at_end'))})",
         ])  # fmt: skip
     widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
     print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
