@@ -45,6 +45,11 @@ class DemoConnection:
             task_status.started()
             async for item in receive:
                 await self._forward(item, feed)
+                while True:  # everything else already queued, without a scheduler pass per item
+                    try:
+                        await self._forward(receive.receive_nowait(), feed)
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
 
     @staticmethod
     async def _forward(item: Ingest, feed: FeedOutput) -> None:

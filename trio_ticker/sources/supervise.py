@@ -119,7 +119,10 @@ class FeedOutput:
 
     async def send(self, item: Ingest) -> None:
         try:
-            await self._updates.send(item)
+            try:  # no checkpoint while the hub keeps up: under load each one costs a whole scheduler pass
+                self._updates.send_nowait(item)
+            except trio.WouldBlock:
+                await self._updates.send(item)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             raise HubGone(self.source) from error
 
