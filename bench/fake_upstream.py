@@ -1,8 +1,8 @@
 """A fake Binance market-data server for the benchmark: combined-stream `@trade` events at a fixed rate.
 
 Serves `/stream?streams=btcusdt@trade/...` (and `/ws/<stream>`) on localhost with trio-websocket and answers
-live SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS. Every trade's `E`/`T` is its wall-clock send time in ms, so a
-client can measure upstream send -> receipt. `python bench/fake_upstream.py --rate 50` logs `event=serving url=...`.
+live SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS, plus `@miniTicker` once a second. Each trade's `E`/`T` is its
+send time, so a client can measure upstream send -> receipt. `python bench/fake_upstream.py --rate 50` logs its URL.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class FakeBinance:
         connection = await request.accept()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._send_trades, connection, subscribed, combined)
+            nursery.start_soon(self._send_mini_tickers, connection, subscribed, combined)
             try:
                 while True:
                     await self._answer_control(connection, subscribed, await connection.get_message())
@@ -71,6 +72,19 @@ class FakeBinance:
                     if stream.endswith("@trade"):
                         await connection.send_message(self._trade(stream, combined))
                 next_trade += self._interval
+
+    async def _send_mini_tickers(self, connection: WebSocketConnection, subscribed: set[str], combined: bool) -> None:
+        """`@miniTicker` once a second, as Binance does: it carries the 24 h open a source needs first."""
+        while True:
+            for stream in sorted(subscribed):
+                if stream.endswith("@miniticker"):
+                    symbol = stream.split("@")[0].upper()
+                    price = f"{self._prices.get(symbol, 96_500.0):.2f}"
+                    data = {"e": "24hrMiniTicker", "E": int(time.time() * 1000), "s": symbol, "c": price,
+                            "o": "96500.00", "h": price, "l": price, "v": "1000.0", "q": "96500000.0"}  # fmt: skip
+                    event = {"stream": f"{symbol.lower()}@miniTicker", "data": data} if combined else data
+                    await connection.send_message(orjson.dumps(event).decode())
+            await trio.sleep(1.0)
 
     def _trade(self, stream: str, combined: bool) -> str:
         symbol = stream.split("@")[0].upper()
