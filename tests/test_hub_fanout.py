@@ -32,7 +32,7 @@ def test_each_tick_is_encoded_once_regardless_of_subscriber_count(subscribers: i
     assert statistics.encodes == TICKS
     assert statistics.messages_out == TICKS * subscribers
     assert statistics.conflated == 0
-    queued = [[outbox.receive.receive_nowait() for _ in range(TICKS)] for outbox in outboxes]
+    queued = [[outbox.receive.receive_nowait()[1] for _ in range(TICKS)] for outbox in outboxes]
     for frames in queued[1:]:
         assert all(frame is first for frame, first in zip(frames, queued[0], strict=True))
 
@@ -52,9 +52,8 @@ async def test_the_watchdog_survives_a_client_that_catches_up_before_it_runs(
         nursery.start_soon(watchdog)
         await trio.testing.wait_all_tasks_blocked()
         outbox.offer("AAPL", "tick 1")
-        outbox.offer("AAPL", "tick 2")  # the channel is full: behind
-        outbox.receive.receive_nowait()
-        outbox.take_pending()  # caught up again, before the watchdog had a chance to run
+        outbox.offer("AAPL", "tick 2")  # the channel is full: behind (tick 1 collapses into tick 2)
+        assert outbox.take_pending() == ["tick 2"]  # caught up again, before the watchdog had a chance to run
         await trio.sleep(10.0)
         assert evicted_at == []
         start = trio.current_time()

@@ -153,24 +153,18 @@ async def test_a_slow_client_gets_conflated_current_prices(autojump_clock: trio.
         for price in range(1, 41):
             hub.publish(update("AAPL", price))
             hub.publish(update("MSFT", 1000 + price))
-        # Bounded: 3 queued frames + the latest per symbol, whatever was published.
-        assert outbox.pending_count() == 3 + 2
+        # No stale backlog: when the channel overflowed, its queued ticks collapsed into the
+        # latest per symbol, and so did every tick since. Bounded, whatever was published.
+        assert outbox.pending_count() == 2
         assert outbox.behind_since is not None
         await trio.sleep(slow_client_timeout / 2)  # behind, but not yet for long enough
-        received = [await transport.client_receive() for _ in range(6)]
+        received = [await transport.client_receive() for _ in range(3)]
         assert received[0]["type"] == "subscribed"
-        assert [(m["ticker"], m["seq"]) for m in received[1:]] == [
-            ("AAPL", 1),
-            ("MSFT", 1),
-            ("AAPL", 2),
-            ("AAPL", 40),
-            ("MSFT", 40),
-        ]
-        assert received[-1]["price"] == 1040.0
+        assert [(m["ticker"], m["seq"], m["price"]) for m in received[1:]] == [("AAPL", 40, 40.0), ("MSFT", 40, 1040.0)]
         await trio.testing.wait_all_tasks_blocked()
         assert outbox.behind_since is None
         stats = hub.statistics()
-        assert stats.conflated == 80 - 5  # all but the 3 queued and the 2 latest
+        assert stats.conflated == 80 - 2  # all but the latest of each symbol
         assert stats.evicted == 0
         hub.publish(update("AAPL", 41))  # caught up: the next tick arrives normally
         assert (await transport.client_receive())["seq"] == 41
@@ -299,4 +293,27 @@ async def test_cancelling_one_client_cancels_only_its_tasks(autojump_clock: trio
         assert hub.subscriber_count("AAPL") == 1
         hub.publish(update("AAPL"))
         assert (await keeper.client_receive())["seq"] == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_overflow_keeps_replies_in_order_and_drops_unsubscribed_ticks(autojump_clock: trio.abc.Clock) -> None:
+    hub = Hub(SYMBOLS, client_buffer=4)
+    transport = MemoryTransport(client_window=0)
+    async with trio.open_nursery() as nursery:
+        outbox = await open_session(nursery, hub, transport)
+        await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
+        await trio.testing.wait_all_tasks_blocked()  # the writer holds the ack
+        hub.publish(update("AAPL", 1))
+        await transport.client_send({"action": "unsubscribe", "symbol": "AAPL"})
+        await transport.client_send({"action": "ping", "id": "p"})
+        await trio.testing.wait_all_tasks_blocked()
+        # Queued: AAPL#1, unsubscribed, pong. Now MSFT overflows the channel (capacity 4).
+        for price in (10, 11):
+            hub.publish(update("MSFT", price))
+        assert outbox.behind_since is not None
+        received = [await transport.client_receive() for _ in range(4)]
+        assert [m["type"] for m in received] == ["subscribed", "unsubscribed", "pong", "tick"]
+        assert (received[3]["ticker"], received[3]["seq"]) == ("MSFT", 2)  # AAPL#1 dropped: its ack promised so
+        await trio.testing.wait_all_tasks_blocked()
+        assert transport.client_receive_nowait() is None
         nursery.cancel_scope.cancel()

@@ -17,7 +17,7 @@ import trio
 
 from . import protocol
 from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
-from .outbox import ClientOutbox
+from .outbox import ClientOutbox, status_key
 from .pacing import FlushClock
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,9 @@ class Hub:
         counters.encodes += 1
         self._latest[tick.symbol] = tick
         self._latest_frames[tick.symbol] = frame
+        symbol = tick.symbol
         for outbox in subscribers:
-            if outbox.offer(tick.symbol, frame):
-                counters.conflated += 1
+            counters.conflated += outbox.offer(symbol, frame)
         counters.messages_out += len(subscribers)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:
             self.on_tick_sampled(tick)
@@ -139,13 +139,14 @@ class Hub:
         self._counters.encodes += 1
         frame = protocol.encode_symbol_status(change.symbol, stale=change.stale, ts=change.ts)
         for outbox in self._subscribers.get(change.symbol, ()):
-            outbox.offer(f"stale:{change.symbol}", frame)
+            outbox.offer(status_key(change.symbol, "stale"), frame)
 
     def _set_source_status(self, status: SourceStatus) -> None:
         self._sources[status.source] = status
         frame = protocol.encode_source_status(status)
+        key = status_key("", f"source:{status.source}")
         for outbox in self._clients:
-            outbox.offer(f"status:{status.source}", frame)
+            outbox.offer(key, frame)
 
     # -- clients ----------------------------------------------------------------------------------
 

@@ -1,14 +1,25 @@
 """One client's outbox: a bounded memory channel of encoded frames, conflating when full.
 
 The hub offers frames without ever waiting. While the channel has room every frame is queued
-in order; once it is full the client is *behind* and further ticks are kept as the latest frame
-per symbol (older ones are conflated away), to be sent as soon as the channel drains. A client
-that stays behind longer than its timeout is evicted by its session (see session.py).
+in order; once it is full the client is *behind*: the queued ticks collapse into the latest frame
+per symbol (older ones are conflated away, replies keep their place in the channel), and so do
+further ticks, to be sent as soon as the channel drains. So a slow client is never sent a stale
+backlog. A client that stays behind longer than its timeout is evicted by its session.
 """
 
 from __future__ import annotations
 
 import trio
+
+Entry = tuple[str | None, str]
+"""A queued frame and its conflation key: a symbol, a status key, or None for a reply (never conflated)."""
+
+STATUS_KEY_SEPARATOR = "\x00"  # never in a symbol, so "AAPL\x00stale" cannot collide with a symbol
+
+
+def status_key(symbol_or_source: str, kind: str) -> str:
+    """The conflation key of a status frame: only the latest status of each kind and subject matters."""
+    return f"{symbol_or_source}{STATUS_KEY_SEPARATOR}{kind}"
 
 
 class ClientOutbox:
@@ -18,7 +29,7 @@ class ClientOutbox:
         self.subscriptions: dict[str, None] = {}  # insertion-ordered set
         self.close_code: int | None = None
         self.close_reason = ""
-        self._send, self.receive = trio.open_memory_channel[str](capacity)
+        self._send, self.receive = trio.open_memory_channel[Entry](capacity)
         self._pending: dict[str, str] = {}  # symbol -> latest frame, only while behind
         self.behind_since: float | None = None
         self._behind = trio.Event()
@@ -30,28 +41,52 @@ class ClientOutbox:
 
     # -- hub side: never blocks ------------------------------------------------------------------
 
-    def offer(self, symbol: str, frame: str) -> bool:
-        """Queue a tick frame; returns True when it replaced an unsent frame (conflation)."""
+    def offer(self, key: str, frame: str) -> int:
+        """Queue a tick (or status) frame; returns how many unsent frames it made obsolete."""
         if self.close_code is not None:
-            return False
+            return 0
+        conflated = 0
         if self.behind_since is None:
             try:
-                self._send.send_nowait(frame)
+                self._send.send_nowait((key, frame))
             except trio.WouldBlock:
                 self._enter_behind()
+                conflated = self._collapse_queue()
             except trio.ClosedResourceError:
-                return False
+                return 0
             else:
-                return False
+                return 0
+        return conflated + self._keep_latest(key, frame)
+
+    def _keep_latest(self, key: str, frame: str) -> int:
         # Re-inserting moves the key to the end, so pending frames stay in arrival order.
-        conflated = self._pending.pop(symbol, None) is not None
-        self._pending[symbol] = frame
+        conflated = 1 if self._pending.pop(key, None) is not None else 0
+        self._pending[key] = frame
+        return conflated
+
+    def _collapse_queue(self) -> int:
+        """Turn the queued ticks into the latest per key; replies go back into the channel in order."""
+        replies: list[str] = []
+        conflated = 0
+        while True:
+            try:
+                key, frame = self.receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if key is None:
+                replies.append(frame)
+            elif key.partition(STATUS_KEY_SEPARATOR)[0] in self.subscriptions or STATUS_KEY_SEPARATOR in key[:1]:
+                conflated += self._keep_latest(key, frame)
+            # else: a tick of a symbol unsubscribed since it was queued; its ack already promised no more
+        for frame in replies:
+            self._send.send_nowait((None, frame))  # the channel was just emptied: they fit
         return conflated
 
     def discard_pending(self, symbols: tuple[str, ...]) -> None:
         """Forget unsent ticks of symbols the client no longer wants."""
         for symbol in symbols:
             self._pending.pop(symbol, None)
+            self._pending.pop(status_key(symbol, "stale"), None)
         if not self._pending and self.behind_since is not None:
             self._leave_behind()
 
@@ -66,7 +101,7 @@ class ClientOutbox:
 
     async def send_control(self, frame: str) -> None:
         """Queue a reply (ack, error, pong) in order, waiting for room: only this client waits."""
-        await self._send.send(frame)
+        await self._send.send((None, frame))
 
     def take_pending(self) -> list[str]:
         """The conflated frames, once the channel has drained; the client is then caught up."""

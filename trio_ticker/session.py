@@ -124,19 +124,23 @@ class ClientSession:
         flushed_at_tick = -1
         try:
             while True:
-                try:
-                    frame = await receive.receive()
-                except trio.EndOfChannel:
-                    return  # close requested; the close watcher ends the session
+                first: str | None = None
+                # Conflated frames wait until the channel has drained; an overflow may also have
+                # collapsed the channel into them while the previous frame was being sent.
+                if not (outbox.has_pending and receive.statistics().current_buffer_used == 0):
+                    try:
+                        _, first = await receive.receive()
+                    except trio.EndOfChannel:
+                        return  # close requested; the close watcher ends the session
                 if self._batch:
                     # Frames, not updates, cost server CPU: after one frame per flush-clock tick, later
                     # updates wait for the next tick, so load makes frames fuller rather than more.
                     await flush_clock.wait_tick_after(flushed_at_tick)
                     flushed_at_tick = flush_clock.ticks
-                    await self._transport.send(_batch_frame(frame, outbox))
-                    continue
-                await self._transport.send(frame)
-                if outbox.has_pending and receive.statistics().current_buffer_used == 0:
+                    await self._transport.send(_batch_frame(first, outbox))
+                elif first is not None:
+                    await self._transport.send(first)
+                else:
                     for pending in outbox.take_pending():
                         await self._transport.send(pending)
         except ClientDisconnected as gone:
@@ -158,13 +162,13 @@ class ClientSession:
         cancel_scope.cancel()
 
 
-def _batch_frame(first: str, outbox: ClientOutbox) -> str:
+def _batch_frame(first: str | None, outbox: ClientOutbox) -> str:
     """Everything queued right now, as one JSON array frame."""
-    frames = [first]
+    frames = [] if first is None else [first]
     receive = outbox.receive
     while True:
         try:
-            frames.append(receive.receive_nowait())
+            frames.append(receive.receive_nowait()[1])
         except (trio.WouldBlock, trio.EndOfChannel):
             break
     frames.extend(outbox.take_pending())
