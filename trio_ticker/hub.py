@@ -150,8 +150,9 @@ class Hub:
 
     # -- clients ----------------------------------------------------------------------------------
 
-    def connect(self, *, peer: str = "") -> ClientOutbox:
-        outbox = ClientOutbox(next(self._client_ids), self._client_buffer, peer=peer)
+    def connect(self, *, peer: str = "", capacity: int | None = None) -> ClientOutbox:
+        """Register a client with an outbox of `capacity` frames (default: the hub's client buffer)."""
+        outbox = ClientOutbox(next(self._client_ids), capacity or self._client_buffer, peer=peer)
         self._clients[outbox] = None
         self._no_clients = trio.Event()
         return outbox

@@ -33,6 +33,7 @@ class ClientSession:
         batch: bool = False,
         peer: str = "",
         guard: InboundGuard | None = None,
+        buffer: int | None = None,
     ) -> None:
         self._transport = transport
         self._guard = guard
@@ -41,12 +42,13 @@ class ClientSession:
         self._close_timeout = close_timeout
         self._batch = batch
         self._peer = peer
+        self._buffer = buffer
         self._peer_gone = False
         self._peer_close_code: int | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[ClientOutbox] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the client until it leaves, is evicted, or the server asks it to go."""
-        outbox = self._hub.connect(peer=self._peer)
+        outbox = self._hub.connect(peer=self._peer, capacity=self._buffer)
         log.info("event=client_connected client=%d peer=%s batch=%s", outbox.client_id, self._peer, self._batch)
         try:
             async with trio.open_nursery() as nursery:

@@ -87,7 +87,10 @@ class Settings(BaseSettings):
     unauthorized_retry_delay: float = Field(300.0, gt=0, le=86_400)
 
     ingest_buffer: int = Field(1024, ge=1, le=1_000_000)
-    client_buffer: int = Field(100, ge=1, le=100_000)
+    # Frames queued per client before its ticks collapse to the latest per symbol. Single-frame clients get a
+    # small queue (it is their worst-case lag under overload); batching clients drain theirs every flush.
+    client_buffer: int = Field(16, ge=1, le=100_000)
+    batch_client_buffer: int = Field(256, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
     # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).
     batch_flush_interval: float = Field(0.05, ge=0, le=5)

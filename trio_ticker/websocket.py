@@ -72,12 +72,14 @@ class WebSocketEndpoint:
         await send({"type": "websocket.accept", "subprotocol": handshake.subprotocol, "headers": []})
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         settings = self._service.settings
+        batch = query.get("batch", ["0"])[-1].lower() in TRUE_WORDS
         session = ClientSession(
             AsgiWebSocket(receive, send),
             self._service.hub,
             slow_client_timeout=settings.slow_client_timeout,
             close_timeout=settings.close_timeout,
-            batch=query.get("batch", ["0"])[-1].lower() in TRUE_WORDS,
+            batch=batch,
+            buffer=settings.batch_client_buffer if batch else settings.client_buffer,
             peer=_peer(scope),
             guard=InboundGuard(self._limits, self.counters, trio.current_time()),
         )
