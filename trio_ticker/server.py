@@ -31,12 +31,18 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
-def open_sockets(config: Config, send_stall_timeout: float) -> Sockets:
-    """Hypercorn's listening sockets; accepted connections inherit the stall timeout."""
+def open_sockets(config: Config, send_stall_timeout: float, send_buffer: int = 0) -> Sockets:
+    """Hypercorn's listening sockets; accepted connections inherit the stall timeout and send buffer.
+
+    A bounded kernel send buffer (instead of autotuning up to megabytes) makes a peer that stops
+    reading fill it, and so show up as behind, in seconds rather than minutes.
+    """
     sockets = config.create_sockets()
     for sock in sockets.insecure_sockets + sockets.secure_sockets:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(send_stall_timeout * 1000))
+            if send_buffer:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         sock.listen(config.backlog)
     return sockets
 
@@ -54,7 +60,7 @@ async def serve(
     await worker_serve(
         wrap_app(app, config.wsgi_max_body_size, None),
         config,
-        sockets=open_sockets(config, settings.send_stall_timeout),
+        sockets=open_sockets(config, settings.send_stall_timeout, settings.send_buffer),
         shutdown_trigger=shutdown_trigger,
         task_status=task_status,
     )

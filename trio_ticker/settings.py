@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     ws_ping_interval: float | None = Field(20.0, gt=0)
     ws_read_timeout: float | None = Field(60.0, gt=0)
     send_stall_timeout: float = Field(30.0, gt=0, le=3600)
+    send_buffer: int = Field(131_072, ge=0, le=64 * 1024 * 1024)  # bytes; 0 = the kernel's autotuning
 
     # Limits and access control; see docs/configuration.md "Limits and access control".
     ws_max_message_size: int = Field(4096, ge=64, le=16 * 1024 * 1024)
