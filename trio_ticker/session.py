@@ -121,33 +121,47 @@ class ClientSession:
                 await outbox.send_control(protocol.encode_pong(int(time.time() * 1000), request_id))
 
     async def _write_frames(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
-        receive = outbox.receive
-        flush_clock = self._hub.flush_clock
-        flushed_at_tick = -1
         try:
-            while True:
-                first: str | None = None
-                # Conflated frames wait until the channel has drained; an overflow may also have
-                # collapsed the channel into them while the previous frame was being sent.
-                if not (outbox.has_pending and receive.statistics().current_buffer_used == 0):
-                    try:
-                        _, first = await receive.receive()
-                    except trio.EndOfChannel:
-                        return  # close requested; the close watcher ends the session
-                if self._batch:
-                    # Frames, not updates, cost server CPU: after one frame per flush-clock tick, later
-                    # updates wait for the next tick, so load makes frames fuller rather than more.
-                    await flush_clock.wait_tick_after(flushed_at_tick)
-                    flushed_at_tick = flush_clock.ticks
-                    await self._transport.send(_batch_frame(first, outbox))
-                elif first is not None:
-                    await self._transport.send(first)
-                else:
-                    for pending in outbox.take_pending():
-                        await self._transport.send(pending)
+            if self._batch:
+                await self._write_batches(outbox)
+            else:
+                await self._write_single_frames(outbox)
         except ClientDisconnected as gone:
             self._peer_gone, self._peer_close_code = True, gone.code
             cancel_scope.cancel()
+
+    async def _write_single_frames(self, outbox: ClientOutbox) -> None:
+        receive = outbox.receive
+        while True:
+            # Conflated frames wait until the channel has drained; an overflow may also have
+            # collapsed the channel into them while the previous frame was being sent.
+            if outbox.has_pending and receive.statistics().current_buffer_used == 0:
+                for pending in outbox.take_pending():
+                    await self._transport.send(pending)
+                continue
+            try:
+                _, frame = await receive.receive()
+            except trio.EndOfChannel:
+                return  # close requested; the close watcher ends the session
+            await self._transport.send(frame)
+
+    async def _write_batches(self, outbox: ClientOutbox) -> None:
+        # Frames, not updates, cost server CPU: at most one frame per flush-clock tick, so load makes
+        # frames fuller rather than more. Waiting for the tick *before* taking what is queued costs one
+        # wake-up per frame under load; an idle client's first update still goes out on arrival.
+        flush_clock = self._hub.flush_clock
+        flushed_at_tick = -1
+        while True:
+            await flush_clock.wait_tick_after(flushed_at_tick)
+            frames = _take_queued(outbox)
+            if not frames:
+                try:
+                    _, first = await outbox.receive.receive()
+                except trio.EndOfChannel:
+                    return  # close requested; the close watcher ends the session
+                frames = [first, *_take_queued(outbox)]
+            flushed_at_tick = flush_clock.ticks
+            await self._transport.send("[" + ",".join(frames) + "]")
 
     async def _evict_when_stuck(self, outbox: ClientOutbox) -> None:
         await outbox.wait_behind_for(self._slow_client_timeout)
@@ -164,9 +178,9 @@ class ClientSession:
         cancel_scope.cancel()
 
 
-def _batch_frame(first: str | None, outbox: ClientOutbox) -> str:
-    """Everything queued right now, as one JSON array frame."""
-    frames = [] if first is None else [first]
+def _take_queued(outbox: ClientOutbox) -> list[str]:
+    """Every frame queued for the client right now, in order, without waiting."""
+    frames = []
     receive = outbox.receive
     while True:
         try:
@@ -174,4 +188,4 @@ def _batch_frame(first: str | None, outbox: ClientOutbox) -> str:
         except (trio.WouldBlock, trio.EndOfChannel):
             break
     frames.extend(outbox.take_pending())
-    return "[" + ",".join(frames) + "]"
+    return frames
