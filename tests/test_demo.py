@@ -102,3 +102,19 @@ async def test_feed_is_deterministic_for_a_seed(autojump_clock: trio.abc.Clock) 
 def test_speed_scales_the_time_step() -> None:
     feed = DemoFeed(("AAPL",), interval=0.5, speed=60, seed=1)
     assert feed._dt_years == pytest.approx(30 / SECONDS_PER_YEAR)
+
+
+async def test_a_restarted_feed_goes_on_from_where_it_left_off(autojump_clock: trio.abc.Clock) -> None:
+    feed = DemoFeed(("AAPL",), interval=1.0, speed=3600, seed=4)
+    first_run, _ = await collect(feed, 5.5)
+    second_run, _ = await collect(feed, 0.5)  # the supervisor restarted it
+    assert second_run[0].price == first_run[-1].price != KNOWN_INSTRUMENTS["AAPL"].start_price
+    assert second_run[0].reference == KNOWN_INSTRUMENTS["AAPL"].start_price  # change is still session-relative
+
+
+async def test_a_new_feed_resumes_from_the_prices_clients_last_saw(autojump_clock: trio.abc.Clock) -> None:
+    """A new ingest leader's demo must not jump back to the start prices."""
+    last_published = {"AAPL": 201.37}
+    feed = DemoFeed(("AAPL", "MSFT"), interval=1.0, speed=60, seed=4, latest_price=last_published.get)
+    updates, _ = await collect(feed, 0.5)
+    assert [(u.symbol, u.price) for u in updates] == [("AAPL", 201.37), ("MSFT", KNOWN_INSTRUMENTS["MSFT"].start_price)]

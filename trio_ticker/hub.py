@@ -206,6 +206,10 @@ class Hub:
     def latest(self, symbol: str) -> Tick | None:
         return self._latest.get(symbol)
 
+    def latest_price(self, symbol: str) -> float | None:
+        tick = self._latest.get(symbol)
+        return tick.price if tick else None
+
     def all_latest(self) -> dict[str, Tick]:
         return dict(self._latest)
 

@@ -35,20 +35,23 @@ class Source(Protocol):
     ) -> None: ...
 
 
-def build_sources(settings: Settings) -> list[Source]:
-    """Every source wrapped in the shared supervisor: the demo, or Binance and/or Finnhub live."""
-    return list(build_supervised_sources(settings))
+def build_sources(settings: Settings, hub: Hub | None = None) -> list[Source]:
+    """Every source wrapped in the shared supervisor: the demo, or Binance and/or Finnhub live.
+
+    With a hub, the demo walk resumes from the prices the hub last published (e.g. a new ingest leader).
+    """
+    return list(build_supervised_sources(settings, latest_price=hub.latest_price if hub else None))
 
 
 class TickerService:
     def __init__(self, settings: Settings, sources: list[Source] | None = None) -> None:
         self.settings = settings
-        self.sources = sources if sources is not None else build_sources(settings)
         self.hub = Hub(
             settings.symbols,
             client_buffer=settings.client_buffer,
             batch_flush_interval=settings.batch_flush_interval,
         )
+        self.sources = sources if sources is not None else build_sources(settings, self.hub)
         self._cancel_scope: trio.CancelScope | None = None
         # With TICKER_REDIS_URL the hub follows Redis and the sources run only on the elected leader.
         self.scale_out: ScaleOutNode | None = None

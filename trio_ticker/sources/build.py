@@ -7,6 +7,7 @@ Finnhub for the stock symbols (both at once when both lists are set).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import trio
 
@@ -69,12 +70,21 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def build_supervised_sources(settings: Settings, *, open_socket: OpenSocket | None = None) -> list[Supervisor]:
+def build_supervised_sources(
+    settings: Settings,
+    *,
+    open_socket: OpenSocket | None = None,
+    latest_price: Callable[[str], float | None] | None = None,
+) -> list[Supervisor]:
     policy = retry_policy(settings)
     jitter = random.Random(settings.demo_seed)
     if settings.demo_mode:
         demo = DemoFeed(
-            settings.symbols, interval=settings.demo_interval, speed=settings.demo_speed, seed=settings.demo_seed
+            settings.symbols,
+            interval=settings.demo_interval,
+            speed=settings.demo_speed,
+            seed=settings.demo_seed,
+            latest_price=latest_price,
         )
         stale_after = max(10.0, DEMO_STALE_INTERVALS * settings.demo_interval)
         return [Supervisor(DemoConnection(demo), stale_after=stale_after, policy=policy, jitter=jitter)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -61,12 +62,32 @@ class DemoFeed:
 
     name = "demo"
 
-    def __init__(self, symbols: tuple[str, ...], *, interval: float, speed: float, seed: int | None) -> None:
+    def __init__(
+        self,
+        symbols: tuple[str, ...],
+        *,
+        interval: float,
+        speed: float,
+        seed: int | None,
+        latest_price: Callable[[str], float | None] | None = None,
+    ) -> None:
         self.symbols = symbols
         self._instruments = [instrument_for(symbol) for symbol in symbols]
         self._interval = interval
         self._dt_years = interval * speed / SECONDS_PER_YEAR
         self._random = random.Random(seed)
+        self._latest_price = latest_price
+        self._prices = [instrument.start_price for instrument in self._instruments]
+
+    def _resume_prices(self) -> list[float]:
+        """Where the walk goes on from: the price clients last saw (a restart or a new ingest leader
+        must not jump back to the start prices), else where this feed left off."""
+        if self._latest_price is None:
+            return self._prices
+        return [
+            self._latest_price(instrument.symbol) or price
+            for instrument, price in zip(self._instruments, self._prices, strict=True)
+        ]
 
     async def run(
         self,
@@ -74,9 +95,9 @@ class DemoFeed:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Publish the start prices at once (so snapshots exist), then step until cancelled."""
+        """Publish the current prices at once (so snapshots exist), then step until cancelled."""
         async with updates:
-            prices = [instrument.start_price for instrument in self._instruments]
+            prices = self._prices = self._resume_prices()
             await updates.send(SourceStatus(self.name, SourceState.LIVE, _now_ms()))
             await self._send_all(updates, prices)
             task_status.started()
