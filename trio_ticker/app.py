@@ -34,7 +34,6 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     configure_logging(settings.log_level)
     service = service or TickerService(settings)
     app = QuartTrio(__name__, static_folder=None)
-    app.extensions["trio_ticker"] = service
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
     endpoint = WebSocketEndpoint(app.asgi_app, service, access)
     app.asgi_app = endpoint  # type: ignore[method-assign]

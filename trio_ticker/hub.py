@@ -163,7 +163,7 @@ class Hub:
             for symbol in outbox.subscriptions:
                 self._subscribers[symbol].pop(outbox, None)
             outbox.subscriptions.clear()
-            outbox.aclose_hub_side()
+            outbox.close_hub_side()
         if not self._clients:
             self._no_clients.set()
 

@@ -75,12 +75,17 @@ class ClientOutbox:
                 break
             if key is None:
                 replies.append(frame)
-            elif key.partition(STATUS_KEY_SEPARATOR)[0] in self.subscriptions or STATUS_KEY_SEPARATOR in key[:1]:
+            elif self._still_wanted(key):
                 conflated += self._keep_latest(key, frame)
             # else: a tick of a symbol unsubscribed since it was queued; its ack already promised no more
         for frame in replies:
             self._send.send_nowait((None, frame))  # the channel was just emptied: they fit
         return conflated
+
+    def _still_wanted(self, key: str) -> bool:
+        """A source status (key starts with the separator), or a tick or stale mark of a subscribed symbol."""
+        subject = key.partition(STATUS_KEY_SEPARATOR)[0]
+        return not subject or subject in self.subscriptions
 
     def discard_pending(self, symbols: tuple[str, ...]) -> None:
         """Forget unsent ticks of symbols the client no longer wants."""
@@ -130,7 +135,7 @@ class ClientOutbox:
             if not caught_up.is_set():
                 return
 
-    def aclose_hub_side(self) -> None:
+    def close_hub_side(self) -> None:
         self._send.close()
         self._pending.clear()
 
