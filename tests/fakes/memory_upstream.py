@@ -26,6 +26,11 @@ class MemoryServerSide:
     async def send(self, frame: str | bytes) -> None:
         await self._to_client.send(frame)
 
+    def send_all_nowait(self, frames: list[str | bytes]) -> None:
+        """Queue a burst for the client with no checkpoint in between, as one network read would."""
+        for frame in frames:
+            self._to_client.send_nowait(frame)
+
     async def receive(self) -> str | bytes:
         frame = await self._from_client.receive()
         self.received.append((trio.current_time(), frame))
@@ -42,6 +47,12 @@ class MemorySocket:
     async def get_message(self) -> str | bytes:
         try:
             return await self._server.client_receive.receive()
+        except trio.EndOfChannel:
+            raise MemoryConnectionClosed("closed by server") from None
+
+    def get_message_nowait(self) -> str | bytes:
+        try:
+            return self._server.client_receive.receive_nowait()
         except trio.EndOfChannel:
             raise MemoryConnectionClosed("closed by server") from None
 

@@ -27,7 +27,7 @@ from .binance import (
     stream_names,
 )
 from .ratelimit import SlidingWindowLimiter
-from .sockets import FeedSocket, OpenSocket
+from .sockets import FeedSocket, OpenSocket, get_messages
 from .supervise import FeedOutput
 
 log = logging.getLogger(__name__)
@@ -98,17 +98,17 @@ class BinanceFeed:
             log.info("event=binance_subscribed streams=%d", len(streams))
             task_status.started()
             while True:
-                message = await self._receive(socket, feed, garbage_logged)
-                if isinstance(message, ServerShutdown):
-                    log.info("event=binance_server_shutdown")
-                    connection.cancel()
-                    return
+                for frame in await get_messages(socket):  # all already received, in one wake-up
+                    if isinstance(await self._handle(frame, feed, garbage_logged), ServerShutdown):
+                        log.info("event=binance_server_shutdown")
+                        connection.cancel()
+                        return
 
     async def _wait_reply(
         self, socket: FeedSocket, feed: FeedOutput, request_id: int, garbage_logged: list[bool]
     ) -> None:
         while True:
-            message = await self._receive(socket, feed, garbage_logged)
+            message = await self._handle(await socket.get_message(), feed, garbage_logged)
             if isinstance(message, ErrorReply) and message.request_id == request_id:
                 raise BinanceRequestError(f"request {request_id} failed: {message.code} {message.message}")
             if isinstance(message, ControlReply) and message.request_id == request_id:
@@ -118,9 +118,8 @@ class BinanceFeed:
             if isinstance(message, ServerShutdown):
                 raise BinanceServerShutdown("serverShutdown while subscribing")
 
-    async def _receive(self, socket: FeedSocket, feed: FeedOutput, garbage_logged: list[bool]) -> BinanceMessage | None:
-        """One frame: prices go to the hub here; control messages go back to the caller."""
-        frame = await socket.get_message()
+    async def _handle(self, frame: str | bytes, feed: FeedOutput, garbage_logged: list[bool]) -> BinanceMessage | None:
+        """One frame: prices go to the hub here (no checkpoint while it has room); control messages go back."""
         feed.note_message()
         try:
             message = decode_message(frame)

@@ -25,7 +25,7 @@ from .finnhub import (
 )
 from .finnhub_quotes import QuoteClient, QuoteError
 from .ratelimit import SlidingWindowLimiter
-from .sockets import FeedSocket, OpenSocket
+from .sockets import FeedSocket, OpenSocket, get_messages
 from .supervise import FeedOutput, SourceUnauthorized, Verdict
 
 log = logging.getLogger(__name__)
@@ -102,26 +102,26 @@ class FinnhubFeed:
     async def _read(self, socket: FeedSocket, feed: FeedOutput) -> None:
         garbage_logged = False
         while True:
-            frame = await socket.get_message()
-            feed.note_message()
-            try:
-                message = decode_message(frame)
-            except FinnhubDecodeError as error:
-                self.garbage_frames += 1
-                if not garbage_logged:
-                    garbage_logged = True
-                    log.warning("event=finnhub_garbage_frame error=%r frame=%r", str(error), frame[:120])
-                continue
-            if isinstance(message, TradeBatch):
-                for trade in message.trades:
-                    update = self._book.on_trade(trade)
-                    if update is not None:
-                        await feed.publish(update)
-                    else:
-                        await feed.mark_active(trade.symbol)
-            elif isinstance(message, ErrorMessage):
-                self.error_messages += 1
-                log.warning("event=finnhub_error msg=%r", redact_token(message.message[:200]))
+            for frame in await get_messages(socket):  # all already received, in one wake-up
+                feed.note_message()
+                try:
+                    message = decode_message(frame)
+                except FinnhubDecodeError as error:
+                    self.garbage_frames += 1
+                    if not garbage_logged:
+                        garbage_logged = True
+                        log.warning("event=finnhub_garbage_frame error=%r frame=%r", str(error), frame[:120])
+                    continue
+                if isinstance(message, TradeBatch):
+                    for trade in message.trades:  # no checkpoint per trade while the hub has room
+                        update = self._book.on_trade(trade)
+                        if update is not None:
+                            await feed.publish(update)
+                        else:
+                            await feed.mark_active(trade.symbol)
+                elif isinstance(message, ErrorMessage):
+                    self.error_messages += 1
+                    log.warning("event=finnhub_error msg=%r", redact_token(message.message[:200]))
 
     async def verify_quiet(self, symbol: str, feed: FeedOutput) -> Verdict:
         """Quiet is fine when the quote has no trade newer than the last one we published."""
