@@ -12,6 +12,7 @@ from trio_ticker.settings import Settings
 def make_settings(**overrides: Any) -> Settings:
     """Settings for tests: defaults plus overrides, ignoring any developer `.env` file."""
     overrides.setdefault("demo_seed", 7)
+    overrides.setdefault("gc_thresholds", None)  # tests leave the pytest process's collector alone
     return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
 
 

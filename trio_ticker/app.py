@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import protocol
 from .access import AccessPolicy, bearer_token
+from .gc_tuning import tune_garbage_collector
 from .logs import configure_logging
 from .metrics import TickerMetrics
 from .protocol import ErrorCode, ProtocolError
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
 
     @app.before_serving
     async def start_service() -> None:
+        tune_garbage_collector(settings.gc_thresholds)
         await app.nursery.start(service.run)
 
     @app.after_serving

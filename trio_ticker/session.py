@@ -150,9 +150,10 @@ class ClientSession:
         # frames fuller rather than more. Waiting for the tick *before* taking what is queued costs one
         # wake-up per frame under load; an idle client's first update still goes out on arrival.
         flush_clock = self._hub.flush_clock
+        phase = flush_clock.phase_of(outbox.client_id)
         flushed_at_tick = -1
         while True:
-            await flush_clock.wait_tick_after(flushed_at_tick)
+            await flush_clock.wait_tick_after(phase, flushed_at_tick)
             frames = _take_queued(outbox)
             if not frames:
                 try:
@@ -160,7 +161,7 @@ class ClientSession:
                 except trio.EndOfChannel:
                     return  # close requested; the close watcher ends the session
                 frames = [first, *_take_queued(outbox)]
-            flushed_at_tick = flush_clock.ticks
+            flushed_at_tick = flush_clock.ticks(phase)
             await self._transport.send("[" + ",".join(frames) + "]")
 
     async def _evict_when_stuck(self, outbox: ClientOutbox) -> None:

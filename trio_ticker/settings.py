@@ -35,6 +35,7 @@ DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 SymbolList = Annotated[tuple[str, ...], NoDecode]
 OriginList = Annotated[tuple[str, ...], NoDecode]
 TokenList = Annotated[tuple[SecretStr, ...], NoDecode]
+GcThresholdSetting = Annotated[tuple[int, int, int] | None, NoDecode]
 
 
 class ConfigError(Exception):
@@ -99,9 +100,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     graceful_timeout: float = Field(5.0, gt=0)
+    # A client that stops reading answers no ping: closed ws_read_timeout after its last bytes, or (if its
+    # buffers filled first and pinned the send) send_stall_timeout after that; see docs/configuration.md.
     ws_ping_interval: float | None = Field(20.0, gt=0)
-    ws_read_timeout: float | None = Field(60.0, gt=0)
-    send_stall_timeout: float = Field(30.0, gt=0, le=3600)
+    ws_read_timeout: float | None = Field(40.0, gt=0)
+    send_stall_timeout: float = Field(20.0, gt=0, le=3600)
     send_buffer: int = Field(131_072, ge=0, le=64 * 1024 * 1024)  # bytes; 0 = the kernel's autotuning
 
     # Limits and access control; see docs/configuration.md "Limits and access control".
@@ -125,6 +128,9 @@ class Settings(BaseSettings):
     redis_stream_maxlen: int = Field(10_000, ge=100, le=10_000_000)
     redis_reconnect_initial_delay: float = Field(0.2, gt=0, le=60)
     redis_reconnect_max_delay: float = Field(5.0, gt=0, le=600)
+
+    # Cyclic GC thresholds (young,middle,old) set at startup; "" leaves the collector alone (docs/benchmarks.md).
+    gc_thresholds: GcThresholdSetting = (700, 1000, 100)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_dir: Path = DEFAULT_WEB_DIR
@@ -183,6 +189,25 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("gc_thresholds", mode="before")
+    @classmethod
+    def _parse_gc_thresholds(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        parts = value.split(",")
+        if len(parts) != 3 or not all(part.strip().isdigit() for part in parts):
+            raise ValueError("must be three comma-separated whole numbers young,middle,old (e.g. 700,1000,100)")
+        return tuple(int(part) for part in parts)
+
+    @field_validator("gc_thresholds")
+    @classmethod
+    def _check_gc_thresholds(cls, value: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        if value is not None and not all(1 <= threshold <= 10_000_000 for threshold in value):
+            raise ValueError("each threshold must be between 1 and 10000000 (empty: leave the collector alone)")
+        return value
+
     @field_validator("default_symbol", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -212,6 +237,13 @@ class Settings(BaseSettings):
             raise ValueError("TICKER_ROLE=fanout needs TICKER_REDIS_URL: a fan-out worker reads its ticks from Redis")
         if self.redis_reconnect_max_delay < self.redis_reconnect_initial_delay:
             raise ValueError("TICKER_REDIS_RECONNECT_MAX_DELAY must be at least TICKER_REDIS_RECONNECT_INITIAL_DELAY")
+        if self.ws_read_timeout is not None and (
+            self.ws_ping_interval is None or self.ws_read_timeout <= self.ws_ping_interval
+        ):
+            raise ValueError(
+                "TICKER_WS_READ_TIMEOUT needs TICKER_WS_PING_INTERVAL set and shorter: a client that only "
+                "listens sends nothing but its pongs, so it would be closed"
+            )
         if self.default_symbol not in self.symbols:
             raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
         return self
