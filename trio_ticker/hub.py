@@ -121,9 +121,11 @@ class Hub:
         counters.encodes += 1
         self._latest[tick.symbol] = tick
         self._latest_frames[tick.symbol] = frame
-        symbol = tick.symbol
+        entry = (tick.symbol, frame)
+        conflated = 0
         for outbox in subscribers:
-            counters.conflated += outbox.offer(symbol, frame)
+            conflated += outbox.offer_entry(entry)
+        counters.conflated += conflated
         counters.messages_out += len(subscribers)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:
             self.on_tick_sampled(tick)

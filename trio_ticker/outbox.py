@@ -30,6 +30,7 @@ class ClientOutbox:
         self.close_code: int | None = None
         self.close_reason = ""
         self._send, self.receive = trio.open_memory_channel[Entry](capacity)
+        self._send_nowait = self._send.send_nowait
         self._pending: dict[str, str] = {}  # symbol -> latest frame, only while behind
         self.behind_since: float | None = None
         self._behind = trio.Event()
@@ -43,20 +44,22 @@ class ClientOutbox:
 
     def offer(self, key: str, frame: str) -> int:
         """Queue a tick (or status) frame; returns how many unsent frames it made obsolete."""
-        if self.close_code is not None:
-            return 0
-        conflated = 0
-        if self.behind_since is None:
+        return self.offer_entry((key, frame))
+
+    def offer_entry(self, entry: tuple[str, str]) -> int:
+        """`offer` for an entry built once per tick and shared by every subscriber (the hub's hot loop)."""
+        if self.behind_since is None and self.close_code is None:
             try:
-                self._send.send_nowait((key, frame))
+                self._send_nowait(entry)
             except trio.WouldBlock:
                 self._enter_behind()
-                conflated = self._collapse_queue()
+                return self._collapse_queue() + self._keep_latest(*entry)
             except trio.ClosedResourceError:
                 return 0
-            else:
-                return 0
-        return conflated + self._keep_latest(key, frame)
+            return 0
+        if self.close_code is not None:
+            return 0
+        return self._keep_latest(*entry)
 
     def _keep_latest(self, key: str, frame: str) -> int:
         # Re-inserting moves the key to the end, so pending frames stay in arrival order.
