@@ -44,6 +44,7 @@ def test_environment_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.Monkey
         ("TICKER_CLIENT_BUFFER", "0", "TICKER_CLIENT_BUFFER: Input should be greater than or equal to 1"),
         ("TICKER_PORT", "70000", "TICKER_PORT: Input should be less than or equal to 65535"),
         ("TICKER_DEFAULT_SYMBOL", "DOGE", "TICKER_DEFAULT_SYMBOL 'DOGE' is not among the configured symbols"),
+        ("TICKER_WS_READ_TIMEOUT", "20", "TICKER_WS_READ_TIMEOUT needs TICKER_WS_PING_INTERVAL set and shorter"),
         (
             "TICKER_LOG_LEVEL",
             "chatty",
