@@ -317,3 +317,51 @@ async def test_overflow_keeps_replies_in_order_and_drops_unsubscribed_ticks(auto
         await trio.testing.wait_all_tasks_blocked()
         assert transport.client_receive_nowait() is None
         nursery.cancel_scope.cancel()
+
+
+async def test_a_lagging_single_frame_client_skips_superseded_ticks_and_no_reply(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    hub = Hub(SYMBOLS, client_buffer=16)
+    transport = MemoryTransport(client_window=0)
+    async with trio.open_nursery() as nursery:
+        outbox = await open_session(nursery, hub, transport)
+        await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
+        await trio.testing.wait_all_tasks_blocked()  # the writer holds the ack
+        hub.publish(update("AAPL", 1))
+        hub.publish(update("MSFT", 10))
+        await transport.client_send({"action": "ping", "id": "p"})
+        await trio.testing.wait_all_tasks_blocked()
+        hub.publish(update("AAPL", 2))
+        hub.publish(update("AAPL", 3))
+        assert outbox.behind_since is None  # the channel has room: the hub conflated nothing
+        await trio.sleep(1)  # the client lags: its writer gets around only a second later
+        received = [await transport.client_receive() for _ in range(4)]
+        # Queued: AAPL#1, MSFT#1, pong, AAPL#2, AAPL#3. AAPL#1 and #2 are superseded by the time the
+        # writer takes them, so it sends the rest in order and the newest AAPL where it was queued.
+        assert [(m["type"], m.get("ticker"), m.get("seq")) for m in received] == [
+            ("subscribed", None, None),
+            ("tick", "MSFT", 1),
+            ("pong", None, None),
+            ("tick", "AAPL", 3),
+        ]
+        await trio.testing.wait_all_tasks_blocked()
+        assert transport.client_receive_nowait() is None
+        hub.publish(update("AAPL", 4))  # keeping up again: the next tick arrives on its own
+        assert (await transport.client_receive())["seq"] == 4
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_single_frame_client_that_keeps_up_gets_every_tick_of_a_burst(autojump_clock: trio.abc.Clock) -> None:
+    hub = Hub(SYMBOLS, client_buffer=16, batch_flush_interval=0.05)
+    transport = MemoryTransport(client_window=0)
+    async with trio.open_nursery() as nursery:
+        await open_session(nursery, hub, transport)
+        await transport.client_send({"action": "subscribe", "symbols": ["AAPL"]})
+        await trio.testing.wait_all_tasks_blocked()  # the writer holds the ack
+        for price in (1, 2, 3):
+            hub.publish(update("AAPL", price))  # a burst while the writer is busy
+        await trio.sleep(0.04)  # it gets around within the flush interval: not lagging
+        received = [await transport.client_receive() for _ in range(4)]
+        assert [m.get("seq") for m in received] == [None, 1, 2, 3]
+        nursery.cancel_scope.cancel()

@@ -113,11 +113,15 @@ class ClientOutbox:
 
     def take_pending(self) -> list[str]:
         """The conflated frames, once the channel has drained; the client is then caught up."""
-        frames = list(self._pending.values())
+        return [frame for _, frame in self.take_pending_entries()]
+
+    def take_pending_entries(self) -> list[tuple[str, str]]:
+        """`take_pending` with each frame's conflation key."""
+        entries = list(self._pending.items())
         self._pending.clear()
         if self.behind_since is not None:
             self._leave_behind()
-        return frames
+        return entries
 
     @property
     def has_pending(self) -> bool:

@@ -131,19 +131,26 @@ class ClientSession:
             cancel_scope.cancel()
 
     async def _write_single_frames(self, outbox: ClientOutbox) -> None:
-        receive = outbox.receive
+        # Whatever is queued is taken at once (no receive checkpoint, which under load costs a whole
+        # scheduler round). A writer that gets around within the flush interval sends every tick; one that
+        # took longer (a saturated server, a slow client) skips ticks a newer one of the same symbol already
+        # supersedes, so it sends current prices rather than old ones (the seq gap says so).
+        lag_limit = self._hub.flush_clock.interval
+        taken_at = trio.current_time()
         while True:
-            # Conflated frames wait until the channel has drained; an overflow may also have
-            # collapsed the channel into them while the previous frame was being sent.
-            if outbox.has_pending and receive.statistics().current_buffer_used == 0:
-                for pending in outbox.take_pending():
-                    await self._transport.send(pending)
-                continue
-            try:
-                _, frame = await receive.receive()
-            except trio.EndOfChannel:
-                return  # close requested; the close watcher ends the session
-            await self._transport.send(frame)
+            now = trio.current_time()
+            take = _take_latest if now - taken_at > lag_limit else _take_queued
+            taken_at = now
+            frames = take(outbox)
+            if not frames:
+                try:
+                    _, first = await outbox.receive.receive()
+                except trio.EndOfChannel:
+                    return  # close requested; the close watcher ends the session
+                taken_at = trio.current_time()
+                frames = [first, *_take_queued(outbox)]
+            for frame in frames:
+                await self._transport.send(frame)
 
     async def _write_batches(self, outbox: ClientOutbox) -> None:
         # Frames, not updates, cost server CPU: at most one frame per flush-clock tick, so load makes
@@ -190,3 +197,19 @@ def _take_queued(outbox: ClientOutbox) -> list[str]:
             break
     frames.extend(outbox.take_pending())
     return frames
+
+
+def _take_latest(outbox: ClientOutbox) -> list[str]:
+    """Every frame queued right now, in order, except ticks and statuses a newer queued one supersedes."""
+    entries = []
+    receive = outbox.receive
+    while True:
+        try:
+            entries.append(receive.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            break
+    entries.extend(outbox.take_pending_entries())  # conflated while behind: newer than anything queued
+    if len(entries) < 2:
+        return [frame for _, frame in entries]
+    newest = {key: index for index, (key, _) in enumerate(entries) if key is not None}
+    return [frame for index, (key, frame) in enumerate(entries) if key is None or newest[key] == index]
