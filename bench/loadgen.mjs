@@ -2,6 +2,9 @@
 // and reports updates delivered per second, latency (tick `ts` -> receipt), per-client counts, seq gaps,
 // closes, and its own CPU time as one JSON object on stdout. Cheap per frame: one JSON.parse, no allocation
 // per update beyond it. Usage: node loadgen.mjs --url ws://127.0.0.1:8000/ws?batch=1 --clients 100 ...
+// With --stalled K: a baseline window (--baseline seconds) without them, then K clients subscribe and stop
+// reading (ws.pause()) and the measured window starts; their local ports and pause times are reported so the
+// server's log can say when each was closed (a paused socket cannot see its own close).
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 
@@ -10,11 +13,13 @@ const { values: opts } = parseArgs({
     url: { type: "string" },
     clients: { type: "string", default: "10" },
     stalled: { type: "string", default: "0" }, // extra clients that subscribe, then never read again
+    baseline: { type: "string", default: "0" }, // seconds measured before the stalled clients connect
     symbol: { type: "string", default: "BTCUSDT" },
     warmup: { type: "string", default: "2" }, // seconds after all subscribed, before measuring
     duration: { type: "string", default: "5" }, // measured seconds
     concurrency: { type: "string", default: "50" }, // connection attempts in flight
     "connect-timeout": { type: "string", default: "120" }, // seconds for all clients to subscribe
+    hold: { type: "boolean", default: false }, // after the report, keep every client until stdin closes (60 s max)
   },
 });
 if (!opts.url) {
@@ -25,18 +30,49 @@ const clientCount = Number(opts.clients);
 const stalledCount = Number(opts.stalled);
 const warmupMs = Number(opts.warmup) * 1000;
 const durationMs = Number(opts.duration) * 1000;
+const baselineMs = Number(opts.baseline) * 1000;
 const concurrency = Number(opts.concurrency);
 const connectTimeoutMs = Number(opts["connect-timeout"]) * 1000;
 const subscribeFrame = JSON.stringify({ action: "subscribe", symbols: [opts.symbol] });
 
 const HISTOGRAM_MS = 120_000; // 1 ms buckets; anything later lands in the last one
-const histogram = new Uint32Array(HISTOGRAM_MS + 1);
-const halfHistograms = [new Uint32Array(HISTOGRAM_MS + 1), new Uint32Array(HISTOGRAM_MS + 1)];
-let measuring = false;
-let windowStart = 0;
-let windowMid = 0;
-let framesInWindow = 0;
-let updatesInWindow = 0;
+
+const SLICE_MS = 5000;
+
+// One measured window: latency histograms (whole, each half to show growth, each 5 s), frames and updates.
+class Window {
+  constructor(durationMs) {
+    this.histogram = new Uint32Array(HISTOGRAM_MS + 1);
+    this.halves = [new Uint32Array(HISTOGRAM_MS + 1), new Uint32Array(HISTOGRAM_MS + 1)];
+    this.slices = Array.from({ length: Math.ceil(durationMs / SLICE_MS) + 1 }, () => new Uint32Array(HISTOGRAM_MS + 1));
+    this.start = Date.now();
+    this.mid = this.start + durationMs / 2;
+    this.frames = 0;
+    this.updates = 0;
+  }
+
+  record(latency, now) {
+    this.histogram[latency]++;
+    this.halves[now < this.mid ? 0 : 1][latency]++;
+    this.slices[Math.min(Math.floor((now - this.start) / SLICE_MS), this.slices.length - 1)][latency]++;
+    this.updates++;
+  }
+
+  latencySummary() {
+    return {
+      p50: percentile(this.histogram, 0.5),
+      p90: percentile(this.histogram, 0.9),
+      p99: percentile(this.histogram, 0.99),
+      max: maximum(this.histogram),
+      p99_first_half: percentile(this.halves[0], 0.99),
+      p99_second_half: percentile(this.halves[1], 0.99),
+      p99_each_5s: trimNulls(this.slices.map((slice) => percentile(slice, 0.99))),
+    };
+  }
+}
+
+let measured = null; // the window being measured, if any
+let perClient = false; // per-client counts and gaps are kept for the main window only
 const closes = {}; // close code -> count
 const errors = {};
 
@@ -49,6 +85,8 @@ class Client {
     this.lastSeq = -1;
     this.subscribed = false;
     this.closed = false;
+    this.pausedAt = null; // epoch ms when a stalled client stopped reading
+    this.localPort = null;
   }
 
   connect() {
@@ -62,13 +100,17 @@ class Client {
           resolve(ok);
         }
       };
-      ws.on("open", () => settle(true));
+      ws.on("open", () => {
+        this.localPort = ws._socket.localPort; // names this client in the server's log
+        settle(true);
+      });
       ws.on("message", (data) => {
         if (!this.subscribed && this.onSubscribed) {
           this.subscribed = true;
           this.onSubscribed();
           if (this.stalled) {
             ws.pause(); // never read again: kernel buffers fill, pings go unanswered
+            this.pausedAt = Date.now();
             return;
           }
         }
@@ -98,23 +140,22 @@ class Client {
     const message = JSON.parse(data);
     if (Array.isArray(message)) {
       for (const item of message) this.onMessage(item);
-      if (measuring) framesInWindow++;
+      if (measured) measured.frames++;
     } else {
       this.onMessage(message);
-      if (measuring && message.type === "tick") framesInWindow++;
+      if (measured && message.type === "tick") measured.frames++;
     }
   }
 
   onMessage(message) {
     if (message.type !== "tick") return;
     const seq = message.seq;
-    if (measuring) {
+    if (measured) {
       const now = Date.now();
-      const latency = Math.min(Math.max(now - message.ts, 0), HISTOGRAM_MS);
-      histogram[latency]++;
-      halfHistograms[now < windowMid ? 0 : 1][latency]++;
+      measured.record(Math.min(Math.max(now - message.ts, 0), HISTOGRAM_MS), now);
+    }
+    if (perClient) {
       this.updates++;
-      updatesInWindow++;
       if (this.lastSeq >= 0 && seq > this.lastSeq + 1) this.missed += seq - this.lastSeq - 1;
     }
     if (seq > this.lastSeq) this.lastSeq = seq;
@@ -132,6 +173,11 @@ function percentile(counts, fraction) {
     if (seen >= rank) return i;
   }
   return counts.length - 1;
+}
+
+function trimNulls(values) {
+  while (values.length && values.at(-1) === null) values.pop();
+  return values;
 }
 
 function maximum(counts) {
@@ -168,23 +214,35 @@ async function main() {
   const open = readers.filter((client) => client.ws?.readyState === WebSocket.OPEN);
   await Promise.race([Promise.all(open.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
   const connectSeconds = (Date.now() - connectStart) / 1000;
-  if (stalled.length) {
-    await connectAll(stalled);
-    await Promise.race([Promise.all(stalled.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
-  }
   const subscribed = readers.filter((client) => client.subscribed).length;
   console.error(`loadgen: event=subscribed clients=${subscribed}/${clientCount} seconds=${connectSeconds.toFixed(1)}`);
 
   await sleep(warmupMs);
+  let baseline = null;
+  if (stalled.length && baselineMs > 0) {
+    measured = new Window(baselineMs);
+    await sleep(baselineMs);
+    baseline = {
+      window_seconds: (Date.now() - measured.start) / 1000,
+      updates_per_second: measured.updates / ((Date.now() - measured.start) / 1000),
+      latency_ms: measured.latencySummary(),
+    };
+    measured = null;
+  }
+  if (stalled.length) {
+    await connectAll(stalled);
+    await Promise.race([Promise.all(stalled.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
+  }
   const windowCpu = process.cpuUsage();
   console.error("loadgen: event=window_start");
   const seqAtStart = highestSeq(readers);
-  windowStart = Date.now();
-  windowMid = windowStart + durationMs / 2;
-  measuring = true;
+  const window = new Window(durationMs);
+  measured = window;
+  perClient = true;
   await sleep(durationMs);
-  measuring = false;
-  const elapsed = (Date.now() - windowStart) / 1000;
+  measured = null;
+  perClient = false;
+  const elapsed = (Date.now() - window.start) / 1000;
   const cpu = process.cpuUsage(windowCpu);
   const seqAtEnd = highestSeq(readers);
   console.error("loadgen: event=window_end");
@@ -197,25 +255,20 @@ async function main() {
     connect_seconds: connectSeconds,
     connect_outcome: outcome === "timeout" ? "timeout" : "ok",
     window_seconds: elapsed,
-    frames: framesInWindow,
-    updates: updatesInWindow,
+    frames: window.frames,
+    updates: window.updates,
     ticks_per_second: (seqAtEnd - seqAtStart) / elapsed, // what the feed produced, as far as any client saw
-    updates_per_second: updatesInWindow / elapsed,
-    frames_per_second: framesInWindow / elapsed,
-    latency_ms: {
-      p50: percentile(histogram, 0.5),
-      p90: percentile(histogram, 0.9),
-      p99: percentile(histogram, 0.99),
-      max: maximum(histogram),
-      p99_first_half: percentile(halfHistograms[0], 0.99),
-      p99_second_half: percentile(halfHistograms[1], 0.99),
-    },
+    updates_per_second: window.updates / elapsed,
+    frames_per_second: window.frames / elapsed,
+    latency_ms: window.latencySummary(),
+    baseline, // the readers alone, just before the stalled clients connected (null without them)
     per_client_updates: { min: counts[0] ?? null, p50: quantile(counts, 0.5), max: counts.at(-1) ?? null },
     clients_with_gaps: withGaps.length,
     missed_updates: withGaps.reduce((sum, client) => sum + client.missed, 0),
     clients_without_updates: counts.filter((count) => count === 0).length,
     closed_during_run: readers.filter((client) => client.closed).length,
     stalled: stalledCount,
+    stalled_clients: stalled.map((client) => ({ port: client.localPort ?? null, paused_at_ms: client.pausedAt })),
     closes,
     errors,
     loadgen_cpu_seconds: (cpu.user + cpu.system) / 1e6,
@@ -225,6 +278,11 @@ async function main() {
     })(),
   };
   process.stdout.write(JSON.stringify(report) + "\n");
+  if (opts.hold) {
+    // The runner reads the server's statistics at window_end, while every client is still connected.
+    const stdinClosed = new Promise((resolve) => process.stdin.on("end", resolve).on("error", resolve).resume());
+    await Promise.race([stdinClosed, sleep(60_000)]);
+  }
   for (const client of [...readers, ...stalled]) client.ws?.terminate(); // unstarted after a connect timeout
   process.exit(0);
 }

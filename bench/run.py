@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -37,6 +38,7 @@ class Case:
     stalled: int = 0
     idle: bool = False  # memory case: report RSS per connection
     warmup: float | None = None  # seconds, when the case needs longer than --warmup
+    duration: float | None = None  # measured seconds, when the case needs longer than --duration
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -48,14 +50,17 @@ STANDARD_CASES = [
     Case("ticker single 1000x50", "ticker", 1000, 50, batch=False),
     Case("ticker single 3000x20", "ticker", 3000, 20, batch=False),
     Case("ticker single 1000x50 buffer 8", "ticker", 1000, 50, batch=False, env={"TICKER_CLIENT_BUFFER": "8"}),
-    # The stalled clients' socket buffers take one to a few minutes to fill at ~8 KB/s before the hub sees them.
-    Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10, warmup=150),
+    # Measured first without the stalled clients (--duration), then from when they stop reading until the default
+    # TICKER_WS_READ_TIMEOUT (40 s) has closed them, plus 10 s.
+    Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10, duration=50),
     Case("ticker idle 10000 (1 tick/10 s)", "ticker", 10_000, 0.1, idle=True),
 ]
+QUICK_READ_TIMEOUT = {"TICKER_WS_PING_INTERVAL": "0.5", "TICKER_WS_READ_TIMEOUT": "1.5"}  # stalled closed in seconds
 QUICK_CASES = [
     Case("ticker batch 5x20", "ticker", 5, 20),
     Case("ticker single 5x20", "ticker", 5, 20, batch=False),
     Case("naive 5x20", "naive", 5, 20),
+    Case("ticker batch 5x20 +2 stalled", "ticker", 5, 20, stalled=2, duration=3, env=QUICK_READ_TIMEOUT),
 ]
 
 
@@ -142,18 +147,22 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
         time.sleep(1.0)  # let the server settle before measuring its baseline memory
         rss_before = server.rss_kib()
         url = server.http_url.replace("http://", "ws://") + "/ws" + ("?batch=1" if case.batch else "")
+        warmup = args.warmup if case.warmup is None else case.warmup
+        duration = args.duration if case.duration is None else case.duration
+        baseline = args.duration if case.stalled else 0.0  # the readers alone, before the stalled clients
         loadgen = subprocess.Popen(
             [
                 "node", str(BENCH / "loadgen.mjs"), "--url", url, "--clients", str(case.clients),
-                "--stalled", str(case.stalled), "--warmup", str(args.warmup if case.warmup is None else case.warmup),
-                "--duration", str(args.duration),
-                "--connect-timeout", str(args.connect_timeout),
+                "--stalled", str(case.stalled), "--warmup", str(warmup), "--baseline", str(baseline),
+                "--duration", str(duration), "--connect-timeout", str(args.connect_timeout), "--hold",
             ],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert loadgen.stderr is not None and loadgen.stdout is not None
         samples: dict[str, object] = {}
-        deadline = time.monotonic() + args.connect_timeout + args.warmup + args.duration + 60
+        # Stalled clients connect after the baseline window, within a second connect timeout.
+        connect_time = args.connect_timeout * (2 if case.stalled else 1)
+        deadline = time.monotonic() + connect_time + warmup + baseline + duration + 60
         for line in loadgen.stderr:  # the load generator marks its phases on stderr
             if "event=subscribed" in line:
                 samples["rss_subscribed"] = server.rss_kib()
@@ -161,7 +170,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
                 samples.update(cpu_start=server.cpu_seconds(), stats_start=server.statistics())
             elif "event=window_end" in line:
                 samples.update(cpu_end=server.cpu_seconds(), stats_end=server.statistics())
-                break
+                break  # communicate() closes the load generator's stdin: its clients may go now (--hold)
             elif time.monotonic() > deadline:
                 break
         try:
@@ -183,9 +192,31 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
             result["server_clients_at_end"] = end["clients"]
             result["server_evicted_total"] = end["evicted"]
         result["loadavg"] = os.getloadavg()
+        if case.stalled:  # before the shutdown closes whatever is left
+            result["stalled_closed"] = stalled_closes(server.log_path.read_text(), result["stalled_clients"])  # type: ignore[arg-type]
         return result
     finally:
         server.stop()
+
+
+CLOSED_LINE = re.compile(
+    r"^ts=(?P<ts>\S+ \S+) .*event=client_closed client=\d+ peer=127\.0\.0\.1:(?P<port>\d+) code=(?P<code>\S+)", re.M
+)
+
+
+def stalled_closes(server_log: str, stalled_clients: list[dict[str, int | None]]) -> list[dict[str, object]]:
+    """When the server ended each stalled client's session, from its log, in seconds after the client paused."""
+    closed = {
+        int(match["port"]): (datetime.strptime(match["ts"], "%Y-%m-%d %H:%M:%S,%f").timestamp(), match["code"])
+        for match in CLOSED_LINE.finditer(server_log)
+    }
+    found = []
+    for client in stalled_clients:
+        port, paused_at = client["port"], client["paused_at_ms"]
+        if port in closed and paused_at is not None:
+            closed_at, code = closed[port]
+            found.append({"port": port, "after_seconds": round(closed_at - paused_at / 1000, 2), "code": code})
+    return found
 
 
 def start_upstream(rate: float) -> tuple[subprocess.Popen[str], str]:
@@ -243,6 +274,24 @@ def print_table(results: list[dict[str, object]]) -> None:
     print("-|-".join("-" * w for w in widths))
     for row in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    for r in results:
+        if r.get("stalled") and "error" not in r:
+            print(stalled_summary(r))
+
+
+def stalled_summary(r: dict[str, object]) -> str:
+    """The readers' p99 without and with the stalled clients, and when the server closed each of those."""
+    baseline: dict[str, dict[str, int]] = r["baseline"]  # type: ignore[assignment]
+    before, during = baseline["latency_ms"]["p99"], r["latency_ms"]["p99"]  # type: ignore[index]
+    closed: list[dict[str, object]] = r["stalled_closed"]  # type: ignore[assignment]
+    times = sorted(float(c["after_seconds"]) for c in closed)  # type: ignore[arg-type]
+    codes = ", ".join(sorted({str(c["code"]) for c in closed}))
+    change = f" ({100 * (during - before) / before:+.0f} %)" if before else ""
+    when = f", {times[0]:.1f} to {times[-1]:.1f} s after they stopped reading (code {codes})" if times else ""
+    return (
+        f"{r['case']}: readers' p99 {cell(before)} ms alone, {cell(during)} ms with the stalled clients{change}; "
+        f"stalled clients closed by the server: {len(closed)} of {r['stalled']}{when}"
+    )
 
 
 def machine_description() -> str:

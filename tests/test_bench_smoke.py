@@ -1,7 +1,8 @@
 """A smoke run of the benchmark (bench/run.py --quick: 5 clients, a few seconds) so the script cannot rot.
 
 It asserts that the tooling works end to end (servers start, clients subscribe, ticks arrive, the report is
-complete), never on speed. Skipped without node, except under CI=true, where node is required.
+complete, stalled clients' closes are found in the server's log), never on speed. Skipped without node, except
+under CI=true, where node is required.
 """
 
 from __future__ import annotations
@@ -42,9 +43,15 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     results = json.loads(report.read_text())
-    assert [result["case"] for result in results] == ["ticker batch 5x20", "ticker single 5x20", "naive 5x20"]
+    assert [result["case"] for result in results] == [
+        "ticker batch 5x20",
+        "ticker single 5x20",
+        "naive 5x20",
+        "ticker batch 5x20 +2 stalled",
+    ]
     for result in results:
         assert result["subscribed"] == 5
+        assert result["closed_during_run"] == 0
         assert result["updates"] > 0
         assert result["per_client_updates"]["min"] > 0
         assert result["latency_ms"]["p50"] is not None
@@ -53,3 +60,9 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert batch["missed_updates"] == 0  # a batching client that keeps up gets every tick
     assert batch["server_stats"]["encodes"] == batch["server_stats"]["ticks_in"]  # once per tick, not per client
     assert "ticker batch 5x20" in completed.stdout  # the table
+    stalled = results[3]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
+    assert stalled["baseline"]["latency_ms"]["p99"] is not None
+    assert [closed["code"] for closed in stalled["stalled_closed"]] == ["1006", "1006"]
+    assert all(1.0 <= closed["after_seconds"] <= 4.0 for closed in stalled["stalled_closed"])
+    assert stalled["server_clients_at_end"] == 5
+    assert "stalled clients closed by the server: 2 of 2" in completed.stdout
