@@ -15,7 +15,7 @@ import trio
 from . import protocol
 from .hub import Hub
 from .limits import CloseConnection, InboundGuard
-from .outbox import ClientOutbox
+from .outbox import ClientOutbox, Entry
 from .protocol import CloseCode, ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
 from .transport import ClientDisconnected, ClientTransport
 
@@ -67,8 +67,12 @@ class ClientSession:
             outbox.client_id,
             self._peer,
             self._peer_close_code if self._peer_gone else outbox.close_code,
-            "peer closed" if self._peer_gone else outbox.close_reason,
+            self._departure() if self._peer_gone else outbox.close_reason,
         )
+
+    def _departure(self) -> str:
+        # 1006 is never sent: Hypercorn reports a dropped connection (its read timeout, a reset) with it.
+        return "connection dropped" if self._peer_close_code in (None, 1006) else "peer closed"
 
     async def _read_commands(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         try:
@@ -131,26 +135,32 @@ class ClientSession:
             cancel_scope.cancel()
 
     async def _write_single_frames(self, outbox: ClientOutbox) -> None:
-        # Whatever is queued is taken at once (no receive checkpoint, which under load costs a whole
-        # scheduler round). A writer that gets around within the flush interval sends every tick; one that
-        # took longer (a saturated server, a slow client) skips ticks a newer one of the same symbol already
-        # supersedes, so it sends current prices rather than old ones (the seq gap says so).
-        lag_limit = self._hub.flush_clock.interval
+        # Whatever is queued is taken at once into a local backlog (no receive checkpoint, which under load
+        # costs a whole scheduler round), one frame is sent, and the backlog is topped up again. While the
+        # backlog's oldest entry can be at most two flush intervals old the client gets every tick in order;
+        # past that (a saturated server, a slow client) ticks a newer backlog tick of the same symbol
+        # supersedes are skipped, so it gets current prices rather than old ones (the seq gap says so).
+        lag_limit = 2 * self._hub.flush_clock.interval
+        backlog: list[Entry] = []
         taken_at = trio.current_time()
+        oldest_possible = taken_at  # nothing in the backlog arrived before this
         while True:
             now = trio.current_time()
-            take = _take_latest if now - taken_at > lag_limit else _take_queued
-            taken_at = now
-            frames = take(outbox)
-            if not frames:
+            if not backlog:
+                oldest_possible = taken_at  # whatever is queued now arrived since the previous take
+            _take_entries(outbox, backlog)
+            if not backlog:
                 try:
-                    _, first = await outbox.receive.receive()
+                    backlog.append(await outbox.receive.receive())
                 except trio.EndOfChannel:
                     return  # close requested; the close watcher ends the session
-                taken_at = trio.current_time()
-                frames = [first, *_take_queued(outbox)]
-            for frame in frames:
-                await self._transport.send(frame)
+                now = oldest_possible = trio.current_time()
+                _take_entries(outbox, backlog)
+            elif now - oldest_possible > lag_limit and len(backlog) > 1:
+                backlog = _newest_per_key(backlog)
+                oldest_possible = taken_at
+            taken_at = now
+            await self._transport.send(backlog.pop(0)[1])
 
     async def _write_batches(self, outbox: ClientOutbox) -> None:
         # Frames, not updates, cost server CPU: at most one frame per flush-clock tick, so load makes
@@ -199,17 +209,18 @@ def _take_queued(outbox: ClientOutbox) -> list[str]:
     return frames
 
 
-def _take_latest(outbox: ClientOutbox) -> list[str]:
-    """Every frame queued right now, in order, except ticks and statuses a newer queued one supersedes."""
-    entries = []
+def _take_entries(outbox: ClientOutbox, backlog: list[Entry]) -> None:
+    """Append every entry queued right now to `backlog`, in order, without waiting."""
     receive = outbox.receive
     while True:
         try:
-            entries.append(receive.receive_nowait())
+            backlog.append(receive.receive_nowait())
         except (trio.WouldBlock, trio.EndOfChannel):
             break
-    entries.extend(outbox.take_pending_entries())  # conflated while behind: newer than anything queued
-    if len(entries) < 2:
-        return [frame for _, frame in entries]
-    newest = {key: index for index, (key, _) in enumerate(entries) if key is not None}
-    return [frame for index, (key, frame) in enumerate(entries) if key is None or newest[key] == index]
+    backlog.extend(outbox.take_pending_entries())  # conflated while behind: newer than anything queued
+
+
+def _newest_per_key(backlog: list[Entry]) -> list[Entry]:
+    """The backlog without the ticks and statuses a newer one of the same key supersedes; replies all stay."""
+    newest = {key: index for index, (key, _) in enumerate(backlog) if key is not None}
+    return [entry for index, entry in enumerate(backlog) if entry[0] is None or newest[entry[0]] == index]
