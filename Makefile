@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-SERVE := $(BIN)/hypercorn trio_ticker.app:app --worker-class trio --bind $(HOST):$(PORT)
+# Pings every 20 s and a 40 s read timeout (the python -m defaults): a client that stops reading is dropped.
+SERVE := $(BIN)/hypercorn trio_ticker.app:app --worker-class trio --bind $(HOST):$(PORT) \
+	--websocket-ping-interval 20 --read-timeout 40
 
 .PHONY: run serve test lint typecheck check clean vendor bench
 
