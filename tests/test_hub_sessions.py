@@ -347,6 +347,7 @@ async def test_a_lagging_single_frame_client_skips_superseded_ticks_and_no_reply
         ]
         await trio.testing.wait_all_tasks_blocked()
         assert transport.client_receive_nowait() is None
+        assert hub.statistics().conflated == 2  # AAPL#1 and #2, counted like the hub's own conflation
         hub.publish(update("AAPL", 4))  # keeping up again: the next tick arrives on its own
         assert (await transport.client_receive())["seq"] == 4
         nursery.cancel_scope.cancel()

@@ -189,6 +189,10 @@ class Hub:
     def unknown(self, symbols: tuple[str, ...]) -> list[str]:
         return [symbol for symbol in symbols if symbol not in self._subscribers]
 
+    def count_conflated(self, skipped: int) -> None:
+        """Ticks a session's writer skipped because a newer one of the same symbol superseded them."""
+        self._counters.conflated += skipped
+
     def evict(self, outbox: ClientOutbox, code: int, reason: str) -> None:
         """Stop serving a client that cannot keep up; its session sends the close frame."""
         self._counters.evicted += 1
