@@ -49,7 +49,6 @@ STANDARD_CASES = [
     Case("naive 3000x20", "naive", 3000, 20),
     Case("ticker single 1000x50", "ticker", 1000, 50, batch=False),
     Case("ticker single 3000x20", "ticker", 3000, 20, batch=False),
-    Case("ticker single 1000x50 buffer 8", "ticker", 1000, 50, batch=False, env={"TICKER_CLIENT_BUFFER": "8"}),
     # Measured first without the stalled clients (--duration), then from when they stop reading until the default
     # TICKER_WS_READ_TIMEOUT (40 s) has closed them, plus 10 s.
     Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10, duration=50),
