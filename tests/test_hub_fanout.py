@@ -53,7 +53,8 @@ async def test_the_watchdog_survives_a_client_that_catches_up_before_it_runs(
         await trio.testing.wait_all_tasks_blocked()
         outbox.offer("AAPL", "tick 1")
         outbox.offer("AAPL", "tick 2")  # the channel is full: behind (tick 1 collapses into tick 2)
-        assert outbox.take_pending() == ["tick 2"]  # caught up again, before the watchdog had a chance to run
+        # Caught up again, before the watchdog had a chance to run.
+        assert outbox.take_pending_entries() == [("AAPL", "tick 2")]
         await trio.sleep(10.0)
         assert evicted_at == []
         start = trio.current_time()

@@ -111,12 +111,8 @@ class ClientOutbox:
         """Queue a reply (ack, error, pong) in order, waiting for room: only this client waits."""
         await self._send.send((None, frame))
 
-    def take_pending(self) -> list[str]:
-        """The conflated frames, once the channel has drained; the client is then caught up."""
-        return [frame for _, frame in self.take_pending_entries()]
-
     def take_pending_entries(self) -> list[tuple[str, str]]:
-        """`take_pending` with each frame's conflation key."""
+        """The conflated frames with their keys, once the channel has drained; the client is then caught up."""
         entries = list(self._pending.items())
         self._pending.clear()
         if self.behind_since is not None:

@@ -200,15 +200,9 @@ class ClientSession:
 
 def _take_queued(outbox: ClientOutbox) -> list[str]:
     """Every frame queued for the client right now, in order, without waiting."""
-    frames = []
-    receive = outbox.receive
-    while True:
-        try:
-            frames.append(receive.receive_nowait()[1])
-        except (trio.WouldBlock, trio.EndOfChannel):
-            break
-    frames.extend(outbox.take_pending())
-    return frames
+    entries: list[Entry] = []
+    _take_entries(outbox, entries)
+    return [frame for _, frame in entries]
 
 
 def _take_entries(outbox: ClientOutbox, backlog: list[Entry]) -> None:
