@@ -48,7 +48,9 @@ class ClientOutbox:
 
     def offer_entry(self, entry: tuple[str, str]) -> int:
         """`offer` for an entry built once per tick and shared by every subscriber (the hub's hot loop)."""
-        if self.behind_since is None and self.close_code is None:
+        if self.close_code is not None:
+            return 0
+        if self.behind_since is None:
             try:
                 self._send_nowait(entry)
             except trio.WouldBlock:
@@ -56,8 +58,6 @@ class ClientOutbox:
                 return self._collapse_queue() + self._keep_latest(*entry)
             except trio.ClosedResourceError:
                 return 0
-            return 0
-        if self.close_code is not None:
             return 0
         return self._keep_latest(*entry)
 
@@ -118,10 +118,6 @@ class ClientOutbox:
         if self.behind_since is not None:
             self._leave_behind()
         return entries
-
-    @property
-    def has_pending(self) -> bool:
-        return bool(self._pending)
 
     async def wait_close_requested(self) -> None:
         await self._close_requested.wait()

@@ -157,9 +157,9 @@ class ClientSession:
                 now = oldest_possible = trio.current_time()
                 _take_entries(outbox, backlog)
             elif now - oldest_possible > lag_limit and len(backlog) > 1:
-                lagging = len(backlog)
+                queued = len(backlog)
                 backlog = _newest_per_key(backlog)
-                self._hub.count_conflated(lagging - len(backlog))
+                self._hub.count_conflated(queued - len(backlog))
                 oldest_possible = taken_at
             taken_at = now
             await self._transport.send(backlog.pop(0)[1])
