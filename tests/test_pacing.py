@@ -1,11 +1,13 @@
-"""The phased flush clock: each batching client gets at most one frame per interval, and the
-clients are released in staggered groups so one scheduler pass never carries all of them.
+"""The flush pacer: each batching client gets at most one frame per interval; writers whose turn
+has come are released in queue order, a few per scheduler pass; an idle pacer does not wake up.
 Exact virtual times on the autojump clock, over in-memory transports.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
+import math
 
 import orjson
 import trio
@@ -14,7 +16,7 @@ import trio.testing
 from tests.memory_transport import MemoryTransport
 from trio_ticker.hub import Hub
 from trio_ticker.model import Mode, PriceUpdate
-from trio_ticker.pacing import FlushClock
+from trio_ticker.pacing import FlushPacer
 from trio_ticker.session import ClientSession
 
 _prices = itertools.count(100)
@@ -24,55 +26,102 @@ def update(symbol: str) -> PriceUpdate:
     return PriceUpdate(symbol, float(next(_prices)), 100.0, 1_700_000_000_000, Mode.DEMO)
 
 
-async def test_the_clock_releases_one_phase_per_step_in_turn(autojump_clock: trio.abc.Clock) -> None:
-    clock = FlushClock(0.08, phases=4)  # a step of 20 ms
-    released: dict[int, list[float]] = {phase: [] for phase in range(4)}
+class SchedulerPasses(trio.abc.Instrument):
+    """Counts the run loop's passes (it waits for I/O once per pass)."""
 
-    async def watch(phase: int) -> None:
-        seen = 0
-        for _ in range(3):
-            await clock.wait_tick_after(phase, seen)
-            seen = clock.ticks(phase)
-            released[phase].append(round(trio.current_time(), 6))
+    def __init__(self) -> None:
+        self.count = 0
 
+    def after_io_wait(self, timeout: float) -> None:
+        self.count += 1
+
+
+async def test_a_writer_flushes_at_most_once_per_interval(autojump_clock: trio.abc.Clock) -> None:
+    pacer = FlushPacer(0.05)
+    turns: list[float] = []
     async with trio.open_nursery() as nursery:
-        await nursery.start(clock.run)
-        async with trio.open_nursery() as watchers:
-            for phase in range(4):
-                watchers.start_soon(watch, phase)
+        await nursery.start(pacer.run)
+        await pacer.wait_turn(-math.inf)  # never flushed: its turn is now
+        turns.append(trio.current_time())
+        for delay in (0.0, 0.01, 0.2):
+            await trio.sleep(delay)  # then flushes; the next turn comes an interval after the flush
+            flushed_at = trio.current_time()
+            await pacer.wait_turn(flushed_at)
+            turns.append(trio.current_time())
+        await pacer.wait_turn(trio.current_time() - 1)  # a turn already due (a slow send) comes at once
+        turns.append(trio.current_time())
         nursery.cancel_scope.cancel()
-    assert released == {
-        0: [0.02, 0.1, 0.18],
-        1: [0.04, 0.12, 0.2],
-        2: [0.06, 0.14, 0.22],
-        3: [0.08, 0.16, 0.24],
-    }
+    assert [round(at, 6) for at in turns] == [0.0, 0.05, 0.11, 0.36, 0.36]
 
 
-async def test_a_stopped_or_disabled_clock_never_holds_a_writer(autojump_clock: trio.abc.Clock) -> None:
-    disabled = FlushClock(0)
+async def test_due_writers_go_in_queue_order_a_group_per_scheduler_pass(autojump_clock: trio.abc.Clock) -> None:
+    pacer = FlushPacer(0.05, group=4)
+    passes = SchedulerPasses()
+    released: list[tuple[int, int]] = []  # (writer, pass it ran in)
+
+    async def writer(index: int) -> None:
+        await pacer.wait_turn(0.0)
+        released.append((index, passes.count))
+
+    trio.lowlevel.add_instrument(passes)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pacer.run)
+            async with trio.open_nursery() as writers:
+                for index in range(10):
+                    writers.start_soon(writer, index)
+                    await trio.testing.wait_all_tasks_blocked()  # queued in this order
+            nursery.cancel_scope.cancel()
+    finally:
+        trio.lowlevel.remove_instrument(passes)
+    groups: dict[int, set[int]] = collections.defaultdict(set)
+    for index, run_pass in released:
+        groups[run_pass].add(index)
+    # In queue order, never more than `group` in one pass (trio orders the tasks within a pass).
+    assert [groups[run_pass] for run_pass in sorted(groups)] == [{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9}]
+
+
+async def test_an_idle_pacer_sleeps(autojump_clock: trio.abc.Clock) -> None:
+    pacer = FlushPacer(0.05)
+    passes = SchedulerPasses()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        await pacer.wait_turn(trio.current_time())  # one turn, then nobody waits
+        trio.lowlevel.add_instrument(passes)
+        try:
+            await trio.sleep(10)
+        finally:
+            trio.lowlevel.remove_instrument(passes)
+        nursery.cancel_scope.cancel()
+    assert passes.count <= 2  # the sleep itself: the pacer did not wake in 200 intervals
+
+
+async def test_a_stopped_or_disabled_pacer_never_holds_a_writer(autojump_clock: trio.abc.Clock) -> None:
+    disabled = FlushPacer(0)
     async with trio.open_nursery() as nursery:
         await nursery.start(disabled.run)
     with trio.fail_after(0.001):
-        await disabled.wait_tick_after(0, 0)  # interval 0: no pacing at all
+        await disabled.wait_turn(trio.current_time())  # interval 0: no pacing at all
 
-    clock = FlushClock(1.0, phases=2)
+    pacer = FlushPacer(1.0)
     waiter_done = trio.Event()
 
     async def waiter() -> None:
-        await clock.wait_tick_after(1, clock.ticks(1))
+        await pacer.wait_turn(trio.current_time())
         waiter_done.set()
 
-    async with trio.open_nursery() as waiters, trio.open_nursery() as clock_nursery:
-        await clock_nursery.start(clock.run)
+    async with trio.open_nursery() as waiters, trio.open_nursery() as pacer_nursery:
+        await pacer_nursery.start(pacer.run)
         waiters.start_soon(waiter)
         await trio.testing.wait_all_tasks_blocked()
-        clock_nursery.cancel_scope.cancel()  # the clock stops before phase 1 is ever released
+        pacer_nursery.cancel_scope.cancel()  # the pacer stops before the writer's turn comes
     assert waiter_done.is_set()
-    assert clock.ticks(1) == 0
+    assert trio.current_time() < 1.0
+    with trio.fail_after(0.001):
+        await pacer.wait_turn(trio.current_time())  # and a writer arriving later is not held either
 
 
-async def test_batching_clients_get_one_full_frame_per_interval_in_staggered_phases(
+async def test_batching_clients_get_one_full_frame_per_interval(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     interval, ticks = 0.1, 100
@@ -88,12 +137,11 @@ async def test_batching_clients_get_one_full_frame_per_interval_in_staggered_pha
                 frames[index].append((round(trio.current_time(), 6), seqs))
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(hub.run, trio.open_memory_channel(0)[1])  # runs the flush clock; no sources
+        nursery.start_soon(hub.run, trio.open_memory_channel(0)[1])  # runs the flush pacer; no sources
         await trio.testing.wait_all_tasks_blocked()
-        outboxes = []
         for index, transport in enumerate(transports):
             session = ClientSession(transport, hub, slow_client_timeout=5, close_timeout=1, batch=True)
-            outboxes.append(await nursery.start(session.run))
+            await nursery.start(session.run)
             await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
             assert await transport.client_receive_raw() == '[{"type":"subscribed","symbols":["AAPL"]}]'
             nursery.start_soon(read, index, transport)
@@ -105,15 +153,10 @@ async def test_batching_clients_get_one_full_frame_per_interval_in_staggered_pha
         await trio.sleep(2 * interval)
         nursery.cancel_scope.cancel()
 
-    step = interval / hub.flush_clock.phases
-    for index, received in enumerate(frames):
+    for received in frames:
         assert [seq for _, seqs in received for seq in seqs] == list(range(1, ticks + 1))  # every tick, in order
         times = [at for at, _ in received]
-        # The first tick goes out on arrival (the client was idle); after that one frame per interval, at the
-        # client's own phase of the clock.
+        # The first tick goes out on arrival (the client was idle); after that one frame per interval.
         assert times[0] == round(start, 6)
-        assert {round(later - earlier, 6) for earlier, later in itertools.pairwise(times[1:])} == {interval}
-        phase = hub.flush_clock.phase_of(outboxes[index].client_id)
-        assert round((times[1] - step * (phase + 1)) / interval, 6).is_integer()
-        assert 9 <= max(len(seqs) for _, seqs in received) <= 10
-    assert len({frames[index][1][0] % interval for index in range(3)}) == 3  # three phases, three send times
+        assert {round(later - earlier, 6) for earlier, later in itertools.pairwise(times)} == {interval}
+        assert {len(seqs) for _, seqs in received[1:]} <= {9, 10}  # full frames: the ticks of one interval

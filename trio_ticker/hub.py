@@ -18,7 +18,7 @@ import trio
 from . import protocol
 from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
 from .outbox import ClientOutbox, status_key
-from .pacing import FlushClock
+from .pacing import FlushPacer
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class _Counters:
 class Hub:
     def __init__(self, symbols: Iterable[str], *, client_buffer: int, batch_flush_interval: float = 0.0) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
-        self.flush_clock = FlushClock(batch_flush_interval)
+        self.flush_pacer = FlushPacer(batch_flush_interval)
         self._client_buffer = client_buffer
         self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
         self._clients: dict[ClientOutbox, None] = {}
@@ -71,9 +71,9 @@ class Hub:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Consume the ingest channel until every source has closed its end; runs the flush clock."""
+        """Consume the ingest channel until every source has closed its end; runs the flush pacer."""
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.flush_clock.run)
+            await nursery.start(self.flush_pacer.run)
             task_status.started()
             async with ingest:
                 async for item in ingest:

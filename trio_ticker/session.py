@@ -8,6 +8,7 @@ never waits for a session; a session only ever waits for its own client.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import trio
@@ -140,7 +141,7 @@ class ClientSession:
         # backlog's oldest entry can be at most two flush intervals old the client gets every tick in order;
         # past that (a saturated server, a slow client) ticks a newer backlog tick of the same symbol
         # supersedes are skipped, so it gets current prices rather than old ones (the seq gap says so).
-        lag_limit = 2 * self._hub.flush_clock.interval
+        lag_limit = 2 * self._hub.flush_pacer.interval
         backlog: list[Entry] = []
         taken_at = trio.current_time()
         oldest_possible = taken_at  # nothing in the backlog arrived before this
@@ -165,14 +166,13 @@ class ClientSession:
             await self._transport.send(backlog.pop(0)[1])
 
     async def _write_batches(self, outbox: ClientOutbox) -> None:
-        # Frames, not updates, cost server CPU: at most one frame per flush-clock tick, so load makes
-        # frames fuller rather than more. Waiting for the tick *before* taking what is queued costs one
+        # Frames, not updates, cost server CPU: at most one frame per flush interval, so load makes
+        # frames fuller rather than more. Waiting for the turn *before* taking what is queued costs one
         # wake-up per frame under load; an idle client's first update still goes out on arrival.
-        flush_clock = self._hub.flush_clock
-        phase = flush_clock.phase_of(outbox.client_id)
-        flushed_at_tick = -1
+        flush_pacer = self._hub.flush_pacer
+        flushed_at = -math.inf
         while True:
-            await flush_clock.wait_tick_after(phase, flushed_at_tick)
+            await flush_pacer.wait_turn(flushed_at)
             frames = _take_queued(outbox)
             if not frames:
                 try:
@@ -180,7 +180,7 @@ class ClientSession:
                 except trio.EndOfChannel:
                     return  # close requested; the close watcher ends the session
                 frames = [first, *_take_queued(outbox)]
-            flushed_at_tick = flush_clock.ticks(phase)
+            flushed_at = trio.current_time()
             await self._transport.send("[" + ",".join(frames) + "]")
 
     async def _evict_when_stuck(self, outbox: ClientOutbox) -> None:
