@@ -16,7 +16,7 @@ import trio.testing
 from tests.memory_transport import MemoryTransport
 from trio_ticker.hub import Hub
 from trio_ticker.model import Mode, PriceUpdate
-from trio_ticker.pacing import FlushPacer
+from trio_ticker.pacing import FLUSH_GROUP, FlushPacer
 from trio_ticker.session import ClientSession
 
 _prices = itertools.count(100)
@@ -160,3 +160,42 @@ async def test_batching_clients_get_one_full_frame_per_interval(
         assert times[0] == round(start, 6)
         assert {round(later - earlier, 6) for earlier, later in itertools.pairwise(times)} == {interval}
         assert {len(seqs) for _, seqs in received[1:]} <= {9, 10}  # full frames: the ticks of one interval
+
+
+async def test_a_tick_to_many_idle_clients_goes_out_a_group_per_scheduler_pass(autojump_clock: trio.abc.Clock) -> None:
+    passes = SchedulerPasses()
+    sent_in_pass: dict[bool, list[int]] = {False: [], True: []}  # batch mode -> pass of each tick frame sent
+
+    class RecordingTransport(MemoryTransport):
+        def __init__(self, batch: bool) -> None:
+            super().__init__(client_window=10)
+            self._batch = batch
+
+        async def send(self, frame: str) -> None:
+            if '"tick"' in frame:
+                sent_in_pass[self._batch].append(passes.count)
+            await super().send(frame)
+
+    hub = Hub(("AAPL",), client_buffer=16, batch_flush_interval=0.05)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hub.run, trio.open_memory_channel(0)[1])
+        await trio.testing.wait_all_tasks_blocked()
+        for index in range(80):
+            batch = index % 2 == 1
+            transport = RecordingTransport(batch)
+            session = ClientSession(transport, hub, slow_client_timeout=5, close_timeout=1, batch=batch)
+            await nursery.start(session.run)
+            await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
+            await transport.client_receive_raw()  # the ack
+        await trio.sleep(1)  # every writer idle, waiting for an update
+        trio.lowlevel.add_instrument(passes)
+        try:
+            hub.publish(update("AAPL"))
+            await trio.sleep(1)
+        finally:
+            trio.lowlevel.remove_instrument(passes)
+        nursery.cancel_scope.cancel()
+    for batch, passes_sent in sent_in_pass.items():
+        assert len(passes_sent) == 40, batch  # every client got the tick...
+    per_pass = collections.Counter(sent_in_pass[False] + sent_in_pass[True])
+    assert max(per_pass.values()) <= FLUSH_GROUP  # ...a group per pass, not all 80 in the pass the tick woke them

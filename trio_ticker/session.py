@@ -136,27 +136,28 @@ class ClientSession:
             cancel_scope.cancel()
 
     async def _write_single_frames(self, outbox: ClientOutbox) -> None:
-        # Whatever is queued is taken at once into a local backlog (no receive checkpoint, which under load
-        # costs a whole scheduler round), one frame is sent, and the backlog is topped up again. While the
-        # backlog's oldest entry can be at most two flush intervals old the client gets every tick in order;
-        # past that (a saturated server, a slow client) ticks a newer backlog tick of the same symbol
-        # supersedes are skipped, so it gets current prices rather than old ones (the seq gap says so).
-        lag_limit = 2 * self._hub.flush_pacer.interval
+        # Each frame takes a turn at the flush pacer (due at once: no interval), so a saturated loop serves
+        # the writers round-robin a few per scheduler pass, and what a writer sends is taken right after its
+        # turn comes. Whatever is queued is taken at once into a local backlog (no receive checkpoint, which
+        # under load costs a whole scheduler pass). While the backlog's oldest entry can be at most two flush
+        # intervals old the client gets every tick in order; past that (a saturated server, a slow client)
+        # ticks a newer backlog tick of the same symbol supersedes are skipped, so it gets current prices
+        # rather than old ones (the seq gap says so).
+        flush_pacer = self._hub.flush_pacer
+        lag_limit = 2 * flush_pacer.interval
         backlog: list[Entry] = []
         taken_at = trio.current_time()
         oldest_possible = taken_at  # nothing in the backlog arrived before this
         while True:
+            await flush_pacer.wait_turn(-math.inf)
             now = trio.current_time()
             if not backlog:
                 oldest_possible = taken_at  # whatever is queued now arrived since the previous take
             _take_entries(outbox, backlog)
             if not backlog:
-                try:
-                    backlog.append(await outbox.receive.receive())
-                except trio.EndOfChannel:
+                if not await self._wait_for_update(outbox, backlog):
                     return  # close requested; the close watcher ends the session
                 now = oldest_possible = trio.current_time()
-                _take_entries(outbox, backlog)
             elif now - oldest_possible > lag_limit and len(backlog) > 1:
                 queued = len(backlog)
                 backlog = _newest_per_key(backlog)
@@ -168,20 +169,29 @@ class ClientSession:
     async def _write_batches(self, outbox: ClientOutbox) -> None:
         # Frames, not updates, cost server CPU: at most one frame per flush interval, so load makes
         # frames fuller rather than more. Waiting for the turn *before* taking what is queued costs one
-        # wake-up per frame under load; an idle client's first update still goes out on arrival.
+        # wake-up per frame under load; an idle client's first update goes out at its next turn.
         flush_pacer = self._hub.flush_pacer
         flushed_at = -math.inf
         while True:
             await flush_pacer.wait_turn(flushed_at)
-            frames = _take_queued(outbox)
-            if not frames:
-                try:
-                    _, first = await outbox.receive.receive()
-                except trio.EndOfChannel:
-                    return  # close requested; the close watcher ends the session
-                frames = [first, *_take_queued(outbox)]
+            entries: list[Entry] = []
+            _take_entries(outbox, entries)
+            if not entries and not await self._wait_for_update(outbox, entries):
+                return  # close requested; the close watcher ends the session
             flushed_at = trio.current_time()
-            await self._transport.send("[" + ",".join(frames) + "]")
+            await self._transport.send("[" + ",".join([frame for _, frame in entries]) + "]")
+
+    async def _wait_for_update(self, outbox: ClientOutbox, backlog: list[Entry]) -> bool:
+        """An idle writer: wait for the next entry, take a turn (a tick that wakes thousands of idle writers
+        then costs a few per scheduler pass, not one pass with all of them), and take what is queued by then.
+        False once the outbox is closed."""
+        try:
+            backlog.append(await outbox.receive.receive())
+        except trio.EndOfChannel:
+            return False
+        await self._hub.flush_pacer.wait_turn(-math.inf)
+        _take_entries(outbox, backlog)
+        return True
 
     async def _evict_when_stuck(self, outbox: ClientOutbox) -> None:
         await outbox.wait_behind_for(self._slow_client_timeout)
@@ -196,13 +206,6 @@ class ClientSession:
     async def _stop_on_close_request(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         await outbox.wait_close_requested()
         cancel_scope.cancel()
-
-
-def _take_queued(outbox: ClientOutbox) -> list[str]:
-    """Every frame queued for the client right now, in order, without waiting."""
-    entries: list[Entry] = []
-    _take_entries(outbox, entries)
-    return [frame for _, frame in entries]
 
 
 def _take_entries(outbox: ClientOutbox, backlog: list[Entry]) -> None:
