@@ -23,7 +23,7 @@ def restore_collector() -> Iterator[None]:
 def test_thresholds_parse_from_the_environment_form() -> None:
     assert make_settings(gc_thresholds="700, 1000,100").gc_thresholds == (700, 1000, 100)
     assert make_settings(gc_thresholds="").gc_thresholds is None
-    assert load_settings(_env_file=None).gc_thresholds == (700, 1000, 100)  # the default
+    assert load_settings(_env_file=None).gc_thresholds == (10_000, 1000, 100)  # the default
 
 
 @pytest.mark.parametrize(

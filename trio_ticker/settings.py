@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     redis_reconnect_max_delay: float = Field(5.0, gt=0, le=600)
 
     # Cyclic GC thresholds (young,middle,old) set at startup; "" leaves the collector alone (docs/benchmarks.md).
-    gc_thresholds: GcThresholdSetting = (700, 1000, 100)
+    gc_thresholds: GcThresholdSetting = (10_000, 1000, 100)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_dir: Path = DEFAULT_WEB_DIR
