@@ -139,7 +139,22 @@ class Server:
         self._log.close()
 
 
+def reference_loop_ms() -> float:
+    """Milliseconds a fixed pure-Python workload takes now: the speed the machine runs at.
+
+    On the 2-core VM the same work took 190 to 320 ms from one minute to the next (host load, not
+    visible as steal time), which moves every number in the table; each case reports it.
+    """
+    start = time.perf_counter()
+    for _ in range(10):
+        table = {}
+        for number in range(200_000):
+            table[number % 1000] = str(number)
+    return 1000 * (time.perf_counter() - start)
+
+
 def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> dict[str, object]:
+    reference_before = reference_loop_ms()
     command, env = server_command(case, args.feed, upstream_url, args.upstream_env)
     server = Server(command, env, Path(args.logs) / f"{re.sub(r'[^a-z0-9]+', '-', case.name.lower())}.log")
     try:
@@ -191,6 +206,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
             result["server_clients_at_end"] = end["clients"]
             result["server_evicted_total"] = end["evicted"]
         result["loadavg"] = os.getloadavg()
+        result["reference_ms"] = [reference_before, reference_loop_ms()]
         if case.stalled:  # before the shutdown closes whatever is left
             result["stalled_closed"] = stalled_closes(server.log_path.read_text(), result["stalled_clients"])  # type: ignore[arg-type]
         return result
@@ -243,7 +259,7 @@ def print_table(results: list[dict[str, object]]) -> None:
     headers = [
         "case", "ticks/s", "updates/s", "frames/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
         "p99 1st/2nd half", "gaps (clients)", "srv CPU %", "us/frame", "us/update", "loadgen CPU %", "KiB/conn",
-        "evicted (clients at end)",
+        "evicted (clients at end)", "ref loop ms before/after",
     ]  # fmt: skip
     rows = []
     for r in results:
@@ -267,6 +283,7 @@ def print_table(results: list[dict[str, object]]) -> None:
             cell(100 * float(r["loadgen_cpu_seconds"]) / window),  # type: ignore[arg-type]
             cell(per_conn, 1),
             f"{cell(r.get('server_evicted_total'))} ({cell(r.get('server_clients_at_end'))})",
+            "/".join(cell(ms) for ms in r["reference_ms"]),  # type: ignore[attr-defined]
         ])  # fmt: skip
     widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
     print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
