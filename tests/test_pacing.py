@@ -81,6 +81,26 @@ async def test_due_writers_go_in_queue_order_a_group_per_scheduler_pass(autojump
     assert [groups[run_pass] for run_pass in sorted(groups)] == [{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9}]
 
 
+async def test_a_writer_cancelled_while_queued_is_skipped(autojump_clock: trio.abc.Clock) -> None:
+    pacer = FlushPacer(0.05, group=1)
+    turns: list[tuple[str, float]] = []
+
+    async def writer(name: str) -> None:
+        await pacer.wait_turn(0.0)
+        turns.append((name, trio.current_time()))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        with trio.move_on_after(0.01):
+            await pacer.wait_turn(0.0)  # gives up before its turn (a client that went away)
+        turns.append(("gave up", trio.current_time()))
+        async with trio.open_nursery() as writers:
+            writers.start_soon(writer, "next")
+        await writer("after")
+        nursery.cancel_scope.cancel()
+    assert [(name, round(at, 6)) for name, at in turns] == [("gave up", 0.01), ("next", 0.05), ("after", 0.05)]
+
+
 async def test_an_idle_pacer_sleeps(autojump_clock: trio.abc.Clock) -> None:
     pacer = FlushPacer(0.05)
     passes = SchedulerPasses()

@@ -15,6 +15,7 @@ queued the pacer sleeps: an idle server does not wake up for it.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import trio
 
@@ -27,7 +28,7 @@ class FlushPacer:
         self.interval = interval
         self.group = group
         self._running = False
-        self._queue: deque[tuple[float, trio.Event]] = deque()
+        self._queue: deque[list[Any]] = deque()  # [due, task], the task None once its wait was cancelled
         self._writer_queued = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -47,15 +48,19 @@ class FlushPacer:
                 if due > now:
                     await trio.sleep_until(due)
                     continue
-                for _ in range(self.group):
-                    queue.popleft()[1].set()
-                    if not queue or queue[0][0] > now:
-                        break
+                released = 0
+                while released < self.group and queue and queue[0][0] <= now:
+                    task = queue.popleft()[1]
+                    if task is not None:
+                        trio.lowlevel.reschedule(task)
+                        released += 1
                 await trio.lowlevel.checkpoint()  # the next group goes in the next scheduler pass
         finally:
             self._running = False
             while queue:
-                queue.popleft()[1].set()  # nobody waits on a pacer that no longer runs
+                task = queue.popleft()[1]
+                if task is not None:
+                    trio.lowlevel.reschedule(task)  # nobody waits on a pacer that no longer runs
 
     async def wait_turn(self, last_flush: float) -> None:
         """Return once this writer may flush again: `interval` after `last_flush`, and in its turn.
@@ -67,7 +72,14 @@ class FlushPacer:
         """
         if not self._running:
             return
-        turn = trio.Event()
-        self._queue.append((last_flush + self.interval, turn))
+        # One wait per frame: the task is parked directly (no Event per turn), and a cancelled wait
+        # leaves its entry behind, emptied, for the pacer to skip.
+        entry: list[Any] = [last_flush + self.interval, trio.lowlevel.current_task()]
+        self._queue.append(entry)
         self._writer_queued.set()
-        await turn.wait()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            entry[1] = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
