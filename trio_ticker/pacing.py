@@ -1,5 +1,5 @@
 """The flush pacer: a batching client gets at most one frame per interval, and a saturated loop
-serves the batching clients round-robin, a few per scheduler pass.
+serves every client's writer round-robin, a few per scheduler pass.
 
 After each flush a writer queues for its next turn: not before `interval` after that flush, and
 behind every writer that queued before it. One pacer task releases the writers whose turn has
@@ -9,7 +9,8 @@ carrying thousands of writers made every frame wait for all of them (measured: l
 rounds, and ~25 % fewer frames per second at 3000 clients with 16 groups of ~190 than with ~12).
 When the loop keeps up each client gets at most one frame per interval; when it is saturated the
 round stretches to what the server can send and a tick waits about one round. With no writer
-queued the pacer sleeps: an idle server does not wake up for it.
+queued the pacer sleeps: an idle server does not wake up for it. Single-frame writers take a
+turn per frame too, due at once (no interval): they are only spread over passes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 import trio
 
-FLUSH_GROUP = 16
-"""Writers released per scheduler pass when more are due (measured best at 12-16 on the 2-core machine)."""
+FLUSH_GROUP = 8
+"""Writers released per scheduler pass when more are due. At 3000 x 20 on the 2-core machine 4, 8 and 16
+measured within the run-to-run noise (8: p99 219-275 ms over five runs), 32 worse, 190 (the old phases) much worse."""
 
 
 class FlushPacer:
