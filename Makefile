@@ -39,8 +39,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check trio_ticker tests
-	$(BIN)/ruff format --check trio_ticker tests
+	$(BIN)/ruff check trio_ticker tests bench
+	$(BIN)/ruff format --check trio_ticker tests bench
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

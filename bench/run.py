@@ -13,6 +13,7 @@ import os
 import re
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -310,6 +311,20 @@ def stalled_summary(r: dict[str, object]) -> str:
     )
 
 
+def repeat_summary(name: str, runs: list[dict[str, object]]) -> str:
+    """One case over its rounds: the machine's speed moves single runs by ±25 %, so give the spread."""
+    measured = [r for r in runs if "error" not in r]
+    if not measured:
+        return f"{name}: no successful run of {len(runs)}"
+    p99s = sorted(int(r["latency_ms"]["p99"]) for r in measured)  # type: ignore[index]
+    frames = sorted(float(r["frames_per_second"]) for r in measured)  # type: ignore[arg-type]
+    return (
+        f"{name}: {len(measured)} of {len(runs)} runs; "
+        f"p99 ms min {p99s[0]} / median {statistics.median(p99s):.0f} / max {p99s[-1]}; "
+        f"frames/s min {frames[0]:,.0f} / median {statistics.median(frames):,.0f} / max {frames[-1]:,.0f}"
+    )
+
+
 def machine_description() -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
@@ -333,6 +348,9 @@ def main() -> int:
     parser.add_argument("--upstream-env", default="TICKER_BINANCE_WS_URL", help="setting naming the Binance URL")
     parser.add_argument("--logs", default=str(ROOT / "test-artifacts" / "bench"), help="server logs go here")
     parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the selected cases this many rounds (interleaved) and summarise p99"
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup = min(args.duration, 2.0), min(args.warmup, 1.0)
@@ -346,7 +364,7 @@ def main() -> int:
     Path(args.logs).mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine_description()}; feed: {args.feed}", flush=True)
     results: list[dict[str, object]] = []
-    for case in cases:
+    for round_number, case in ((number, case) for number in range(1, args.repeat + 1) for case in cases):
         upstream = None
         try:
             if args.feed == "binance" and case.server == "ticker":
@@ -359,9 +377,14 @@ def main() -> int:
             if upstream:
                 upstream[0].terminate()
                 upstream[0].wait(SERVER_STOP_TIMEOUT)
+        if args.repeat > 1:
+            results[-1]["case"] = f"{case.name} #{round_number}"
         loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"done: {case.name} (loadavg {loadavg})", file=sys.stderr, flush=True)
     print_table(results)
+    if args.repeat > 1:
+        for case in cases:
+            print(repeat_summary(case.name, [r for r in results if str(r["case"]).rsplit(" #", 1)[0] == case.name]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 1 if any("error" in result for result in results) else 0
