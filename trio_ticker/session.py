@@ -169,7 +169,8 @@ class ClientSession:
     async def _write_batches(self, outbox: ClientOutbox) -> None:
         # Frames, not updates, cost server CPU: at most one frame per flush interval, so load makes
         # frames fuller rather than more. Waiting for the turn *before* taking what is queued costs one
-        # wake-up per frame under load; an idle client's first update goes out at its next turn.
+        # wake-up per frame under load; an idle client's first update goes out at its next turn, which is
+        # due at once (within a scheduler pass when nobody else is queued).
         flush_pacer = self._hub.flush_pacer
         flushed_at = -math.inf
         while True:
