@@ -6,6 +6,7 @@ import { TickerConnection } from "./connection.js";
 import { Backoff } from "./lib/backoff.js";
 import { STORAGE_KEY, restoreChoice, saveChoice } from "./lib/choice.js";
 import { SeqTracker } from "./lib/seq.js";
+import { authHeaders, hashWithoutToken, readToken, socketProtocols } from "./lib/token.js";
 import { StatusBar } from "./status.js";
 
 const locale = navigator.language || "en-US";
@@ -34,12 +35,20 @@ class TickerApp {
       onRemove: (symbol) => this.remove(symbol),
     });
     this.chart = new PriceChart(byId("chart"), { title: byId("chart-symbol"), meta: byId("chart-meta"), locale });
-    this.connection = new TickerConnection({
-      onOpen: () => this.connected(),
-      onMessages: (messages) => messages.forEach((message) => this.handle(message)),
-      onState: (state) => this.status.showConnection(state),
-      onFrameError: (error) => this.status.showNotice(`Ignored a bad message from the server: ${error}`),
-    });
+    this.token = readToken(window.location.hash, window.sessionStorage);
+    if (window.location.hash.includes("token=")) {
+      const { pathname, search, hash } = window.location;
+      window.history.replaceState(null, "", pathname + search + hashWithoutToken(hash));
+    }
+    this.connection = new TickerConnection(
+      {
+        onOpen: () => this.connected(),
+        onMessages: (messages) => messages.forEach((message) => this.handle(message)),
+        onState: (state) => this.status.showConnection(state),
+        onFrameError: (error) => this.status.showNotice(`Ignored a bad message from the server: ${error}`),
+      },
+      { protocols: socketProtocols(this.token) },
+    );
     this.addForm = byId("add-form");
     this.addSelect = byId("add-symbol");
     this.addForm.addEventListener("submit", (event) => {
@@ -51,7 +60,12 @@ class TickerApp {
 
   async start() {
     this.status.showConnection({ state: "connecting" });
-    const { symbols, default: fallback } = await this.fetchSymbols();
+    const list = await this.fetchSymbols();
+    if (list === null) {
+      this.status.showConnection({ state: "unauthorized" });
+      return;
+    }
+    const { symbols, default: fallback } = list;
     this.known = symbols;
     const choice = restoreChoice(readSaved(), symbols, fallback);
     this.chosen = choice.symbols;
@@ -61,13 +75,14 @@ class TickerApp {
     this.connection.start();
   }
 
-  /** GET /symbols, retried with backoff: the board cannot start without the list. */
+  /** GET /symbols, retried with backoff: the board cannot start without the list. Null: no valid token (401). */
   async fetchSymbols() {
     const backoff = new Backoff();
     for (;;) {
       try {
-        const response = await fetch("/symbols", { cache: "no-store" });
+        const response = await fetch("/symbols", { cache: "no-store", headers: authHeaders(this.token) });
         if (response.ok) return await response.json();
+        if (response.status === 401) return null;
         this.status.showNotice(`Could not load the symbol list (HTTP ${response.status}); retrying.`);
       } catch {
         this.status.showNotice("Could not reach the server for the symbol list; retrying.");

@@ -4,15 +4,21 @@ import { Backoff } from "./lib/backoff.js";
 import { parseFrame, socketUrl } from "./lib/frames.js";
 
 const HEARTBEAT_MS = 15000; // a ping this often; silence for twice as long means the link is dead
+const UNAUTHORIZED = 4001; // the server wants a (different) token: retrying cannot help
 
 /**
  * States reported through `onState({state, retryAt, attempt, closeCode})`:
- * "connecting", "live", "reconnecting" (with `retryAt`, epoch ms) and "offline" (the browser has no network).
+ * "connecting", "live", "reconnecting" (with `retryAt`, epoch ms), "offline" (the browser has no network) and
+ * "unauthorized" (close 4001: no valid token; no reconnect).
  * `onOpen()` runs on every (re)connect, before any message; `onMessages(messages)` gets each frame's messages.
  */
 export class TickerConnection {
-  constructor({ onOpen, onMessages, onState, onFrameError }, { url = socketUrl(window.location), backoff } = {}) {
+  constructor(
+    { onOpen, onMessages, onState, onFrameError },
+    { url = socketUrl(window.location), protocols = [], backoff } = {},
+  ) {
     this.url = url;
+    this.protocols = protocols;
     this.handlers = { onOpen, onMessages, onState, onFrameError };
     this.backoff = backoff ?? new Backoff();
     this.socket = null;
@@ -46,7 +52,7 @@ export class TickerConnection {
 
   open() {
     this.report({ state: "connecting", attempt: this.backoff.attempt });
-    const socket = new WebSocket(this.url);
+    const socket = new WebSocket(this.url, this.protocols);
     this.socket = socket;
     let heard = false;
     socket.onopen = () => {
@@ -86,6 +92,10 @@ export class TickerConnection {
     socket.onopen = socket.onmessage = socket.onclose = null;
     this.socket = null;
     clearInterval(this.heartbeatTimer);
+    if (closeCode === UNAUTHORIZED) {
+      this.report({ state: "unauthorized", closeCode });
+      return;
+    }
     if (navigator.onLine === false) {
       this.report({ state: "offline", closeCode }); // the "online" event reconnects
       return;

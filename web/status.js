@@ -35,7 +35,12 @@ export class StatusBar {
       this.announce(`${why} Reconnecting in ${seconds} seconds.`);
       return;
     }
-    const text = { connecting: "Connecting…", live: "Live", offline: "Offline: waiting for the network" }[state];
+    const text = {
+      connecting: "Connecting…",
+      live: "Live",
+      offline: "Offline: waiting for the network",
+      unauthorized: "Not authorized: this server needs a token. Open the page as /#token=YOUR_TOKEN",
+    }[state];
     this.bannerText.textContent = text;
     if (state !== "connecting") this.announce(state === "live" ? "Connected: prices are live." : text);
   }

@@ -23,9 +23,10 @@ STOP_TIMEOUT = 15.0
 
 
 class ServerProcess:
-    def __init__(self, *, port: int = 0, demo_interval: float = 0.2) -> None:
+    def __init__(self, *, port: int = 0, demo_interval: float = 0.2, env: dict[str, str] | None = None) -> None:
         self.port = port
         self.demo_interval = demo_interval
+        self.extra_env = env or {}
         self.url = ""
         self.log: deque[str] = deque(maxlen=200)
         self._process: subprocess.Popen[str] | None = None
@@ -39,6 +40,7 @@ class ServerProcess:
             "TICKER_PORT": str(self.port),
             "TICKER_DEMO_INTERVAL": str(self.demo_interval),
             "TICKER_LOG_LEVEL": "INFO",
+            **self.extra_env,
         }
         self._process = process = subprocess.Popen(
             [sys.executable, "-m", "trio_ticker"],
