@@ -20,6 +20,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: "string", default: "50" }, // connection attempts in flight
     "connect-timeout": { type: "string", default: "120" }, // seconds for all clients to subscribe
     hold: { type: "boolean", default: false }, // after the report, keep every client until stdin closes (60 s max)
+    deflate: { type: "boolean", default: false }, // offer permessage-deflate, as browsers do
   },
 });
 if (!opts.url) {
@@ -91,7 +92,7 @@ class Client {
 
   connect() {
     return new Promise((resolve) => {
-      const ws = new WebSocket(opts.url, { perMessageDeflate: false });
+      const ws = new WebSocket(opts.url, { perMessageDeflate: opts.deflate });
       this.ws = ws;
       let settled = false;
       const settle = (ok) => {

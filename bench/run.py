@@ -38,6 +38,7 @@ class Case:
     batch: bool = True
     stalled: int = 0
     idle: bool = False  # memory case: report RSS per connection
+    deflate: bool = False  # clients offer permessage-deflate, as browsers do (Hypercorn always accepts it)
     warmup: float | None = None  # seconds, when the case needs longer than --warmup
     duration: float | None = None  # measured seconds, when the case needs longer than --duration
     env: dict[str, str] = field(default_factory=dict)
@@ -54,6 +55,9 @@ STANDARD_CASES = [
     # TICKER_WS_READ_TIMEOUT (40 s) has closed them, plus 10 s.
     Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10, duration=50),
     Case("ticker idle 10000 (1 tick/10 s)", "ticker", 10_000, 0.1, idle=True),
+    # Browsers always offer permessage-deflate and Hypercorn always accepts it: the same cases as browsers see them.
+    Case("ticker batch 1000x50 deflate", "ticker", 1000, 50, deflate=True),
+    Case("ticker idle 10000 deflate", "ticker", 10_000, 0.1, idle=True, deflate=True),
 ]
 QUICK_READ_TIMEOUT = {"TICKER_WS_PING_INTERVAL": "0.5", "TICKER_WS_READ_TIMEOUT": "1.5"}  # stalled closed in seconds
 QUICK_CASES = [
@@ -170,6 +174,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
                 "node", str(BENCH / "loadgen.mjs"), "--url", url, "--clients", str(case.clients),
                 "--stalled", str(case.stalled), "--warmup", str(warmup), "--baseline", str(baseline),
                 "--duration", str(duration), "--connect-timeout", str(args.connect_timeout), "--hold",
+                *(["--deflate"] if case.deflate else []),
             ],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
