@@ -15,6 +15,7 @@ turn per frame too, due at once (no interval): they are only spread over passes.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -64,8 +65,10 @@ class FlushPacer:
                 if task is not None:
                     trio.lowlevel.reschedule(task)  # nobody waits on a pacer that no longer runs
 
-    async def wait_turn(self, last_flush: float) -> None:
+    async def wait_turn(self, last_flush: float | None) -> None:
         """Return once this writer may flush again: `interval` after `last_flush`, and in its turn.
+
+        `None` (nothing flushed yet, or a writer without an interval): due at once, still in turn.
 
         Always through the queue, even when that time has passed: a saturated loop's passes outlast
         the interval, and writers that went straight on would all run in every pass (which keeps
@@ -76,7 +79,8 @@ class FlushPacer:
             return
         # One wait per frame: the task is parked directly (no Event per turn), and a cancelled wait
         # leaves its entry behind, emptied, for the pacer to skip.
-        entry: list[Any] = [last_flush + self.interval, trio.lowlevel.current_task()]
+        due = -math.inf if last_flush is None else last_flush + self.interval
+        entry: list[Any] = [due, trio.lowlevel.current_task()]
         self._queue.append(entry)
         self._writer_queued.set()
 

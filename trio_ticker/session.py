@@ -8,7 +8,6 @@ never waits for a session; a session only ever waits for its own client.
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import trio
@@ -149,7 +148,7 @@ class ClientSession:
         taken_at = trio.current_time()
         oldest_possible = taken_at  # nothing in the backlog arrived before this
         while True:
-            await flush_pacer.wait_turn(-math.inf)
+            await flush_pacer.wait_turn(None)
             now = trio.current_time()
             if not backlog:
                 oldest_possible = taken_at  # whatever is queued now arrived since the previous take
@@ -172,7 +171,7 @@ class ClientSession:
         # wake-up per frame under load; an idle client's first update goes out at its next turn, which is
         # due at once (within a scheduler pass when nobody else is queued).
         flush_pacer = self._hub.flush_pacer
-        flushed_at = -math.inf
+        flushed_at: float | None = None
         while True:
             await flush_pacer.wait_turn(flushed_at)
             entries: list[Entry] = []
@@ -190,7 +189,7 @@ class ClientSession:
             backlog.append(await outbox.receive.receive())
         except trio.EndOfChannel:
             return False
-        await self._hub.flush_pacer.wait_turn(-math.inf)
+        await self._hub.flush_pacer.wait_turn(None)
         _take_entries(outbox, backlog)
         return True
 

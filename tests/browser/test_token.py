@@ -31,65 +31,66 @@ def token_server() -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def fresh_page(browser: Browser) -> Iterator[Page]:
+def watched_page(browser: Browser) -> Iterator[tuple[Page, list[WebSocket]]]:
+    """A fresh profile (empty sessionStorage), and every WebSocket the page opens; fails on page errors."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
     errors: list[str] = []
+    sockets: list[WebSocket] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
+    page.on("websocket", lambda socket: sockets.append(socket))
+    yield page, sockets
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
+def expect_connection(page: Page, state: str) -> None:
+    expect(page.locator("#connection")).to_have_attribute("data-state", state, timeout=WAIT_MS)
+    if state == "unauthorized":
+        expect(page.locator("#connection-text")).to_contain_text("Not authorized")
+        expect(page.get_by_role("button", name="Retry now")).to_be_hidden()
+
+
 def test_the_token_from_the_link_opens_the_board_and_leaves_the_address_bar(
-    fresh_page: Page, token_server: ServerProcess
+    watched_page: tuple[Page, list[WebSocket]], token_server: ServerProcess
 ) -> None:
-    page = fresh_page
-    sockets: list[WebSocket] = []
-    page.on("websocket", lambda socket: sockets.append(socket))
+    page, sockets = watched_page
     page.goto(f"{token_server.url}/#token={TOKEN}")
-    expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect_connection(page, "live")
     expect(row(page, "AAPL").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
     assert "token" not in page.url
     assert page.evaluate("() => sessionStorage.getItem('trio_ticker.token')") == TOKEN
 
     page.reload()  # the tab keeps the token: the plain URL works again
-    expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect_connection(page, "live")
     expect(row(page, "MSFT").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
     assert len(sockets) == 2
     assert not any("token" in socket.url for socket in sockets)  # it travelled as a subprotocol, not in the URL
 
 
 def test_without_a_valid_token_the_board_says_so_and_does_not_retry(
-    fresh_page: Page, token_server: ServerProcess
+    watched_page: tuple[Page, list[WebSocket]], token_server: ServerProcess
 ) -> None:
-    page = fresh_page
-    sockets: list[WebSocket] = []
-    page.on("websocket", lambda socket: sockets.append(socket))
+    page, sockets = watched_page
     for link in (f"{token_server.url}/", f"{token_server.url}/#token={OTHER_TOKEN}"):
         page.goto(link)
-        expect(page.locator("#connection")).to_have_attribute("data-state", "unauthorized", timeout=WAIT_MS)
-        expect(page.locator("#connection-text")).to_contain_text("Not authorized")
-        expect(page.get_by_role("button", name="Retry now")).to_be_hidden()
+        expect_connection(page, "unauthorized")
     page.wait_for_timeout(3000)
     assert sockets == []  # /symbols answered 401: no socket was opened, nothing retries
 
 
 def test_a_rotated_token_closes_the_socket_with_4001_and_the_board_stops_retrying(
-    fresh_page: Page, token_server: ServerProcess
+    watched_page: tuple[Page, list[WebSocket]], token_server: ServerProcess
 ) -> None:
-    page = fresh_page
-    sockets: list[WebSocket] = []
-    page.on("websocket", lambda socket: sockets.append(socket))
+    page, sockets = watched_page
     page.goto(f"{token_server.url}/#token={TOKEN}")
-    expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect_connection(page, "live")
 
     token_server.stop()  # the operator restarts the server with a new token on the same address
     rotated = ServerProcess(port=token_server.port, env={"TICKER_AUTH_TOKENS": OTHER_TOKEN})
     rotated.start()
     try:
-        expect(page.locator("#connection")).to_have_attribute("data-state", "unauthorized", timeout=WAIT_MS)
-        expect(page.locator("#connection-text")).to_contain_text("Not authorized")
+        expect_connection(page, "unauthorized")
         attempts = len(sockets)
         page.wait_for_timeout(3000)
         assert len(sockets) == attempts  # 4001 is final: no reconnect loop against the server
