@@ -32,7 +32,7 @@ SERVER_STOP_TIMEOUT = 15.0
 @dataclass
 class Case:
     name: str
-    server: str  # "ticker" or "naive"
+    server: str  # "ticker", "naive" or "bare"
     clients: int
     rate: float  # ticks per second on the one symbol
     batch: bool = True
@@ -49,6 +49,9 @@ STANDARD_CASES = [
     Case("naive 1000x50", "naive", 1000, 50),
     Case("ticker batch 3000x20", "ticker", 3000, 20),
     Case("naive 3000x20", "naive", 3000, 20),
+    # The floor: Hypercorn and the same flush pacer with no application (bare_server.py), next to the batch case it
+    # bounds; trio_ticker's frames/s over this one's is machine-speed independent.
+    Case("bare 3000x20", "bare", 3000, 20),
     Case("ticker single 1000x50", "ticker", 1000, 50, batch=False),
     Case("ticker single 3000x20", "ticker", 3000, 20, batch=False),
     # Measured first without the stalled clients (--duration), then from when they stop reading until the default
@@ -64,6 +67,7 @@ QUICK_CASES = [
     Case("ticker batch 5x20", "ticker", 5, 20),
     Case("ticker single 5x20", "ticker", 5, 20, batch=False),
     Case("naive 5x20", "naive", 5, 20),
+    Case("bare 5x20", "bare", 5, 20),
     Case("ticker batch 5x20 +2 stalled", "ticker", 5, 20, stalled=2, duration=3, env=QUICK_READ_TIMEOUT),
 ]
 
@@ -74,6 +78,9 @@ def server_command(
     env = dict(os.environ)
     if case.server == "naive":
         command = [sys.executable, str(BENCH / "naive_server.py"), "--port", "0", "--interval", str(1 / case.rate)]
+        return command, env
+    if case.server == "bare":
+        command = [sys.executable, str(BENCH / "bare_server.py"), "--port", "0", "--interval", str(1 / case.rate)]
         return command, env
     env.update(
         TICKER_HOST="127.0.0.1",

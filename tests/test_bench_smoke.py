@@ -47,6 +47,7 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
         "ticker batch 5x20",
         "ticker single 5x20",
         "naive 5x20",
+        "bare 5x20",
         "ticker batch 5x20 +2 stalled",
     ]
     for result in results:
@@ -60,7 +61,9 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert batch["missed_updates"] == 0  # a batching client that keeps up gets every tick
     assert batch["server_stats"]["encodes"] == batch["server_stats"]["ticks_in"]  # once per tick, not per client
     assert "ticker batch 5x20" in completed.stdout  # the table
-    stalled = results[3]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
+    bare = results[3]  # the floor: same pacing, no application; every batching client gets every tick
+    assert bare["missed_updates"] == 0
+    stalled = results[4]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
     assert stalled["baseline"]["latency_ms"]["p99"] is not None
     assert [closed["code"] for closed in stalled["stalled_closed"]] == ["1006", "1006"]
     assert all(1.0 <= closed["after_seconds"] <= 4.0 for closed in stalled["stalled_closed"])

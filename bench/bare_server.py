@@ -1,0 +1,106 @@
+"""The floor for docs/benchmarks.md: Hypercorn's trio worker and trio_ticker's flush pacer, nothing else.
+
+Plain ASGI: a timer feed appends each tick (encoded once) to one shared list, and each client's task takes
+its turn at the same `FlushPacer` trio_ticker uses and sends everything appended since its last frame as one
+batch frame. No hub, no outbox, no session, no limits: what it delivers is what Hypercorn and trio alone
+deliver on this machine at the same pacing, so trio_ticker's frame rate divided by this one is what the
+application's own work costs, independent of how fast the machine happens to be during the run.
+Run: `python bench/bare_server.py --port 0 --interval 0.05`; it logs `event=serving urls=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from functools import partial
+from typing import Any
+
+import orjson
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from trio_ticker.pacing import FlushPacer
+
+
+class SharedLogBroadcaster:
+    def __init__(self, symbol: str, interval: float, flush_interval: float) -> None:
+        self.symbol = symbol
+        self.interval = interval
+        self.pacer = FlushPacer(flush_interval)
+        self.frames: list[str] = []  # every tick of the run, encoded once (a benchmark run is short)
+        self._new_frame = trio.Event()
+
+    async def run_feed(self) -> None:
+        """A random walk on a fixed schedule; late steps are all emitted at once, never skipped."""
+        price, seq, rng = 96_500.0, 0, random.Random(7)
+        next_step = trio.current_time() + self.interval
+        while True:
+            await trio.sleep_until(next_step)
+            now = trio.current_time()
+            while next_step <= now:
+                seq += 1
+                price = round(price * (1 + rng.gauss(0.0, 0.0002)), 2)
+                tick = {"type": "tick", "symbol": self.symbol, "price": price, "ts": _now_ms(), "seq": seq}
+                self.frames.append(orjson.dumps(tick).decode())
+                next_step += self.interval
+            self._new_frame.set()
+            self._new_frame = trio.Event()
+
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "websocket":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"websocket only"})
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        if (await receive())["type"] != "websocket.receive":  # the first message is the subscription
+            return
+        await send({"type": "websocket.send", "text": '{"type":"subscribed"}'})
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write, send)
+            while (await receive())["type"] == "websocket.receive":
+                pass
+            nursery.cancel_scope.cancel()
+
+    async def _write(self, send: Any) -> None:
+        frames, cursor, flushed_at = self.frames, len(self.frames), None
+        while True:
+            await self.pacer.wait_turn(flushed_at)
+            while cursor == len(frames):
+                await self._new_frame.wait()
+            flushed_at = trio.current_time()
+            batch = frames[cursor:]
+            cursor += len(batch)
+            await send({"type": "websocket.send", "text": "[" + ",".join(batch) + "]"})
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def main(args: argparse.Namespace) -> None:
+    broadcaster = SharedLogBroadcaster(args.symbol, args.interval, args.flush_interval)
+    config = Config()
+    config.bind = [f"127.0.0.1:{args.port}"]
+    config.accesslog = None
+    async with trio.open_nursery() as nursery:
+        await nursery.start(broadcaster.pacer.run)
+        nursery.start_soon(broadcaster.run_feed)
+        binds = await nursery.start(partial(serve, broadcaster.app, config))
+        print(f"event=serving urls={','.join(binds)}", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--interval", type=float, default=0.05, help="seconds between ticks")
+    parser.add_argument("--flush-interval", type=float, default=0.05, help="trio_ticker's default batch flush interval")
+    parser.add_argument("--symbol", default="BTCUSDT")
+    trio.run(main, parser.parse_args())
