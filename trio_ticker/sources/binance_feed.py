@@ -130,11 +130,7 @@ class BinanceFeed:
                 log.warning("event=binance_garbage_frame error=%r frame=%r", str(error), frame[:120])
             return None
         if isinstance(message, Trade | Ticker):
-            update = self._book.apply(message)
-            if update is not None:
-                await feed.publish(update)
-            else:
-                await feed.mark_active(message.symbol)
+            await feed.publish_or_mark_active(self._book.apply(message), message.symbol)
         elif isinstance(message, ErrorReply):
             self.error_replies += 1
             log.warning(

@@ -114,11 +114,7 @@ class FinnhubFeed:
                     continue
                 if isinstance(message, TradeBatch):
                     for trade in message.trades:  # no checkpoint per trade while the hub has room
-                        update = self._book.on_trade(trade)
-                        if update is not None:
-                            await feed.publish(update)
-                        else:
-                            await feed.mark_active(trade.symbol)
+                        await feed.publish_or_mark_active(self._book.on_trade(trade), trade.symbol)
                 elif isinstance(message, ErrorMessage):
                     self.error_messages += 1
                     log.warning("event=finnhub_error msg=%r", redact_token(message.message[:200]))

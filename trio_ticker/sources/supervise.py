@@ -102,6 +102,14 @@ class FeedOutput:
         await self.mark_active(update.symbol)
         await self.send(update)
 
+    async def publish_or_mark_active(self, update: PriceUpdate | None, symbol: str) -> None:
+        """A live message's outcome: its update, or (its book made none: the price did not move) only news that
+        `symbol` is alive."""
+        if update is not None:
+            await self.publish(update)
+        else:
+            await self.mark_active(symbol)
+
     async def mark_active(self, symbol: str) -> None:
         """The symbol has current data; a stale symbol is announced fresh before its next tick."""
         if symbol not in self.last_activity:
