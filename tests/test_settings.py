@@ -45,6 +45,8 @@ def test_environment_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.Monkey
         ("TICKER_PORT", "70000", "TICKER_PORT: Input should be less than or equal to 65535"),
         ("TICKER_DEFAULT_SYMBOL", "DOGE", "TICKER_DEFAULT_SYMBOL 'DOGE' is not among the configured symbols"),
         ("TICKER_WS_READ_TIMEOUT", "20", "TICKER_WS_READ_TIMEOUT needs TICKER_WS_PING_INTERVAL set and shorter"),
+        # Pings are spread by +-20 %: pongs can come 24 s apart with the default 20 s interval.
+        ("TICKER_WS_READ_TIMEOUT", "23", "TICKER_WS_READ_TIMEOUT needs TICKER_WS_PING_INTERVAL set and shorter"),
         (
             "TICKER_LOG_LEVEL",
             "chatty",

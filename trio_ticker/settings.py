@@ -30,6 +30,8 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
 
 TOKEN_IN_TEXT = re.compile(r"(token=)[^&#\s'\"]*", re.IGNORECASE)
 
+PING_JITTER = 0.2
+"""Each WebSocket ping comes TICKER_WS_PING_INTERVAL * (1 +- this) after the previous one (JitteredPingConfig)."""
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 SymbolList = Annotated[tuple[str, ...], NoDecode]
@@ -238,11 +240,12 @@ class Settings(BaseSettings):
         if self.redis_reconnect_max_delay < self.redis_reconnect_initial_delay:
             raise ValueError("TICKER_REDIS_RECONNECT_MAX_DELAY must be at least TICKER_REDIS_RECONNECT_INITIAL_DELAY")
         if self.ws_read_timeout is not None and (
-            self.ws_ping_interval is None or self.ws_read_timeout <= self.ws_ping_interval
+            self.ws_ping_interval is None or self.ws_read_timeout <= self.ws_ping_interval * (1 + PING_JITTER)
         ):
             raise ValueError(
                 "TICKER_WS_READ_TIMEOUT needs TICKER_WS_PING_INTERVAL set and shorter: a client that only "
-                "listens sends nothing but its pongs, so it would be closed"
+                "listens sends nothing but its pongs, which come up to 1.2 ping intervals apart (pings are "
+                "spread by ±20 %), so it would be closed"
             )
         if self.default_symbol not in self.symbols:
             raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
