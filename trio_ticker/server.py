@@ -22,7 +22,7 @@ from .settings import PING_JITTER, Settings
 
 
 class JitteredPingConfig(Config):
-    """Hypercorn's config, except that each connection's next ping comes `websocket_ping_interval` ± 20 % later.
+    """Hypercorn's config, except that each connection's next ping comes `websocket_ping_interval` ± PING_JITTER later.
 
     Hypercorn pings a WebSocket at its handshake and then sleeps `websocket_ping_interval`, which it reads
     again before every sleep. Clients that connected together (everyone reconnecting after a restart) would
@@ -32,6 +32,7 @@ class JitteredPingConfig(Config):
     """
 
     def __init__(self, rng: random.Random | None = None) -> None:
+        super().__init__()
         self._rng = rng or random.Random()
         self._ping_interval: float | None = None
 

@@ -32,6 +32,7 @@ TOKEN_IN_TEXT = re.compile(r"(token=)[^&#\s'\"]*", re.IGNORECASE)
 
 PING_JITTER = 0.2
 """Each WebSocket ping comes TICKER_WS_PING_INTERVAL * (1 +- this) after the previous one (JitteredPingConfig)."""
+
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 SymbolList = Annotated[tuple[str, ...], NoDecode]
@@ -244,8 +245,8 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "TICKER_WS_READ_TIMEOUT needs TICKER_WS_PING_INTERVAL set and shorter: a client that only "
-                "listens sends nothing but its pongs, which come up to 1.2 ping intervals apart (pings are "
-                "spread by ±20 %), so it would be closed"
+                f"listens sends nothing but its pongs, which come up to {1 + PING_JITTER:g} ping intervals apart "
+                f"(pings are spread by ±{PING_JITTER:.0%}), so it would be closed"
             )
         if self.default_symbol not in self.symbols:
             raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
