@@ -265,7 +265,7 @@ async def test_disconnects_leave_no_trace(autojump_clock: trio.abc.Clock) -> Non
         for _ in range(20):
             hub.publish(update("AAPL"))  # leave some clients behind with pending frames
         assert hub.statistics().clients == 30
-        assert count_tasks() > baseline + 30 * 4
+        assert count_tasks() == baseline + 30 * 4  # per client: the session, its reader, writer and watchdog
         for transport in transports:
             await transport.client_disconnect()
         with trio.fail_after(1):

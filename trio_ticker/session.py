@@ -1,8 +1,9 @@
 """One WebSocket client: a reader task (commands -> hub) and a writer task (outbox -> socket).
 
-Both run in the session's own nursery with a slow-consumer watchdog and a close watcher, so
-a disconnect, an eviction or a server shutdown cancels exactly this client's tasks. The hub
-never waits for a session; a session only ever waits for its own client.
+Both run in the session's own nursery with a slow-consumer watchdog; a close request (an
+eviction, a limit, a server shutdown) cancels that nursery through the outbox, and so does a
+disconnect, so exactly this client's tasks end. The hub never waits for a session; a session
+only ever waits for its own client.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class ClientSession:
                 nursery.start_soon(self._read_commands, outbox, nursery.cancel_scope)
                 nursery.start_soon(self._write_frames, outbox, nursery.cancel_scope)
                 nursery.start_soon(self._evict_when_stuck, outbox)
-                nursery.start_soon(self._stop_on_close_request, outbox, nursery.cancel_scope)
+                outbox.stop_session_on_close_request(nursery.cancel_scope.cancel)
                 task_status.started(outbox)
         finally:
             self._hub.disconnect(outbox)
@@ -155,7 +156,7 @@ class ClientSession:
             _take_entries(outbox, backlog)
             if not backlog:
                 if not await self._wait_for_update(outbox, backlog):
-                    return  # close requested; the close watcher ends the session
+                    return  # close requested: the session is being cancelled
                 now = oldest_possible = trio.current_time()
             elif now - oldest_possible > lag_limit and len(backlog) > 1:
                 queued = len(backlog)
@@ -177,7 +178,7 @@ class ClientSession:
             entries: list[Entry] = []
             _take_entries(outbox, entries)
             if not entries and not await self._wait_for_update(outbox, entries):
-                return  # close requested; the close watcher ends the session
+                return  # close requested: the session is being cancelled
             flushed_at = trio.current_time()
             await self._transport.send("[" + ",".join([frame for _, frame in entries]) + "]")
 
@@ -202,10 +203,6 @@ class ClientSession:
             outbox.pending_count(),
         )
         self._hub.evict(outbox, CloseCode.SLOW_CONSUMER, "slow consumer")
-
-    async def _stop_on_close_request(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
-        await outbox.wait_close_requested()
-        cancel_scope.cancel()
 
 
 def _take_entries(outbox: ClientOutbox, backlog: list[Entry]) -> None:
