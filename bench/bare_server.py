@@ -11,13 +11,11 @@ Run: `python bench/bare_server.py --port 0 --interval 0.05`; it logs `event=serv
 from __future__ import annotations
 
 import argparse
-import random
-import time
 from functools import partial
 from typing import Any
 
-import orjson
 import trio
+from baseline import serve_other_scopes, tick_on_schedule
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
@@ -33,30 +31,14 @@ class SharedLogBroadcaster:
         self._new_frame = trio.Event()
 
     async def run_feed(self) -> None:
-        """A random walk on a fixed schedule; late steps are all emitted at once, never skipped."""
-        price, seq, rng = 96_500.0, 0, random.Random(7)
-        next_step = trio.current_time() + self.interval
-        while True:
-            await trio.sleep_until(next_step)
-            now = trio.current_time()
-            while next_step <= now:
-                seq += 1
-                price = round(price * (1 + rng.gauss(0.0, 0.0002)), 2)
-                tick = {"type": "tick", "symbol": self.symbol, "price": price, "ts": _now_ms(), "seq": seq}
-                self.frames.append(orjson.dumps(tick).decode())
-                next_step += self.interval
-            self._new_frame.set()
-            self._new_frame = trio.Event()
+        await tick_on_schedule(self.symbol, self.interval, self.frames.append, self._wake_writers)
+
+    def _wake_writers(self) -> None:
+        self._new_frame.set()
+        self._new_frame = trio.Event()
 
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        if scope["type"] != "websocket":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b"websocket only"})
+        if await serve_other_scopes(scope, receive, send):
             return
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
@@ -79,10 +61,6 @@ class SharedLogBroadcaster:
             batch = frames[cursor:]
             cursor += len(batch)
             await send({"type": "websocket.send", "text": "[" + ",".join(batch) + "]"})
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
-import time
 from functools import partial
 from typing import Any
 
-import orjson
 import trio
+from baseline import serve_other_scopes, tick_on_schedule
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
@@ -31,18 +29,7 @@ class Broadcaster:
         self._send, self._receive = trio.open_memory_channel[str](math.inf)
 
     async def run_feed(self) -> None:
-        """A random walk on a fixed schedule; late steps are all emitted at once, never skipped."""
-        price, seq, rng = 96_500.0, 0, random.Random(7)
-        next_step = trio.current_time() + self.interval
-        while True:
-            await trio.sleep_until(next_step)
-            now = trio.current_time()
-            while next_step <= now:
-                seq += 1
-                price = round(price * (1 + rng.gauss(0.0, 0.0002)), 2)
-                tick = {"type": "tick", "ticker": self.symbol, "price": price, "ts": _now_ms(), "seq": seq}
-                self._send.send_nowait(orjson.dumps(tick).decode())
-                next_step += self.interval
+        await tick_on_schedule(self.symbol, self.interval, self._send.send_nowait)
 
     async def run_broadcast(self) -> None:
         async for frame in self._receive:
@@ -53,14 +40,7 @@ class Broadcaster:
                     self.clients.pop(send, None)
 
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        if scope["type"] != "websocket":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b"websocket only"})
+        if await serve_other_scopes(scope, receive, send):
             return
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
@@ -74,10 +54,6 @@ class Broadcaster:
                     self.clients[send] = None
         finally:
             self.clients.pop(send, None)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def main(args: argparse.Namespace) -> None:
