@@ -11,13 +11,10 @@ Run: `python bench/bare_server.py --port 0 --interval 0.05`; it logs `event=serv
 from __future__ import annotations
 
 import argparse
-from functools import partial
 from typing import Any
 
 import trio
-from baseline import serve_other_scopes, tick_on_schedule
-from hypercorn.config import Config
-from hypercorn.trio import serve
+from baseline import serve_and_announce, serve_other_scopes, tick_on_schedule
 
 from trio_ticker.pacing import FlushPacer
 
@@ -65,14 +62,10 @@ class SharedLogBroadcaster:
 
 async def main(args: argparse.Namespace) -> None:
     broadcaster = SharedLogBroadcaster(args.symbol, args.interval, args.flush_interval)
-    config = Config()
-    config.bind = [f"127.0.0.1:{args.port}"]
-    config.accesslog = None
     async with trio.open_nursery() as nursery:
         await nursery.start(broadcaster.pacer.run)
         nursery.start_soon(broadcaster.run_feed)
-        binds = await nursery.start(partial(serve, broadcaster.app, config))
-        print(f"event=serving urls={','.join(binds)}", flush=True)
+        await serve_and_announce(nursery, broadcaster.app, args.port)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""What the two comparison servers (naive_server.py, bare_server.py) share: the tick schedule and the ASGI
-scopes that are not the WebSocket."""
+"""What the two comparison servers (naive_server.py, bare_server.py) share: the tick schedule, the ASGI
+scopes that are not the WebSocket, and serving on 127.0.0.1 with the URL logged for bench/run.py."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
 import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
 
 
 async def tick_on_schedule(
@@ -44,3 +47,12 @@ async def serve_other_scopes(scope: dict[str, Any], receive: Any, send: Any) -> 
         await send({"type": "http.response.body", "body": b"websocket only"})
         return True
     return False
+
+
+async def serve_and_announce(nursery: trio.Nursery, app: Any, port: int) -> None:
+    """Serve `app` with Hypercorn's trio worker on 127.0.0.1:`port` in `nursery`; log `event=serving urls=...`."""
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    binds = await nursery.start(partial(serve, app, config))
+    print(f"event=serving urls={','.join(binds)}", flush=True)

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from functools import partial
 from typing import Any
 
 import trio
-from baseline import serve_other_scopes, tick_on_schedule
-from hypercorn.config import Config
-from hypercorn.trio import serve
+from baseline import serve_and_announce, serve_other_scopes, tick_on_schedule
 
 SendCallable = Any
 
@@ -58,14 +55,10 @@ class Broadcaster:
 
 async def main(args: argparse.Namespace) -> None:
     broadcaster = Broadcaster(args.symbol, args.interval)
-    config = Config()
-    config.bind = [f"127.0.0.1:{args.port}"]
-    config.accesslog = None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(broadcaster.run_feed)
         nursery.start_soon(broadcaster.run_broadcast)
-        binds = await nursery.start(partial(serve, broadcaster.app, config))
-        print(f"event=serving urls={','.join(binds)}", flush=True)
+        await serve_and_announce(nursery, broadcaster.app, args.port)
 
 
 if __name__ == "__main__":
