@@ -42,9 +42,7 @@ async def test_2000_cycles_leave_the_registry_empty_and_no_task_behind(autojump_
     async def cycle(index: int) -> None:
         transport = MemoryTransport(client_window=1000)
         guard = InboundGuard(limits, counters, trio.current_time())
-        session = ClientSession(
-            transport, hub, slow_client_timeout=5.0, close_timeout=1.0, peer=f"churn-{index}", guard=guard
-        )
+        session = ClientSession(transport, hub, close_timeout=1.0, peer=f"churn-{index}", guard=guard)
         async with trio.open_nursery() as nursery:
             await nursery.start(session.run)
             await transport.client_send(

@@ -16,7 +16,7 @@ import trio.testing
 from tests.helpers import count_tasks
 from tests.memory_transport import MemoryTransport
 from trio_ticker.hub import Hub
-from trio_ticker.model import Mode, PriceUpdate
+from trio_ticker.model import Ingest, Mode, PriceUpdate
 from trio_ticker.outbox import ClientOutbox
 from trio_ticker.protocol import CloseCode
 from trio_ticker.session import ClientSession
@@ -30,18 +30,17 @@ def update(symbol: str, price: float | None = None) -> PriceUpdate:
 
 
 async def open_session(
-    nursery: trio.Nursery,
-    hub: Hub,
-    transport: MemoryTransport,
-    *,
-    slow_client_timeout: float = 5.0,
-    batch: bool = False,
+    nursery: trio.Nursery, hub: Hub, transport: MemoryTransport, *, batch: bool = False
 ) -> ClientOutbox:
-    session = ClientSession(
-        transport, hub, slow_client_timeout=slow_client_timeout, close_timeout=1.0, batch=batch, peer="test"
-    )
+    session = ClientSession(transport, hub, close_timeout=1.0, batch=batch, peer="test")
     outbox: ClientOutbox = await nursery.start(session.run)
     return outbox
+
+
+async def start_hub(nursery: trio.Nursery, hub: Hub) -> None:
+    """Run the hub's own tasks (its slow-client reaper and flush pacer); the tests publish to it directly."""
+    _, no_sources = trio.open_memory_channel[Ingest](0)
+    await nursery.start(hub.run, no_sources)
 
 
 async def subscribe(transport: MemoryTransport, *symbols: str) -> None:
@@ -143,11 +142,12 @@ async def test_bad_frames_get_errors_and_the_connection_stays_usable(autojump_cl
 
 
 async def test_a_slow_client_gets_conflated_current_prices(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=3)
-    transport = MemoryTransport(client_window=0)  # the client reads nothing until we say so
     slow_client_timeout = 5.0
+    hub = Hub(SYMBOLS, client_buffer=3, slow_client_timeout=slow_client_timeout)
+    transport = MemoryTransport(client_window=0)  # the client reads nothing until we say so
     async with trio.open_nursery() as nursery:
-        outbox = await open_session(nursery, hub, transport, slow_client_timeout=slow_client_timeout)
+        await start_hub(nursery, hub)
+        outbox = await open_session(nursery, hub, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
         await trio.testing.wait_all_tasks_blocked()  # the writer now waits to hand over the ack
         for price in range(1, 41):
@@ -174,13 +174,14 @@ async def test_a_slow_client_gets_conflated_current_prices(autojump_clock: trio.
 async def test_a_client_behind_for_the_timeout_is_evicted_at_that_exact_time(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    hub = Hub(SYMBOLS, client_buffer=2)
+    hub = Hub(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
     healthy = MemoryTransport(client_window=10_000)
     stuck = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        await open_session(nursery, hub, healthy, slow_client_timeout=5.0)
+        await start_hub(nursery, hub)
+        await open_session(nursery, hub, healthy)
         await subscribe(healthy, "AAPL")
-        stuck_outbox = await open_session(nursery, hub, stuck, slow_client_timeout=5.0)
+        stuck_outbox = await open_session(nursery, hub, stuck)
         await stuck.client_send({"action": "subscribe", "symbol": "AAPL"})
         await trio.testing.wait_all_tasks_blocked()
         start = trio.current_time()
@@ -206,10 +207,11 @@ async def test_a_client_behind_for_the_timeout_is_evicted_at_that_exact_time(
 
 
 async def test_a_client_that_catches_up_in_time_is_kept(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=2)
+    hub = Hub(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
     transport = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        outbox = await open_session(nursery, hub, transport, slow_client_timeout=5.0)
+        await start_hub(nursery, hub)
+        outbox = await open_session(nursery, hub, transport)
         await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
         await trio.testing.wait_all_tasks_blocked()
         for _ in range(3):  # three bursts, each behind for 4.9 s < 5 s
@@ -257,6 +259,8 @@ async def test_disconnects_leave_no_trace(autojump_clock: trio.abc.Clock) -> Non
     hub = Hub(SYMBOLS, client_buffer=4)
     baseline = count_tasks()
     async with trio.open_nursery() as nursery:
+        await start_hub(nursery, hub)
+        with_hub = count_tasks()
         transports = [MemoryTransport(client_window=0) for _ in range(30)]
         for index, transport in enumerate(transports):
             await open_session(nursery, hub, transport)
@@ -265,11 +269,14 @@ async def test_disconnects_leave_no_trace(autojump_clock: trio.abc.Clock) -> Non
         for _ in range(20):
             hub.publish(update("AAPL"))  # leave some clients behind with pending frames
         assert hub.statistics().clients == 30
-        assert count_tasks() == baseline + 30 * 4  # per client: the session, its reader, writer and watchdog
+        assert hub.slow_clients.watched() > 0  # clients left behind, waiting for their deadline
+        assert count_tasks() == with_hub + 30 * 3  # per client: the session, its reader and its writer
         for transport in transports:
             await transport.client_disconnect()
         with trio.fail_after(1):
             await hub.wait_no_clients()
+        assert hub.slow_clients.watched() == 0
+        nursery.cancel_scope.cancel()
     stats = hub.statistics()
     assert (stats.clients, stats.subscriptions) == (0, 0)
     assert all(hub.subscriber_count(symbol) == 0 for symbol in SYMBOLS)

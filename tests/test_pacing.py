@@ -159,7 +159,7 @@ async def test_batching_clients_get_one_full_frame_per_interval(
         nursery.start_soon(hub.run, trio.open_memory_channel(0)[1])  # runs the flush pacer; no sources
         await trio.testing.wait_all_tasks_blocked()
         for index, transport in enumerate(transports):
-            session = ClientSession(transport, hub, slow_client_timeout=5, close_timeout=1, batch=True)
+            session = ClientSession(transport, hub, close_timeout=1, batch=True)
             await nursery.start(session.run)
             await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
             assert await transport.client_receive_raw() == '[{"type":"subscribed","symbols":["AAPL"]}]'
@@ -202,7 +202,7 @@ async def test_a_tick_to_many_idle_clients_goes_out_a_group_per_scheduler_pass(a
         for index in range(80):
             batch = index % 2 == 1
             transport = RecordingTransport(batch)
-            session = ClientSession(transport, hub, slow_client_timeout=5, close_timeout=1, batch=batch)
+            session = ClientSession(transport, hub, close_timeout=1, batch=batch)
             await nursery.start(session.run)
             await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
             await transport.client_receive_raw()  # the ack

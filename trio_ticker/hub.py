@@ -19,6 +19,8 @@ from . import protocol
 from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
 from .outbox import ClientOutbox, status_key
 from .pacing import FlushPacer
+from .protocol import CloseCode
+from .slow_clients import SlowClientReaper
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,17 @@ class _Counters:
 
 
 class Hub:
-    def __init__(self, symbols: Iterable[str], *, client_buffer: int, batch_flush_interval: float = 0.0) -> None:
+    def __init__(
+        self,
+        symbols: Iterable[str],
+        *,
+        client_buffer: int,
+        batch_flush_interval: float = 0.0,
+        slow_client_timeout: float = 10.0,
+    ) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
         self.flush_pacer = FlushPacer(batch_flush_interval)
+        self.slow_clients = SlowClientReaper(slow_client_timeout, self._evict_slow_client)
         self._client_buffer = client_buffer
         self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
         self._clients: dict[ClientOutbox, None] = {}
@@ -71,9 +81,11 @@ class Hub:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Consume the ingest channel until every source has closed its end; runs the flush pacer."""
+        """Consume the ingest channel until every source has closed its end; runs the flush pacer and the
+        slow-client reaper."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.flush_pacer.run)
+            await nursery.start(self.slow_clients.run)
             task_status.started()
             async with ingest:
                 async for item in ingest:
@@ -154,7 +166,9 @@ class Hub:
 
     def connect(self, *, peer: str = "", capacity: int | None = None) -> ClientOutbox:
         """Register a client with an outbox of `capacity` frames (default: the hub's client buffer)."""
-        outbox = ClientOutbox(next(self._client_ids), capacity or self._client_buffer, peer=peer)
+        outbox = ClientOutbox(
+            next(self._client_ids), capacity or self._client_buffer, peer=peer, on_behind=self.slow_clients.watch
+        )
         self._clients[outbox] = None
         self._no_clients = trio.Event()
         return outbox
@@ -166,6 +180,7 @@ class Hub:
                 self._subscribers[symbol].pop(outbox, None)
             outbox.subscriptions.clear()
             outbox.close_hub_side()
+            self.slow_clients.forget(outbox)
         if not self._clients:
             self._no_clients.set()
 
@@ -198,6 +213,15 @@ class Hub:
         self._counters.evicted += 1
         outbox.request_close(code, reason)
         self.disconnect(outbox)
+
+    def _evict_slow_client(self, outbox: ClientOutbox) -> None:
+        log.warning(
+            "event=client_evicted client=%d peer=%s reason=slow_consumer pending=%d",
+            outbox.client_id,
+            outbox.peer,
+            outbox.pending_count(),
+        )
+        self.evict(outbox, CloseCode.SLOW_CONSUMER, "slow consumer")
 
     def close_all(self, code: int, reason: str) -> None:
         """Ask every session to close (server shutdown)."""

@@ -4,7 +4,8 @@ The hub offers frames without ever waiting. While the channel has room every fra
 in order; once it is full the client is *behind*: the queued ticks collapse into the latest frame
 per symbol (older ones are conflated away, replies keep their place in the channel), and so do
 further ticks, to be sent as soon as the channel drains. So a slow client is never sent a stale
-backlog. A client that stays behind longer than its timeout is evicted by its session.
+backlog. The outbox tells its `on_behind` callback (the hub's slow-client reaper) when it falls
+behind; a client that stays behind longer than the timeout is evicted.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ def status_key(symbol_or_source: str, kind: str) -> str:
 
 
 class ClientOutbox:
-    def __init__(self, client_id: int, capacity: int, *, peer: str = "") -> None:
+    def __init__(
+        self,
+        client_id: int,
+        capacity: int,
+        *,
+        peer: str = "",
+        on_behind: Callable[[ClientOutbox, float], None] | None = None,
+    ) -> None:
         self.client_id = client_id
         self.peer = peer
         self.subscriptions: dict[str, None] = {}  # insertion-ordered set
@@ -35,8 +43,7 @@ class ClientOutbox:
         self._send_nowait = self._send.send_nowait
         self._pending: dict[str, str] = {}  # symbol -> latest frame, only while behind
         self.behind_since: float | None = None
-        self._behind = trio.Event()
-        self._caught_up = trio.Event()
+        self._on_behind = on_behind
         self._stop_session: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
@@ -131,18 +138,6 @@ class ClientOutbox:
         if self.close_code is not None:  # set by the first request_close
             stop_session()
 
-    async def wait_behind_for(self, seconds: float) -> None:
-        """Return once the client has been behind, without a break, for `seconds`."""
-        while True:
-            await self._behind.wait()
-            if self.behind_since is None:
-                continue  # behind and caught up again before this task ran (a busy server)
-            caught_up = self._caught_up
-            with trio.move_on_at(self.behind_since + seconds):
-                await caught_up.wait()
-            if not caught_up.is_set():
-                return
-
     def close_hub_side(self) -> None:
         self._send.close()
         self._pending.clear()
@@ -154,10 +149,8 @@ class ClientOutbox:
 
     def _enter_behind(self) -> None:
         self.behind_since = trio.current_time()
-        self._caught_up = trio.Event()
-        self._behind.set()
+        if self._on_behind is not None:
+            self._on_behind(self, self.behind_since)
 
     def _leave_behind(self) -> None:
         self.behind_since = None
-        self._behind = trio.Event()
-        self._caught_up.set()

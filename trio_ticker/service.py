@@ -50,6 +50,7 @@ class TickerService:
             settings.symbols,
             client_buffer=settings.client_buffer,
             batch_flush_interval=settings.batch_flush_interval,
+            slow_client_timeout=settings.slow_client_timeout,
         )
         self.sources = sources if sources is not None else build_sources(settings, self.hub)
         self._cancel_scope: trio.CancelScope | None = None

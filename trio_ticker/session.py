@@ -1,7 +1,7 @@
 """One WebSocket client: a reader task (commands -> hub) and a writer task (outbox -> socket).
 
-Both run in the session's own nursery with a slow-consumer watchdog; a close request (an
-eviction, a limit, a server shutdown) cancels that nursery through the outbox, and so does a
+Both run in the session's own nursery; a close request (an eviction by the hub's slow-client
+reaper, a limit, a server shutdown) cancels that nursery through the outbox, and so does a
 disconnect, so exactly this client's tasks end. The hub never waits for a session; a session
 only ever waits for its own client.
 """
@@ -17,7 +17,7 @@ from . import protocol
 from .hub import Hub
 from .limits import CloseConnection, InboundGuard
 from .outbox import ClientOutbox, Entry
-from .protocol import CloseCode, ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
+from .protocol import ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
 from .transport import ClientDisconnected, ClientTransport
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,6 @@ class ClientSession:
         transport: ClientTransport,
         hub: Hub,
         *,
-        slow_client_timeout: float,
         close_timeout: float,
         batch: bool = False,
         peer: str = "",
@@ -39,7 +38,6 @@ class ClientSession:
         self._transport = transport
         self._guard = guard
         self._hub = hub
-        self._slow_client_timeout = slow_client_timeout
         self._close_timeout = close_timeout
         self._batch = batch
         self._peer = peer
@@ -55,7 +53,6 @@ class ClientSession:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_commands, outbox, nursery.cancel_scope)
                 nursery.start_soon(self._write_frames, outbox, nursery.cancel_scope)
-                nursery.start_soon(self._evict_when_stuck, outbox)
                 outbox.stop_session_on_close_request(nursery.cancel_scope.cancel)
                 task_status.started(outbox)
         finally:
@@ -193,16 +190,6 @@ class ClientSession:
         await self._hub.flush_pacer.wait_turn(None)
         _take_entries(outbox, backlog)
         return True
-
-    async def _evict_when_stuck(self, outbox: ClientOutbox) -> None:
-        await outbox.wait_behind_for(self._slow_client_timeout)
-        log.warning(
-            "event=client_evicted client=%d peer=%s reason=slow_consumer pending=%d",
-            outbox.client_id,
-            self._peer,
-            outbox.pending_count(),
-        )
-        self._hub.evict(outbox, CloseCode.SLOW_CONSUMER, "slow consumer")
 
 
 def _take_entries(outbox: ClientOutbox, backlog: list[Entry]) -> None:

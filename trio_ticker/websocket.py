@@ -76,7 +76,6 @@ class WebSocketEndpoint:
         session = ClientSession(
             AsgiWebSocket(receive, send),
             self._service.hub,
-            slow_client_timeout=settings.slow_client_timeout,
             close_timeout=settings.close_timeout,
             batch=batch,
             buffer=settings.batch_client_buffer if batch else settings.client_buffer,
