@@ -1,9 +1,9 @@
-"""One WebSocket client: a reader task (commands -> hub) and a writer task (outbox -> socket).
+"""One WebSocket client: a reader (commands -> hub) and a writer task (outbox -> socket).
 
-Both run in the session's own nursery; a close request (an eviction by the hub's slow-client
-reaper, a limit, a server shutdown) cancels that nursery through the outbox, and so does a
-disconnect, so exactly this client's tasks end. The hub never waits for a session; a session
-only ever waits for its own client.
+The session's own task reads and the writer runs in the session's nursery. A close request (an
+eviction by the hub's slow-client reaper, a limit, a server shutdown) cancels that nursery
+through the outbox, and so does a disconnect, so exactly this client's tasks end. The hub never
+waits for a session; a session only ever waits for its own client.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ class ClientSession:
         log.info("event=client_connected client=%d peer=%s batch=%s", outbox.client_id, self._peer, self._batch)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._read_commands, outbox, nursery.cancel_scope)
                 nursery.start_soon(self._write_frames, outbox, nursery.cancel_scope)
                 outbox.stop_session_on_close_request(nursery.cancel_scope.cancel)
                 task_status.started(outbox)
+                await self._read_commands(outbox, nursery.cancel_scope)  # the session's own task reads
         finally:
             self._hub.disconnect(outbox)
         if not self._peer_gone and outbox.close_code is not None:
