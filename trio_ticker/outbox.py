@@ -132,8 +132,8 @@ class ClientOutbox:
     def stop_session_on_close_request(self, stop_session: Callable[[], None]) -> None:
         """Call `stop_session` (the session's cancel) when a close is requested, or now if one already was.
 
-        A callback rather than a task per client waiting for the request: parked tasks are not free (measured:
-        taking two of the four per client away gave 0.5-12 % more frames per second at 3000 clients)."""
+        A callback rather than a task per client waiting for the request: a client is its reader and its writer,
+        nothing else (docs/architecture.md, "Tasks")."""
         self._stop_session = stop_session
         if self.close_code is not None:  # set by the first request_close
             stop_session()
