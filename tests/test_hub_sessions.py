@@ -172,7 +172,7 @@ async def test_a_slow_client_gets_conflated_current_prices(autojump_clock: trio.
 
 
 async def test_a_client_behind_for_the_timeout_is_evicted_at_that_exact_time(
-    autojump_clock: trio.abc.Clock,
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = Hub(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
     healthy = MemoryTransport(client_window=10_000)
@@ -203,6 +203,10 @@ async def test_a_client_behind_for_the_timeout_is_evicted_at_that_exact_time(
         assert seqs == list(range(1, 101))
         stats = hub.statistics()
         assert (stats.clients, stats.subscriptions, stats.evicted) == (1, 1, 1)
+        evictions = [record.getMessage() for record in caplog.records if "event=client_evicted" in record.getMessage()]
+        assert evictions == [
+            f"event=client_evicted client={stuck_outbox.client_id} peer=test reason=slow_consumer pending=1"
+        ]  # AAPL, conflated
         nursery.cancel_scope.cancel()
 
 
