@@ -65,12 +65,11 @@ class ClientSession:
             outbox.client_id,
             self._peer,
             self._peer_close_code if self._peer_gone else outbox.close_code,
-            self._departure() if self._peer_gone else outbox.close_reason,
+            # The code is what the server reported. Hypercorn 0.18 reports 1006 for every departure the peer
+            # started, a clean close frame as well as its read timeout or a reset (pgjones/hypercorn#127), so
+            # the log cannot tell a goodbye from a dropped connection.
+            "peer left" if self._peer_gone else outbox.close_reason,
         )
-
-    def _departure(self) -> str:
-        # 1006 is never sent: Hypercorn reports a dropped connection (its read timeout, a reset) with it.
-        return "connection dropped" if self._peer_close_code in (None, 1006) else "peer closed"
 
     async def _read_commands(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         try:
