@@ -323,6 +323,21 @@ def stalled_summary(r: dict[str, object]) -> str:
     )
 
 
+def floor_ratios(results: list[dict[str, object]]) -> list[str]:
+    """`ticker batch NxR` frames/s as a share of `bare NxR` (the floor) run in the same round: the VM's speed moves
+    both, so the share says what the application costs whatever the machine's speed was at the time."""
+    measured = {str(r["case"]): float(r["frames_per_second"]) for r in results if "error" not in r}  # type: ignore[arg-type]
+    lines = []
+    for name, frames in measured.items():
+        base, _, round_suffix = name.partition(" #")
+        if not base.startswith("ticker batch ") or base.count(" ") != 2:
+            continue  # only the plain batching cases have a floor to compare with
+        bare = f"bare {base.removeprefix('ticker batch ')}" + (f" #{round_suffix}" if round_suffix else "")
+        if measured.get(bare):
+            lines.append(f"{name}: {frames:,.0f} frames/s, {100 * frames / measured[bare]:.0f} % of the floor ({bare})")
+    return lines
+
+
 def repeat_summary(name: str, runs: list[dict[str, object]]) -> str:
     """One case over its rounds: the machine's speed moves single runs by ±25 %, so give the spread."""
     measured = [r for r in runs if "error" not in r]
@@ -394,6 +409,8 @@ def main() -> int:
         loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"done: {case.name} (loadavg {loadavg})", file=sys.stderr, flush=True)
     print_table(results)
+    for line in floor_ratios(results):
+        print(line)
     if args.repeat > 1:
         for case in cases:
             print(repeat_summary(case.name, [r for r in results if str(r["case"]).rsplit(" #", 1)[0] == case.name]))

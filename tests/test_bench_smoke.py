@@ -63,6 +63,10 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert "ticker batch 5x20" in completed.stdout  # the table
     bare = results[3]  # the floor: same pacing, no application; every batching client gets every tick
     assert bare["missed_updates"] == 0
+    share = 100 * batch["frames_per_second"] / bare["frames_per_second"]
+    assert f"ticker batch 5x20: {batch['frames_per_second']:,.0f} frames/s, {share:.0f} % of the floor (bare 5x20)" in (
+        completed.stdout
+    )
     stalled = results[4]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
     assert stalled["baseline"]["latency_ms"]["p99"] is not None
     assert [closed["code"] for closed in stalled["stalled_closed"]] == ["1006", "1006"]
