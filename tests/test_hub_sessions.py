@@ -13,10 +13,10 @@ import pytest
 import trio
 import trio.testing
 
-from tests.helpers import count_tasks
+from tests.helpers import count_tasks, start_hub
 from tests.memory_transport import MemoryTransport
 from trio_ticker.hub import Hub
-from trio_ticker.model import Ingest, Mode, PriceUpdate
+from trio_ticker.model import Mode, PriceUpdate
 from trio_ticker.outbox import ClientOutbox
 from trio_ticker.protocol import CloseCode
 from trio_ticker.session import ClientSession
@@ -35,12 +35,6 @@ async def open_session(
     session = ClientSession(transport, hub, close_timeout=1.0, batch=batch, peer="test")
     outbox: ClientOutbox = await nursery.start(session.run)
     return outbox
-
-
-async def start_hub(nursery: trio.Nursery, hub: Hub) -> None:
-    """Run the hub's own tasks (its slow-client reaper and flush pacer); the tests publish to it directly."""
-    _, no_sources = trio.open_memory_channel[Ingest](0)
-    await nursery.start(hub.run, no_sources)
 
 
 async def subscribe(transport: MemoryTransport, *symbols: str) -> None:

@@ -12,6 +12,7 @@ import orjson
 import trio
 import trio.testing
 
+from tests.helpers import start_hub
 from tests.memory_transport import MemoryTransport
 from trio_ticker.hub import Hub
 from trio_ticker.model import Mode, PriceUpdate
@@ -156,7 +157,7 @@ async def test_batching_clients_get_one_full_frame_per_interval(
                 frames[index].append((round(trio.current_time(), 6), seqs))
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(hub.run, trio.open_memory_channel(0)[1])  # runs the flush pacer; no sources
+        await start_hub(nursery, hub)
         await trio.testing.wait_all_tasks_blocked()
         for index, transport in enumerate(transports):
             session = ClientSession(transport, hub, close_timeout=1, batch=True)
@@ -197,7 +198,7 @@ async def test_a_tick_to_many_idle_clients_goes_out_a_group_per_scheduler_pass(a
 
     hub = Hub(("AAPL",), client_buffer=16, batch_flush_interval=0.05)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(hub.run, trio.open_memory_channel(0)[1])
+        await start_hub(nursery, hub)
         await trio.testing.wait_all_tasks_blocked()
         for index in range(80):
             batch = index % 2 == 1
