@@ -81,6 +81,55 @@ async def test_due_writers_go_in_queue_order_a_group_per_scheduler_pass(autojump
     assert [groups[run_pass] for run_pass in sorted(groups)] == [{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9}]
 
 
+async def test_a_writer_due_now_does_not_wait_behind_one_whose_interval_runs(autojump_clock: trio.abc.Clock) -> None:
+    pacer = FlushPacer(0.05)
+    turns: list[tuple[str, float]] = []
+
+    async def writer(name: str, last_flush: float | None) -> None:
+        await pacer.wait_turn(last_flush)
+        turns.append((name, round(trio.current_time(), 6)))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        async with trio.open_nursery() as writers:
+            writers.start_soon(writer, "flushed at 0", 0.0)  # queued first, due at 0.05
+            await trio.testing.wait_all_tasks_blocked()
+            await trio.sleep(0.01)
+            writers.start_soon(writer, "never flushed", None)  # a single-frame writer, an idle batching one
+            await trio.sleep(0.01)
+            writers.start_soon(writer, "overdue", 0.0 - 1)  # its send took longer than the interval
+        nursery.cancel_scope.cancel()
+    assert turns == [("never flushed", 0.01), ("overdue", 0.02), ("flushed at 0", 0.05)]
+
+
+async def test_due_writers_keep_their_queue_order_whatever_made_them_due(autojump_clock: trio.abc.Clock) -> None:
+    # A saturated loop: single-frame writers (due at once) take their turns behind the batching writers
+    # whose interval has passed and that queued before them, so neither kind can starve the other.
+    pacer = FlushPacer(0.05, group=1)
+    released: list[str] = []
+
+    async def batching_writer(name: str) -> None:
+        await pacer.wait_turn(0.0)  # due at 0.05
+        released.append(name)
+
+    async def single_frame_writer() -> None:
+        await pacer.wait_turn(0.0)
+        released.append("single")
+        await pacer.wait_turn(None)  # its next frame: due at once, but behind the three still queued
+        released.append("single again")
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        async with trio.open_nursery() as writers:
+            writers.start_soon(single_frame_writer)
+            await trio.testing.wait_all_tasks_blocked()  # queued in this order
+            for index in range(3):
+                writers.start_soon(batching_writer, f"batching {index}")
+                await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert released == ["single", "batching 0", "batching 1", "batching 2", "single again"]
+
+
 async def test_a_writer_cancelled_while_queued_is_skipped(autojump_clock: trio.abc.Clock) -> None:
     pacer = FlushPacer(0.05, group=1)
     turns: list[tuple[str, float]] = []
@@ -180,6 +229,35 @@ async def test_batching_clients_get_one_full_frame_per_interval(
         assert times[0] == round(start, 6)
         assert {round(later - earlier, 6) for earlier, later in itertools.pairwise(times)} == {interval}
         assert {len(seqs) for _, seqs in received[1:]} <= {9, 10}  # full frames: the ticks of one interval
+
+
+async def test_a_batching_clients_interval_holds_up_no_other_client(autojump_clock: trio.abc.Clock) -> None:
+    hub = Hub(("AAPL", "MSFT"), client_buffer=16, batch_flush_interval=0.05)
+    received: list[tuple[str, float]] = []  # (symbol, time) of every tick either client received
+
+    async def read(transport: MemoryTransport) -> None:
+        while True:
+            frame = orjson.loads(await transport.client_receive_raw())
+            for message in frame if isinstance(frame, list) else [frame]:
+                received.append((message["ticker"], round(trio.current_time() - start, 6)))
+
+    async with trio.open_nursery() as nursery:
+        await start_hub(nursery, hub)
+        for batch, symbol in ((True, "AAPL"), (False, "MSFT")):
+            transport = MemoryTransport(client_window=0)
+            await nursery.start(ClientSession(transport, hub, close_timeout=1, batch=batch).run)
+            await transport.client_send({"action": "subscribe", "symbol": symbol})
+            await transport.client_receive_raw()  # the ack
+            nursery.start_soon(read, transport)
+        await trio.sleep(1)  # both idle
+        start = trio.current_time()
+        hub.publish(update("AAPL"))  # the batching client was idle: out at once, its next frame 50 ms later
+        await trio.sleep(0.01)
+        hub.publish(update("AAPL"))
+        hub.publish(update("MSFT"))  # the single-frame client does not wait for the other's interval
+        await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    assert received == [("AAPL", 0.0), ("MSFT", 0.01), ("AAPL", 0.05)]
 
 
 async def test_a_tick_to_many_idle_clients_goes_out_a_group_per_scheduler_pass(autojump_clock: trio.abc.Clock) -> None:

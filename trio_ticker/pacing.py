@@ -2,8 +2,9 @@
 serves every client's writer round-robin, a few per scheduler pass.
 
 After each flush a writer queues for its next turn: not before `interval` after that flush, and
-behind every writer that queued before it. One pacer task releases the writers whose turn has
-come, in queue order, at most `group` of them per scheduler pass. Small groups keep each pass
+behind every writer that queued before it and is due (never behind one whose interval still runs).
+One pacer task releases the writers whose turn has come, in queue order, at most `group` of them
+per scheduler pass. Small groups keep each pass
 short: a frame taken in one pass goes out in the next (Hypercorn's send takes two), so a pass
 carrying thousands of writers made every frame wait for all of them (measured: latency of several
 rounds, and ~25 % fewer frames per second at 3000 clients with 16 groups of ~190 than with ~12).
@@ -15,6 +16,7 @@ turn per frame too, due at once (no interval): they are only spread over passes.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ measured within the run-to-run noise (8: p99 219-275 ms over five runs), 32 wors
 @dataclass(slots=True)
 class _Turn:
     due: float
+    queued: int  # queue position: turns that are due go in this order
     task: trio.lowlevel.Task | None  # None once the wait was cancelled: the pacer skips it
 
 
@@ -38,8 +41,13 @@ class FlushPacer:
         self.interval = interval
         self.group = group
         self._running = False
-        self._queue: deque[_Turn] = deque()
-        self._writer_queued = trio.Event()
+        # Two queues, each in queue order: turns due when queued (single-frame writers, idle batching ones, late
+        # ones) and turns waiting out an interval (batching writers that just flushed; one interval for all,
+        # so nearly in due order). The first never waits behind the second's head until that is due.
+        self._due_now: deque[_Turn] = deque()
+        self._after_interval: deque[_Turn] = deque()
+        self._queued = itertools.count()
+        self._wake_pacer = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Release queued writers in their turn until cancelled (nothing to do for an interval of 0)."""
@@ -47,32 +55,42 @@ class FlushPacer:
         if self.interval <= 0:
             return
         self._running = True
-        queue = self._queue
         try:
             while True:
-                if not queue:
-                    self._writer_queued = trio.Event()
-                    await self._writer_queued.wait()
-                due = queue[0].due
                 now = trio.current_time()
-                if due > now:
-                    await trio.sleep_until(due)
-                    continue
                 released = 0
-                while released < self.group and queue and queue[0].due <= now:
-                    released += self._wake_first()
-                await trio.lowlevel.checkpoint()  # the next group goes in the next scheduler pass
+                while released < self.group and (turn := self._next_due(now)) is not None:
+                    released += self._wake(turn)
+                if released:
+                    await trio.lowlevel.checkpoint()  # the next group goes in the next scheduler pass
+                elif not self._due_now:
+                    # Nothing due: sleep until the first interval ends, or a turn due at once is queued.
+                    self._wake_pacer = trio.Event()
+                    with trio.move_on_at(self._after_interval[0].due if self._after_interval else math.inf):
+                        await self._wake_pacer.wait()
         finally:
             self._running = False
-            while queue:
-                self._wake_first()  # nobody waits on a pacer that no longer runs
+            for queue in (self._due_now, self._after_interval):  # nobody waits on a pacer that no longer runs
+                while queue:
+                    self._wake(queue.popleft())
 
-    def _wake_first(self) -> bool:
-        """Wake the first queued writer; False when its wait was cancelled (nobody to wake)."""
-        task = self._queue.popleft().task
-        if task is None:
+    def _next_due(self, now: float) -> _Turn | None:
+        """Take the turn due now that queued first, if any."""
+        due_now, after_interval = self._due_now, self._after_interval
+        if (
+            after_interval
+            and after_interval[0].due <= now
+            and (not due_now or after_interval[0].queued < due_now[0].queued)
+        ):
+            return after_interval.popleft()
+        return due_now.popleft() if due_now else None
+
+    @staticmethod
+    def _wake(turn: _Turn) -> bool:
+        """Wake the turn's writer; False when its wait was cancelled (nobody to wake)."""
+        if turn.task is None:
             return False
-        trio.lowlevel.reschedule(task)
+        trio.lowlevel.reschedule(turn.task)
         return True
 
     async def wait_turn(self, last_flush: float | None) -> None:
@@ -82,16 +100,23 @@ class FlushPacer:
 
         Always through the queue, even when that time has passed: a saturated loop's passes outlast
         the interval, and writers that went straight on would all run in every pass (which keeps
-        the passes that long). An idle client does not wait here: its writer waits for its next
-        update after its turn. At once when the pacer is not running.
+        the passes that long). A turn due at once never waits for one that is not due yet. An idle
+        client does not wait here: its writer waits for its next update after its turn. At once
+        when the pacer is not running.
         """
         if not self._running:
             return
         # One wait per frame: the task is parked directly (no Event per turn), and a cancelled wait
         # leaves its entry behind, emptied, for the pacer to skip.
-        turn = _Turn(-math.inf if last_flush is None else last_flush + self.interval, trio.lowlevel.current_task())
-        self._queue.append(turn)
-        self._writer_queued.set()
+        due = -math.inf if last_flush is None else last_flush + self.interval
+        turn = _Turn(due, next(self._queued), trio.lowlevel.current_task())
+        if due <= trio.current_time():
+            self._due_now.append(turn)
+            self._wake_pacer.set()
+        else:
+            if not self._after_interval:
+                self._wake_pacer.set()  # the pacer may be asleep with nothing to wait for
+            self._after_interval.append(turn)
 
         def abort(_: Any) -> trio.lowlevel.Abort:
             turn.task = None
