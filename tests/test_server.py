@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 import orjson
 import trio
@@ -40,23 +41,33 @@ async def test_fifty_clients_are_not_held_up_by_one_that_never_reads() -> None:
     )
     service = TickerService(settings)
     app = create_app(settings, service)
-    results: dict[int, list[tuple[int, int]]] = {}
+    batching_results: dict[int, list[tuple[int, int]]] = {}  # client index -> (seq, latency ms) per tick
+    single_frame_results: dict[int, list[tuple[int, int]]] = {}
     received_while_stuck = trio.Event()
     all_subscribed = trio.Event()  # counting starts with the scenario: 50 handshakes while ticks flow can lag a writer
 
     async def healthy_client(index: int, url: str, task_status: trio.TaskStatus[None]) -> None:
+        # Even-numbered clients batch, odd ones take the default single-object frames.
         symbol = SYMBOLS[index % len(SYMBOLS)]
-        async with open_websocket_url(url) as ws:
+        batching = index % 2 == 0
+        async with open_websocket_url(url + ("?batch=1" if batching else "")) as ws:
+
+            async def messages() -> list[dict[str, Any]]:
+                frame = orjson.loads(await ws.get_message())
+                return frame if batching else [frame]
+
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": symbol}).decode())
-            assert orjson.loads(await ws.get_message())["type"] == "subscribed"
+            ack, *snapshot = await messages()  # a batching client gets its snapshot tick in the same array
+            assert ack["type"] == "subscribed"
+            assert all(tick["ticker"] == symbol for tick in snapshot)
             task_status.started()
             seqs: list[tuple[int, int]] = []
-            results[index] = seqs
+            (batching_results if batching else single_frame_results)[index] = seqs
             while not received_while_stuck.is_set():
-                tick = orjson.loads(await ws.get_message())
-                assert tick["ticker"] == symbol
-                if all_subscribed.is_set():
-                    seqs.append((tick["seq"], int(time.time() * 1000) - tick["ts"]))
+                for tick in await messages():
+                    assert tick["ticker"] == symbol
+                    if all_subscribed.is_set():
+                        seqs.append((tick["seq"], int(time.time() * 1000) - tick["ts"]))
 
     with trio.fail_after(60):
         async with serve_app(app, ws_ping_interval=0.5, ws_read_timeout=5.0, send_stall_timeout=3.0) as address:
@@ -95,10 +106,19 @@ async def test_fifty_clients_are_not_held_up_by_one_that_never_reads() -> None:
     assert stats.evicted == 1
     assert stats.clients == 0
     assert reaped_after < 5
-    assert len(results) == 50
-    for seqs in results.values():
+    assert len(batching_results) == len(single_frame_results) == 25
+    for seqs in batching_results.values():
         numbers = [seq for seq, _ in seqs]
         assert len(numbers) > 40
         assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # every tick, in order
-    latencies = sorted(latency for seqs in results.values() for _, latency in seqs)
+    for seqs in single_frame_results.values():
+        # In order; ticks are skipped only where its writer lagged over 100 ms (docs/protocol.md, "Ordering
+        # and gaps"): a loaded test machine can cause a few, being held up until the eviction would skip 20 or more.
+        numbers = [seq for seq, _ in seqs]
+        assert len(numbers) > 40
+        assert numbers == sorted(set(numbers))
+        assert len(numbers) >= 0.9 * (numbers[-1] - numbers[0] + 1)
+    latencies = sorted(
+        latency for seqs in [*batching_results.values(), *single_frame_results.values()] for _, latency in seqs
+    )
     assert latencies[int(len(latencies) * 0.99)] < 1000  # generous: a 2-core machine running other tests
