@@ -55,43 +55,35 @@ class FlushPacer:
         if self.interval <= 0:
             return
         self._running = True
+        due_now, after_interval = self._due_now, self._after_interval
         try:
             while True:
+                # Up to `group` writers: among the turns at the two heads that are due, the one queued first.
                 now = trio.current_time()
                 released = 0
-                while released < self.group and (turn := self._next_due(now)) is not None:
-                    released += self._wake(turn)
+                while released < self.group:
+                    if (
+                        after_interval
+                        and after_interval[0].due <= now
+                        and (not due_now or after_interval[0].queued < due_now[0].queued)
+                    ):
+                        released += _wake(after_interval.popleft())
+                    elif due_now:
+                        released += _wake(due_now.popleft())
+                    else:
+                        break
                 if released:
                     await trio.lowlevel.checkpoint()  # the next group goes in the next scheduler pass
-                elif not self._due_now:
+                elif not due_now:
                     # Nothing due: sleep until the first interval ends, or a turn due at once is queued.
                     self._wake_pacer = trio.Event()
-                    with trio.move_on_at(self._after_interval[0].due if self._after_interval else math.inf):
+                    with trio.move_on_at(after_interval[0].due if after_interval else math.inf):
                         await self._wake_pacer.wait()
         finally:
             self._running = False
-            for queue in (self._due_now, self._after_interval):  # nobody waits on a pacer that no longer runs
+            for queue in (due_now, after_interval):  # nobody waits on a pacer that no longer runs
                 while queue:
-                    self._wake(queue.popleft())
-
-    def _next_due(self, now: float) -> _Turn | None:
-        """Take the turn due now that queued first, if any."""
-        due_now, after_interval = self._due_now, self._after_interval
-        if (
-            after_interval
-            and after_interval[0].due <= now
-            and (not due_now or after_interval[0].queued < due_now[0].queued)
-        ):
-            return after_interval.popleft()
-        return due_now.popleft() if due_now else None
-
-    @staticmethod
-    def _wake(turn: _Turn) -> bool:
-        """Wake the turn's writer; False when its wait was cancelled (nobody to wake)."""
-        if turn.task is None:
-            return False
-        trio.lowlevel.reschedule(turn.task)
-        return True
+                    _wake(queue.popleft())
 
     async def wait_turn(self, last_flush: float | None) -> None:
         """Return once this writer may flush again: `interval` after `last_flush`, and in its turn.
@@ -110,7 +102,7 @@ class FlushPacer:
         # leaves its entry behind, emptied, for the pacer to skip.
         due = -math.inf if last_flush is None else last_flush + self.interval
         turn = _Turn(due, next(self._queued), trio.lowlevel.current_task())
-        if due <= trio.current_time():
+        if last_flush is None or due <= trio.current_time():
             self._due_now.append(turn)
             self._wake_pacer.set()
         else:
@@ -123,3 +115,11 @@ class FlushPacer:
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+def _wake(turn: _Turn) -> bool:
+    """Wake the turn's writer; False when its wait was cancelled (nobody to wake)."""
+    if turn.task is None:
+        return False
+    trio.lowlevel.reschedule(turn.task)
+    return True
