@@ -4,10 +4,10 @@ serves every client's writer round-robin, a few per scheduler pass.
 After each flush a writer queues for its next turn: not before `interval` after that flush, and
 behind every writer that queued before it and is due (never behind one whose interval still runs).
 One pacer task releases the writers whose turn has come, in queue order, at most `group` of them
-per scheduler pass. Small groups keep each pass
-short: a frame taken in one pass goes out in the next (Hypercorn's send takes two), so a pass
-carrying thousands of writers made every frame wait for all of them (measured: latency of several
-rounds, and ~25 % fewer frames per second at 3000 clients with 16 groups of ~190 than with ~12).
+per scheduler pass. Small groups keep each pass short: a frame taken in one pass goes out in the
+next (Hypercorn's send takes two), so a pass carrying thousands of writers made every frame wait
+for all of them (measured: latency of several rounds, and ~25 % fewer frames per second at 3000
+clients with 16 groups of ~190 than with ~12).
 When the loop keeps up each client gets at most one frame per interval; when it is saturated the
 round stretches to what the server can send and a tick waits about one round. With no writer
 queued the pacer sleeps: an idle server does not wake up for it. Single-frame writers take a
@@ -74,8 +74,9 @@ class FlushPacer:
                         break
                 if released:
                     await trio.lowlevel.checkpoint()  # the next group goes in the next scheduler pass
-                elif not due_now:
-                    # Nothing due: sleep until the first interval ends, or a turn due at once is queued.
+                else:
+                    # Nothing due (so `due_now` is empty): sleep until the first interval ends, or a turn due
+                    # at once is queued.
                     self._wake_pacer = trio.Event()
                     with trio.move_on_at(after_interval[0].due if after_interval else math.inf):
                         await self._wake_pacer.wait()
