@@ -16,7 +16,7 @@ from typing import Any
 import trio
 from baseline import serve_and_announce, serve_other_scopes, tick_on_schedule
 
-from trio_ticker.pacing import FlushPacer
+from trio_ticker.delivery.pacing import FlushPacer
 
 
 class SharedLogBroadcaster:

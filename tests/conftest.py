@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import make_settings
+from tests.support.helpers import make_settings
 from trio_ticker.settings import Settings
 
 

@@ -9,9 +9,9 @@ import pytest
 import trio
 from quart_trio import QuartTrio
 
-from tests.helpers import make_settings
+from tests.support.helpers import make_settings
 from trio_ticker.app import create_app
-from trio_ticker.hub import Hub
+from trio_ticker.delivery.hub import Hub
 from trio_ticker.model import Mode, PriceUpdate
 from trio_ticker.service import TickerService
 from trio_ticker.settings import Settings

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import make_settings
+from tests.support.helpers import make_settings
 from trio_ticker.app import create_app
 from trio_ticker.settings import ConfigError, load_settings
 

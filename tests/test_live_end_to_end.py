@@ -21,8 +21,8 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from tests.fakes.binance_server import ConnectionPlan, FakeBinance
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
-from tests.helpers import make_settings
-from tests.live_server import serve_app
+from tests.support.helpers import make_settings
+from tests.support.live_server import serve_app
 from trio_ticker.app import create_app
 from trio_ticker.settings import Settings
 

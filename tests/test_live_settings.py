@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_settings
+from tests.support.helpers import make_settings
 from trio_ticker.service import build_sources
 from trio_ticker.settings import ConfigError, load_settings
 

@@ -15,9 +15,9 @@ from functools import partial
 import trio
 
 from .app import create_app
+from .edge.hypercorn_server import hypercorn_config, serve
 from .logs import configure_logging
-from .protocol import CloseCode
-from .server import hypercorn_config, serve
+from .protocol.full import CloseCode
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
 
@@ -82,7 +82,7 @@ def run_ingest(settings: Settings) -> int:
     if settings.redis_url is None:
         sys.stderr.write("trio_ticker: `ingest` publishes to Redis: set TICKER_REDIS_URL (docs/configuration.md)\n")
         return 2
-    from .scaleout.node import run_ingest_process  # only scale-out deployments import coredis
+    from .ingest.scaleout.node import run_ingest_process  # only scale-out deployments import coredis
 
     configure_logging(settings.log_level)
     trio.run(run_ingest_process, settings)

@@ -15,15 +15,15 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import protocol
-from .access import AccessPolicy, bearer_token
+from .edge.access import AccessPolicy, bearer_token
+from .edge.metrics import TickerMetrics
+from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
 from .logs import configure_logging
-from .metrics import TickerMetrics
-from .protocol import ErrorCode, ProtocolError
+from .protocol import full as protocol
+from .protocol.full import ErrorCode, ProtocolError
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
-from .websocket import WebSocketEndpoint
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
 TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import trio
 
-from .hub import Hub
+from .delivery.hub import Hub
 from .model import Ingest
 from .settings import Settings
 from .sources.build import build_supervised_sources
 
 if TYPE_CHECKING:
-    from .scaleout.node import ScaleOutNode
+    from .ingest.scaleout.node import ScaleOutNode
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class TickerService:
         # With TICKER_REDIS_URL the hub follows Redis and the sources run only on the elected leader.
         self.scale_out: ScaleOutNode | None = None
         if settings.redis_url is not None:
-            from .scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
+            from .ingest.scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
 
             self.scale_out = ScaleOutNode(settings, self.hub, self.sources)
         # WebSocket connections still open, including evicted ones whose socket is not yet closed.

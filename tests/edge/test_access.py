@@ -1,0 +1,89 @@
+"""Access control pieces: token checks, Origin checks, where a handshake's token comes from, redaction.
+
+The last test serves the app with Hypercorn's access log on and proves the token never reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import pytest
+import trio
+from pydantic import SecretStr
+from trio_websocket import open_websocket_url
+
+from tests.support.helpers import make_settings
+from trio_ticker.app import create_app
+from trio_ticker.edge.access import AccessPolicy, WebSocketHandshake, bearer_token
+from trio_ticker.edge.hypercorn_server import hypercorn_config, serve
+
+TOKEN = "access-token-0123456789"
+
+
+def test_tokens_match_exactly_and_none_means_open() -> None:
+    policy = AccessPolicy((), (SecretStr("first-token-0123456789"), SecretStr(TOKEN)))
+    assert policy.requires_token
+    assert policy.token_valid(TOKEN)
+    assert not policy.token_valid(TOKEN[:-1])
+    assert not policy.token_valid(TOKEN + "x")
+    assert not policy.token_valid("")
+    assert not policy.token_valid(None)
+    open_policy = AccessPolicy((), ())
+    assert not open_policy.requires_token
+    assert open_policy.token_valid(None)
+
+
+def test_origins_are_compared_case_insensitively_and_a_missing_origin_passes() -> None:
+    policy = AccessPolicy(("https://good.example",), ())
+    assert policy.origin_allowed("https://GOOD.example")
+    assert policy.origin_allowed(None)
+    assert not policy.origin_allowed("https://good.example.evil")
+    assert not policy.origin_allowed("null")
+    assert AccessPolicy((), ()).origin_allowed("https://anything.example")
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [("Bearer abc", "abc"), ("bearer abc", "abc"), ("Basic YTpi", None), ("Bearer", None), (None, None)],
+)
+def test_bearer_token_reads_only_bearer_headers(header: str | None, token: str | None) -> None:
+    assert bearer_token(header) == token
+
+
+def test_a_handshake_token_comes_from_header_then_subprotocol_then_query() -> None:
+    def scope(headers: list[tuple[bytes, bytes]], subprotocols: list[str], query: bytes) -> dict[str, object]:
+        return {"headers": headers, "subprotocols": subprotocols, "query_string": query}
+
+    both = WebSocketHandshake(scope([(b"authorization", b"Bearer from-header")], ["bearer.from-sub"], b"token=q"))
+    assert both.token == "from-header"
+    browser = WebSocketHandshake(scope([(b"origin", b"https://x.example")], ["trio-ticker", "bearer.sub"], b""))
+    assert (browser.token, browser.subprotocol, browser.origin) == ("sub", "trio-ticker", "https://x.example")
+    query = WebSocketHandshake(scope([], [], b"batch=1&token=secret"))
+    assert (query.token, query.subprotocol, query.token_in_query) == ("secret", None, True)
+    assert query.redacted_query_string() == b"batch=1&token=REDACTED"
+    assert not WebSocketHandshake(scope([], [], b"batch=1")).token_in_query
+
+
+async def test_hypercorns_access_log_never_sees_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(auth_tokens=TOKEN, host="127.0.0.1", port=0, graceful_timeout=1.0, ws_ping_interval=0.2)
+    config = hypercorn_config(settings)
+    config.accesslog = logging.getLogger("tests.access_log")
+    config.access_log_format = '"%(R)s" query=%(q)s'  # the default format leaves the query string out
+    caplog.set_level("INFO", logger="tests.access_log")
+    shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            partial(serve, create_app(settings), settings, config, shutdown_trigger=shutdown.wait)
+        )
+        address = binds[0].removeprefix("http://")
+        async with open_websocket_url(f"ws://{address}/ws?batch=1&token={TOKEN}") as ws:
+            await ws.send_message('{"action":"ping"}')
+            with trio.fail_after(5):
+                await ws.get_message()
+        with trio.fail_after(5):
+            while "token=REDACTED" not in caplog.text:
+                await trio.sleep(0.01)
+        shutdown.set()
+    assert '"GET /ws?batch=1&token=REDACTED 1.1" query=batch=1&token=REDACTED' in caplog.text
+    assert TOKEN not in caplog.text

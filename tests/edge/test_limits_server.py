@@ -1,0 +1,225 @@
+"""Every WebSocket limit and rejection against a real Hypercorn server on port 0.
+
+Each test asserts the exact error or close code the offender gets, and that a well-behaved
+client connected all along kept receiving its ticks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import pytest
+import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
+
+from tests.support.helpers import make_settings
+from tests.support.live_server import serve_app
+from tests.support.well_behaved import well_behaved_client
+from trio_ticker.app import create_app
+from trio_ticker.edge.limits import LimitCounters
+from trio_ticker.service import TickerService
+
+TOKEN = "s3cret-token-0123456789"
+
+
+class Server:
+    def __init__(self, **overrides: Any) -> None:
+        self.settings = make_settings(demo_interval=0.02, **overrides)
+        self.service = TickerService(self.settings)
+        self.app = create_app(self.settings, self.service)
+
+    @property
+    def counters(self) -> LimitCounters:
+        return self.app.asgi_app.counters  # type: ignore[attr-defined,no-any-return]
+
+
+async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
+    await ws.send_message(orjson.dumps(message).decode())
+
+
+async def receive(ws: WebSocketConnection) -> dict[str, Any]:
+    with trio.fail_after(5):
+        while (message := orjson.loads(await ws.get_message()))["type"] in ("tick", "status"):
+            pass
+    return message  # type: ignore[no-any-return]
+
+
+async def wait_closed(ws: WebSocketConnection) -> tuple[int, str | None]:
+    with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+        while True:
+            await ws.get_message()
+    return closed.value.reason.code, closed.value.reason.reason
+
+
+async def test_a_frame_over_the_limit_is_closed_1009_by_hypercorn() -> None:
+    server = Server(ws_max_message_size=1024)
+    async with serve_app(server.app, server.settings) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+            await ws.send_message('{"action":"ping","id":"' + "x" * 1024 + '"}')
+            code, _ = await wait_closed(ws)
+            await ticks.wait_for_more()
+    assert code == 1009
+    assert server.counters.closed == {}  # Hypercorn refused it before the app saw it
+
+
+async def test_a_frame_over_the_limit_is_closed_1009_by_the_app_under_a_laxer_server() -> None:
+    # As under the bare `hypercorn` command: Hypercorn's own limit is larger than ours.
+    server = Server(ws_max_message_size=1024)
+    async with serve_app(server.app, server.settings, ws_max_message_size=1_000_000) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+            await ws.send_message(b"[" + b"1," * 600 + b"1]")
+            assert await wait_closed(ws) == (1009, "message too big")
+            await ticks.wait_for_more()
+    assert server.counters.closed == {"message_too_big": 1}
+
+
+async def test_over_the_rate_a_message_gets_rate_limited_and_the_connection_stays_usable() -> None:
+    server = Server(rate_limit_burst=3, rate_limit_per_second=5, rate_limit_max_rejections=10)
+    async with serve_app(server.app, server.settings) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+            for request_id in range(4):
+                await send(ws, {"action": "ping", "id": request_id})
+            replies = [await receive(ws) for _ in range(4)]
+            assert [reply["type"] for reply in replies] == ["pong", "pong", "pong", "error"]
+            assert replies[3]["code"] == "rate_limited"
+            assert "id" not in replies[3]  # the frame was refused unread
+            await trio.sleep(0.25)  # one token back
+            await send(ws, {"action": "ping", "id": "later"})
+            reply = await receive(ws)
+            assert (reply["type"], reply["id"]) == ("pong", "later")
+            await ticks.wait_for_more()
+    assert server.counters.rate_limited == 1
+
+
+async def test_sustained_flooding_is_closed_1008() -> None:
+    server = Server(rate_limit_burst=3, rate_limit_per_second=0.1, rate_limit_max_rejections=4)
+    async with serve_app(server.app, server.settings) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+            for _ in range(7):
+                await send(ws, {"action": "ping"})
+            replies: list[str] = []
+            with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
+                while True:
+                    replies.append((await receive(ws)).get("code", "pong"))
+            assert (closed.value.reason.code, closed.value.reason.reason) == (1008, "rate limit exceeded")
+            # Replies still queued when the close comes may be dropped; none is ever out of order.
+            assert replies == (["pong"] * 3 + ["rate_limited"] * 3)[: len(replies)]
+            await ticks.wait_for_more()
+    assert server.counters.rate_limited == 4
+    assert server.counters.closed == {"rate_limit": 1}
+
+
+async def test_too_many_symbols_in_one_message_is_a_typed_error() -> None:
+    server = Server(max_symbols_per_message=3)
+    async with serve_app(server.app, server.settings) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+            await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT", "GOOGL", "AMZN"], "id": 1})
+            assert await receive(ws) == {
+                "type": "error",
+                "code": "too_many_symbols",
+                "message": "at most 3 symbols per message",
+                "limit": 3,
+                "id": 1,
+            }
+            await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT", "GOOGL"], "id": 2})
+            assert (await receive(ws))["type"] == "subscribed"
+            await ticks.wait_for_more()
+    assert server.service.hub.statistics().clients == 0
+
+
+async def test_too_many_subscriptions_is_a_typed_error_and_subscribes_nothing() -> None:
+    server = Server(max_subscriptions_per_client=2)
+    async with serve_app(server.app, server.settings) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+            await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
+            assert (await receive(ws))["type"] == "subscribed"
+            await send(ws, {"action": "subscribe", "symbols": ["MSFT", "GOOGL"], "id": "g"})
+            assert await receive(ws) == {
+                "type": "error",
+                "code": "too_many_subscriptions",
+                "message": "at most 2 subscriptions per connection",
+                "limit": 2,
+                "id": "g",
+            }
+            assert server.service.hub.subscriber_count("GOOGL") == 0
+            await send(ws, {"action": "subscribe", "symbol": "MSFT"})  # already held: no new subscription
+            assert (await receive(ws))["type"] == "subscribed"
+            await ticks.wait_for_more()
+    assert server.counters.too_many_subscriptions == 1
+
+
+async def test_past_the_connection_limit_a_client_is_closed_1013_until_a_slot_frees() -> None:
+    server = Server(max_connections=2)
+    async with serve_app(server.app, server.settings) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks:
+            async with open_websocket_url(url) as second:
+                await send(second, {"action": "ping"})
+                assert (await receive(second))["type"] == "pong"
+                async with open_websocket_url(url) as third:
+                    assert await wait_closed(third) == (1013, "try again later")
+            with trio.fail_after(5):
+                while server.service.open_connections > 1:
+                    await trio.sleep(0.01)
+            async with open_websocket_url(url) as fourth:
+                await send(fourth, {"action": "ping"})
+                assert (await receive(fourth))["type"] == "pong"
+            await ticks.wait_for_more()
+    assert server.counters.handshakes_refused == {"connection_limit": 1}
+
+
+async def test_a_handshake_from_an_origin_not_listed_gets_403() -> None:
+    server = Server(allowed_origins="https://good.example,http://localhost:8000")
+    async with serve_app(server.app, server.settings) as address:
+        url = f"ws://{address}/ws"
+        async with well_behaved_client(url) as ticks:  # no Origin header: not a browser, allowed
+            with pytest.raises(ConnectionRejected) as rejected:
+                async with open_websocket_url(url, extra_headers=[(b"Origin", b"https://evil.example")]):
+                    pass
+            assert rejected.value.status_code == 403
+            assert rejected.value.body is not None
+            assert orjson.loads(rejected.value.body)["code"] == "origin_not_allowed"
+            async with open_websocket_url(url, extra_headers=[(b"Origin", b"https://GOOD.example")]) as ws:
+                await send(ws, {"action": "ping"})
+                assert (await receive(ws))["type"] == "pong"
+            await ticks.wait_for_more()
+    assert server.counters.handshakes_refused == {"origin_not_allowed": 1}
+
+
+async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = Server(auth_tokens=f"another-token-abcdefgh,{TOKEN}")
+    caplog.set_level("INFO", logger="trio_ticker")
+    logging.getLogger("trio_ticker").addHandler(caplog.handler)
+    try:
+        async with serve_app(server.app, server.settings) as address:
+            base = f"ws://{address}/ws"
+            async with well_behaved_client(f"{base}?token={TOKEN}") as ticks:
+                for url in (base, f"{base}?token=wrong-token-0123456789", f"{base}?token="):
+                    async with open_websocket_url(url) as ws:
+                        assert await wait_closed(ws) == (4001, "unauthorized")
+                for options in (
+                    {"subprotocols": ["trio-ticker", f"bearer.{TOKEN}"]},
+                    {"extra_headers": [(b"Authorization", f"Bearer {TOKEN}".encode())]},
+                ):
+                    async with open_websocket_url(base, **options) as ws:  # type: ignore[arg-type]
+                        await send(ws, {"action": "ping"})
+                        assert (await receive(ws))["type"] == "pong"
+                        assert ws.subprotocol == ("trio-ticker" if "subprotocols" in options else None)
+                await ticks.wait_for_more()
+    finally:
+        logging.getLogger("trio_ticker").removeHandler(caplog.handler)
+    assert server.counters.handshakes_refused == {"unauthorized": 3}
+    assert "event=handshake_refused" in caplog.text
+    assert "event=client_connected" in caplog.text
+    assert TOKEN not in caplog.text
+    assert "wrong-token" not in caplog.text

@@ -1,0 +1,134 @@
+"""An in-memory `ScaleOutStore` with the Lua scripts' semantics, for the autojump-clock tests.
+
+Leases expire on trio's clock. The whole store can go down (every call and every open raises
+`StoreUnavailable`, like a dead Redis) and one node can be partitioned (its calls hang).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+
+import trio
+
+from trio_ticker.ingest.scaleout.codec import TICK, Publishable, Snapshot, decode_snapshot, encode_item
+from trio_ticker.ingest.scaleout.store import StoreUnavailable, StreamEntry
+
+
+class FakeRedis:
+    def __init__(self) -> None:
+        self.down = False
+        self.opened_at: list[float] = []  # when each client connection was attempted
+        self.partitioned: set[str] = set()  # nodes whose calls hang
+        self._holders = itertools.count(1)
+        self.clear()
+
+    def clear(self) -> None:
+        """Lose every key, like a Redis restarted without persistence."""
+        self.lease: tuple[str, float] | None = None  # (value, expires at)
+        self.fence = 0
+        self.seq: dict[str, int] = {}
+        self.latest: dict[str, str] = {}
+        self.stale: dict[str, str] = {}
+        self.sources: dict[str, str] = {}
+        self.stream: list[StreamEntry] = []
+        self.appended = trio.Event()
+
+    def set_down(self, down: bool) -> None:
+        """Take the store down (blocked reads fail at once, as on a reset connection) or bring it back."""
+        self.down = down
+        self.appended.set()
+        self.appended = trio.Event()
+
+    def lease_value(self) -> str | None:
+        if self.lease is None or trio.current_time() >= self.lease[1]:
+            return None
+        return self.lease[0]
+
+    def opener(self, node: str) -> Callable[[], AbstractAsyncContextManager[FakeStore]]:
+        return partial(self.open, node)
+
+    @asynccontextmanager
+    async def open(self, node: str = "") -> AsyncIterator[FakeStore]:
+        self.opened_at.append(trio.current_time())
+        if node in self.partitioned:
+            await trio.sleep_forever()
+        if self.down:
+            raise StoreUnavailable("ConnectionError: refused")
+        yield FakeStore(self, node, f"holder{next(self._holders)}")
+
+
+class FakeStore:
+    def __init__(self, redis: FakeRedis, node: str, holder: str) -> None:
+        self._redis = redis
+        self.node = node
+        self.holder = holder
+
+    async def _reach(self) -> FakeRedis:
+        await trio.lowlevel.checkpoint()
+        if self.node in self._redis.partitioned:
+            await trio.sleep_forever()
+        if self._redis.down:
+            raise StoreUnavailable("ConnectionError: connection reset")
+        return self._redis
+
+    async def try_acquire(self, lease: float) -> int | None:
+        redis = await self._reach()
+        if redis.lease_value() is not None:
+            return None
+        redis.fence += 1
+        redis.lease = (f"{redis.fence}:{self.holder}", trio.current_time() + lease)
+        return redis.fence
+
+    async def renew(self, token: int, lease: float) -> bool:
+        redis = await self._reach()
+        if redis.lease_value() != f"{token}:{self.holder}":
+            return False
+        redis.lease = (f"{token}:{self.holder}", trio.current_time() + lease)
+        return True
+
+    async def release(self, token: int) -> None:
+        redis = await self._reach()
+        if redis.lease_value() == f"{token}:{self.holder}":
+            redis.lease = None
+
+    async def publish(self, token: int, items: Sequence[Publishable]) -> bool:
+        redis = await self._reach()
+        if redis.lease_value() != f"{token}:{self.holder}":
+            return False
+        for item in items:
+            kind, key, raw = encode_item(item)
+            body = raw.decode()
+            fields = {"kind": kind, "key": key, "body": body}
+            if kind == TICK:
+                seq = redis.seq[key] = redis.seq.get(key, 0) + 1
+                redis.latest[key] = f"{seq}:{body}"
+                redis.stale.pop(key, None)
+                fields["seq"] = str(seq)
+            else:
+                (redis.stale if kind == "stale" else redis.sources)[key] = body
+            redis.stream.append((f"{len(redis.stream) + 1}-0", fields))
+        redis.appended.set()
+        redis.appended = trio.Event()
+        return True
+
+    async def load_snapshot(self) -> Snapshot:
+        redis = await self._reach()
+        cursor = redis.stream[-1][0] if redis.stream else "0-0"
+        return decode_snapshot(cursor, redis.latest, redis.stale, redis.sources)
+
+    async def read(self, cursor: str, block: float) -> list[StreamEntry]:
+        redis = await self._reach()
+        position = int(cursor.split("-")[0])
+        if position >= len(redis.stream):
+            with trio.move_on_after(block):
+                await redis.appended.wait()
+            redis = await self._reach()
+        return redis.stream[position:]
+
+    async def raise_seq_floor(self, seqs: Mapping[str, int]) -> None:
+        redis = await self._reach()
+        for symbol, seq in seqs.items():
+            redis.seq[symbol] = max(redis.seq.get(symbol, 0), seq)

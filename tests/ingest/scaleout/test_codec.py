@@ -1,0 +1,72 @@
+"""The scale-out codec: values to Redis fields and back, and precise errors for foreign entries."""
+
+from __future__ import annotations
+
+import pytest
+
+from trio_ticker.ingest.scaleout.codec import EntryError, decode_entry, decode_snapshot, encode_item
+from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, tick_from_update
+
+UPDATE = PriceUpdate("ETHUSDT", 3012.456, 3000.0, ts=1_700_000_000_123, mode=Mode.LIVE, decimals=2, source="binance")
+
+
+def entry(item: PriceUpdate | StaleChange | SourceStatus, **extra: str) -> dict[str, str]:
+    kind, key, body = encode_item(item)
+    return {"kind": kind, "key": key, "body": body.decode(), **extra}
+
+
+def test_a_price_comes_back_as_the_tick_the_hub_would_have_made_with_redis_seq() -> None:
+    assert decode_entry(entry(UPDATE, seq="42")) == tick_from_update(UPDATE, seq=42)
+
+
+def test_stale_changes_and_source_states_round_trip() -> None:
+    stale = StaleChange("ETHUSDT", True, 5)
+    status = SourceStatus("binance", SourceState.RECONNECTING, 9, detail="reset", reconnects=3, last_message_ts=8)
+    assert decode_entry(entry(stale)) == stale
+    assert decode_entry(entry(status)) == status
+
+
+def test_the_snapshot_applies_stale_flags_to_the_latest_ticks() -> None:
+    body = entry(UPDATE)["body"]
+    snapshot = decode_snapshot(
+        "5-0",
+        {"ETHUSDT": f"7:{body}"},
+        {"ETHUSDT": "[true,6]"},
+        {"binance": entry(SourceStatus("binance", SourceState.LIVE, 1))["body"]},
+    )
+    assert snapshot.cursor == "5-0"
+    assert [(tick.seq, tick.price, tick.stale) for tick in snapshot.ticks] == [(7, 3012.46, True)]
+    assert snapshot.statuses == (SourceStatus("binance", SourceState.LIVE, 1),)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"kind": "tick", "key": "ETHUSDT", "body": "[1]", "seq": "1"},
+            "tick body for ETHUSDT must be a JSON array of 6",
+        ),
+        ({"kind": "tick", "key": "ETHUSDT", "body": "[1,2,3,4,5,6]"}, "entry has no 'seq' field"),
+        ({"kind": "tick", "key": "ETHUSDT", "body": "[1,2,3,4,5,6]", "seq": "x"}, "seq must be an integer, got 'x'"),
+        (
+            {"kind": "tick", "key": "ETHUSDT", "body": '[1,2,3,4,"bogus",6]', "seq": "1"},
+            "tick body for ETHUSDT is invalid",
+        ),
+        ({"kind": "stale", "key": "ETHUSDT", "body": "{"}, "stale body is not JSON"),
+        ({"kind": "stale", "key": "ETHUSDT", "body": '["yes",1]'}, "must be [bool, int]"),
+        (
+            {"kind": "status", "key": "demo", "body": '{"source":"demo","state":"asleep","ts":1}'},
+            "status body is invalid",
+        ),
+        ({"kind": "quote", "key": "ETHUSDT", "body": "[]"}, "unknown entry kind 'quote'"),
+        ({"key": "ETHUSDT", "body": "[]"}, "entry has no 'kind' field"),
+    ],
+)
+def test_foreign_entries_raise_a_precise_error(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(EntryError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        decode_entry(fields)
+
+
+def test_a_latest_value_without_seq_prefix_is_refused() -> None:
+    with pytest.raises(EntryError, match="latest value for ETHUSDT has no 'seq:' prefix"):
+        decode_snapshot("0-0", {"ETHUSDT": "[1,2,3,4,5,6]"}, {}, {})

@@ -1,0 +1,37 @@
+"""Shared test helpers: settings without a developer's `.env`, a live-task counter, and a hub without sources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from trio_ticker.delivery.hub import Hub
+from trio_ticker.model import Ingest
+from trio_ticker.settings import Settings
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for tests: defaults plus overrides, ignoring any developer `.env` file."""
+    overrides.setdefault("demo_seed", 7)
+    overrides.setdefault("gc_thresholds", None)  # tests leave the pytest process's collector alone
+    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def count_tasks() -> int:
+    """Every task currently alive in this trio run (walks the task tree from the root)."""
+    total = 0
+    stack = [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        assert task is not None
+        total += 1
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return total
+
+
+async def start_hub(nursery: trio.Nursery, hub: Hub) -> None:
+    """Run the hub's own tasks (its flush pacer and slow-client reaper) with no sources; tests publish directly."""
+    _, no_sources = trio.open_memory_channel[Ingest](0)
+    await nursery.start(hub.run, no_sources)

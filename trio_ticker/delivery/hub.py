@@ -1,0 +1,263 @@
+"""The hub: latest tick per symbol, who subscribes to what, and fan-out into client outboxes.
+
+Sources feed one bounded ingest channel; `Hub.run` numbers each update (per-symbol `seq`),
+encodes it once, and offers the frame to each subscriber's outbox without ever waiting.
+A symbol nobody subscribes to costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import trio
+
+from ..model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
+from ..protocol import full as protocol
+from ..protocol.full import CloseCode
+from .outbox import ClientOutbox, status_key
+from .pacing import FlushPacer
+from .slow_clients import SlowClientReaper
+
+log = logging.getLogger(__name__)
+
+TICK_SAMPLE_MASK = 31
+"""Every 32nd tick is offered to `on_tick_sampled` (metrics' tick age): one AND per tick, no clock read."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    clients: int
+    subscriptions: int
+    symbols_with_data: int
+    ticks_in: int
+    encodes: int
+    messages_out: int
+    conflated: int
+    evicted: int
+
+
+@dataclass(slots=True)
+class _Counters:
+    ticks_in: int = 0
+    encodes: int = 0
+    messages_out: int = 0
+    conflated: int = 0
+    evicted: int = 0
+
+
+class Hub:
+    def __init__(
+        self,
+        symbols: Iterable[str],
+        *,
+        client_buffer: int,
+        batch_flush_interval: float = 0.0,
+        slow_client_timeout: float = 10.0,
+    ) -> None:
+        self.symbols: tuple[str, ...] = tuple(symbols)
+        self.flush_pacer = FlushPacer(batch_flush_interval)
+        self.slow_clients = SlowClientReaper(slow_client_timeout, self._evict_slow_client)
+        self._client_buffer = client_buffer
+        self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
+        self._clients: dict[ClientOutbox, None] = {}
+        self._latest: dict[str, Tick] = {}
+        self._latest_frames: dict[str, str] = {}
+        self._sources: dict[str, SourceStatus] = {}
+        self._counters = _Counters()
+        self._client_ids = itertools.count(1)
+        self._no_clients = trio.Event()
+        self._no_clients.set()
+        self.on_tick_sampled: Callable[[Tick], None] | None = None
+
+    # -- ingest -----------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        ingest: trio.MemoryReceiveChannel[Ingest],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Consume the ingest channel until every source has closed its end; runs the flush pacer and the
+        slow-client reaper."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.flush_pacer.run)
+            await nursery.start(self.slow_clients.run)
+            task_status.started()
+            async with ingest:
+                async for item in ingest:
+                    self.ingest(item)
+                    # Drain what else is queued now: each `receive` is a checkpoint, and under load one
+                    # checkpoint costs a whole scheduler pass, which would cap ingest at one item per pass.
+                    while True:
+                        try:
+                            self.ingest(ingest.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+            nursery.cancel_scope.cancel()
+
+    def ingest(self, item: Ingest) -> None:
+        if isinstance(item, PriceUpdate):
+            self.publish(item)
+        elif isinstance(item, Tick):
+            self.publish_tick(item)
+        elif isinstance(item, StaleChange):
+            self._set_stale(item)
+        else:
+            self._set_source_status(item)
+
+    def publish(self, update: PriceUpdate) -> Tick | None:
+        """Number one update (`seq` = the symbol's previous + 1) and publish it."""
+        previous = self._latest.get(update.symbol)
+        return self.publish_tick(tick_from_update(update, seq=previous.seq + 1 if previous else 1))
+
+    def publish_tick(self, tick: Tick) -> Tick | None:
+        """Store, encode once and fan out a numbered tick (scale-out feeds ticks Redis numbered).
+
+        Unknown symbols are dropped, and so is a tick not newer than the symbol's latest (a replay
+        after a Redis reconnect), so a client never sees a symbol's seq go backwards.
+        """
+        subscribers = self._subscribers.get(tick.symbol)
+        if subscribers is None:
+            log.warning("event=unknown_symbol_update symbol=%s source=%s", tick.symbol, tick.source)
+            return None
+        previous = self._latest.get(tick.symbol)
+        if previous is not None and tick.seq <= previous.seq:
+            return None
+        frame = protocol.encode_tick(tick)
+        counters = self._counters
+        counters.ticks_in += 1
+        counters.encodes += 1
+        self._latest[tick.symbol] = tick
+        self._latest_frames[tick.symbol] = frame
+        entry = (tick.symbol, frame)
+        conflated = 0
+        for outbox in subscribers:
+            conflated += outbox.offer_entry(entry)
+        counters.conflated += conflated
+        counters.messages_out += len(subscribers)
+        if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:
+            self.on_tick_sampled(tick)
+        return tick
+
+    def _set_stale(self, change: StaleChange) -> None:
+        tick = self._latest.get(change.symbol)
+        if tick is None or tick.stale == change.stale:
+            return
+        tick = dataclasses.replace(tick, stale=change.stale)
+        self._latest[change.symbol] = tick
+        self._latest_frames[change.symbol] = protocol.encode_tick(tick)
+        self._counters.encodes += 1
+        frame = protocol.encode_symbol_status(change.symbol, stale=change.stale, ts=change.ts)
+        for outbox in self._subscribers.get(change.symbol, ()):
+            outbox.offer(status_key(change.symbol, "stale"), frame)
+
+    def _set_source_status(self, status: SourceStatus) -> None:
+        self._sources[status.source] = status
+        frame = protocol.encode_source_status(status)
+        key = status_key("", f"source:{status.source}")
+        for outbox in self._clients:
+            outbox.offer(key, frame)
+
+    # -- clients ----------------------------------------------------------------------------------
+
+    def connect(self, *, peer: str = "", capacity: int | None = None) -> ClientOutbox:
+        """Register a client with an outbox of `capacity` frames (default: the hub's client buffer)."""
+        outbox = ClientOutbox(
+            next(self._client_ids), capacity or self._client_buffer, peer=peer, on_behind=self.slow_clients.watch
+        )
+        self._clients[outbox] = None
+        self._no_clients = trio.Event()
+        return outbox
+
+    def disconnect(self, outbox: ClientOutbox) -> None:
+        """Forget a client entirely; safe to call more than once."""
+        if self._clients.pop(outbox, False) is None:
+            for symbol in outbox.subscriptions:
+                self._subscribers[symbol].pop(outbox, None)
+            outbox.subscriptions.clear()
+            outbox.close_hub_side()
+            self.slow_clients.forget(outbox)
+        if not self._clients:
+            self._no_clients.set()
+
+    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between)."""
+        for symbol in symbols:
+            if symbol in outbox.subscriptions:
+                continue
+            outbox.subscriptions[symbol] = None
+            self._subscribers[symbol][outbox] = None
+            frame = self._latest_frames.get(symbol)
+            if frame is not None:
+                outbox.offer(symbol, frame)
+
+    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+        for symbol in symbols:
+            if outbox.subscriptions.pop(symbol, False) is None:
+                self._subscribers[symbol].pop(outbox, None)
+        outbox.discard_pending(symbols)
+
+    def unknown(self, symbols: tuple[str, ...]) -> list[str]:
+        return [symbol for symbol in symbols if symbol not in self._subscribers]
+
+    def count_conflated(self, skipped: int) -> None:
+        """Ticks a session's writer skipped because a newer one of the same symbol superseded them."""
+        self._counters.conflated += skipped
+
+    def evict(self, outbox: ClientOutbox, code: int, reason: str) -> None:
+        """Stop serving a client that cannot keep up; its session sends the close frame."""
+        self._counters.evicted += 1
+        outbox.request_close(code, reason)
+        self.disconnect(outbox)
+
+    def _evict_slow_client(self, outbox: ClientOutbox) -> None:
+        log.warning(
+            "event=client_evicted client=%d peer=%s reason=slow_consumer pending=%d",
+            outbox.client_id,
+            outbox.peer,
+            outbox.pending_count(),
+        )
+        self.evict(outbox, CloseCode.SLOW_CONSUMER, "slow consumer")
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Ask every session to close (server shutdown)."""
+        for outbox in list(self._clients):
+            outbox.request_close(code, reason)
+
+    async def wait_no_clients(self) -> None:
+        await self._no_clients.wait()
+
+    # -- reading state ------------------------------------------------------------------------------
+
+    def latest(self, symbol: str) -> Tick | None:
+        return self._latest.get(symbol)
+
+    def latest_price(self, symbol: str) -> float | None:
+        tick = self._latest.get(symbol)
+        return tick.price if tick else None
+
+    def all_latest(self) -> dict[str, Tick]:
+        return dict(self._latest)
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        return dict(self._sources)
+
+    def subscriber_count(self, symbol: str) -> int:
+        return len(self._subscribers.get(symbol, ()))
+
+    def statistics(self) -> HubStatistics:
+        counters = self._counters
+        return HubStatistics(
+            clients=len(self._clients),
+            subscriptions=sum(len(subscribers) for subscribers in self._subscribers.values()),
+            symbols_with_data=len(self._latest),
+            ticks_in=counters.ticks_in,
+            encodes=counters.encodes,
+            messages_out=counters.messages_out,
+            conflated=counters.conflated,
+            evicted=counters.evicted,
+        )

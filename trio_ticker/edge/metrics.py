@@ -1,0 +1,101 @@
+"""`GET /metrics`: Prometheus text from a registry owned by the app (never the global one).
+
+Everything but the tick-age histogram is read at scrape time from the hub, the sources' last
+statuses and the limit counters, so serving ticks pays nothing for it; the histogram observes
+a sample of ticks (every 32nd, see `hub.TICK_SAMPLE_MASK`) as the hub fans them out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..model import SourceState, Tick
+from ..service import TickerService
+from .limits import LimitCounters
+
+TICK_AGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class TickerMetrics:
+    def __init__(self, service: TickerService, counters: LimitCounters) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_ScrapeTimeCollector(service, counters))
+        self._tick_age = Histogram(
+            "ticker_tick_age_seconds",
+            "Source event time to fan-out, over a sample of ticks (every 32nd)",
+            buckets=TICK_AGE_BUCKETS,
+            registry=self.registry,
+        )
+        service.hub.on_tick_sampled = self.observe_tick_age
+
+    def observe_tick_age(self, tick: Tick) -> None:
+        # Upstream clocks may run ahead of ours: a negative age counts as zero.
+        self._tick_age.observe(max(0.0, time.time() - tick.ts / 1000))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _ScrapeTimeCollector(Collector):
+    def __init__(self, service: TickerService, counters: LimitCounters) -> None:
+        self._service = service
+        self._counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self._service.hub
+        statistics = hub.statistics()
+        yield GaugeMetricFamily("ticker_clients", "Clients registered with the hub", value=statistics.clients)
+        yield GaugeMetricFamily(
+            "ticker_connections",
+            "Open WebSocket connections (including evicted ones not yet closed)",
+            value=self._service.open_connections,
+        )
+        yield GaugeMetricFamily(
+            "ticker_subscriptions", "Client subscriptions, all symbols", value=statistics.subscriptions
+        )
+        for name, help_text, value in (
+            ("ticker_messages_out", "Tick frames offered to client outboxes", statistics.messages_out),
+            ("ticker_conflated", "Unsent ticks replaced by a newer one for a slow client", statistics.conflated),
+            ("ticker_evicted", "Clients closed as slow consumers (4008)", statistics.evicted),
+            ("ticker_rate_limited", "Client messages refused with rate_limited", self._counters.rate_limited),
+            (
+                "ticker_too_many_subscriptions",
+                "Subscribe messages refused with too_many_subscriptions",
+                self._counters.too_many_subscriptions,
+            ),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+        yield _labelled_counter(
+            "ticker_limit_closes", "Connections closed for breaking a limit", "reason", self._counters.closed
+        )
+        yield _labelled_counter(
+            "ticker_handshakes_refused", "WebSocket handshakes refused", "reason", self._counters.handshakes_refused
+        )
+        ticks_in: dict[str, int] = {}
+        for tick in hub.all_latest().values():  # `seq` counts every update of its symbol
+            ticks_in[tick.source] = ticks_in.get(tick.source, 0) + tick.seq
+        yield _labelled_counter("ticker_ticks_in", "Price updates received, by source", "source", ticks_in)
+        states = GaugeMetricFamily(
+            "ticker_source_state", "1 for each source's current state", labels=["source", "state"]
+        )
+        reconnects = CounterMetricFamily(
+            "ticker_source_reconnects", "Upstream reconnects, by source", labels=["source"]
+        )
+        for name, status in sorted(hub.source_statuses().items()):
+            for state in SourceState:
+                states.add_metric([name, state.value], 1.0 if status.state is state else 0.0)
+            reconnects.add_metric([name], status.reconnects)
+        yield states
+        yield reconnects
+
+
+def _labelled_counter(name: str, help_text: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family

@@ -1,0 +1,125 @@
+"""`/ws` served at the ASGI level, in front of the Quart app.
+
+Quart's websocket layer costs about 30 % per frame on the hot path (see docs/benchmarks.md),
+so the client endpoint speaks ASGI directly; every other scope goes on to Quart unchanged.
+The handshake checks (Origin, token, connection limit) run here, before a session exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+import trio
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebsocketScope
+
+from ..protocol.full import CloseCode
+from ..service import TickerService
+from .access import AccessPolicy, WebSocketHandshake
+from .limits import InboundGuard, LimitCounters, SessionLimits
+from .session import ClientSession
+from .transport import AsgiWebSocket
+
+WS_PATH = "/ws"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+log = logging.getLogger(__name__)
+
+
+class WebSocketEndpoint:
+    def __init__(self, app: Any, service: TickerService, access: AccessPolicy) -> None:
+        self._app = app
+        self._service = service
+        self._access = access
+        self._limits = SessionLimits.from_settings(service.settings)
+        self.counters = LimitCounters()
+
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] != "websocket" or scope["path"] != WS_PATH:
+            await self._app(scope, receive, send)
+            return
+        handshake = WebSocketHandshake(scope)
+        if handshake.token_in_query:
+            scope["query_string"] = handshake.redacted_query_string()  # Hypercorn's access log reads it
+        if not self._access.origin_allowed(handshake.origin):
+            await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=handshake.origin)
+            return
+        settings = self._service.settings
+        if not self._access.token_valid(handshake.token):
+            await self._accept_and_close(scope, send, handshake, CloseCode.UNAUTHORIZED, "unauthorized", "unauthorized")
+            return
+        if self._service.open_connections >= settings.max_connections:
+            await self._accept_and_close(
+                scope, send, handshake, CloseCode.TRY_AGAIN_LATER, "try again later", "connection_limit"
+            )
+            return
+        self._service.open_connections += 1  # before the first await, so racing handshakes see it
+        try:
+            await self._serve(scope, receive, send, handshake)
+        finally:
+            self._service.open_connections -= 1
+
+    async def _serve(
+        self,
+        scope: WebsocketScope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        handshake: WebSocketHandshake,
+    ) -> None:
+        # `websocket.connect` is read (and skipped) by the transport: Quart's test client never sends it.
+        await send({"type": "websocket.accept", "subprotocol": handshake.subprotocol, "headers": []})
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        settings = self._service.settings
+        batch = query.get("batch", ["0"])[-1].lower() in TRUE_WORDS
+        session = ClientSession(
+            AsgiWebSocket(receive, send),
+            self._service.hub,
+            close_timeout=settings.close_timeout,
+            batch=batch,
+            buffer=settings.batch_client_buffer if batch else settings.client_buffer,
+            peer=_peer(scope),
+            guard=InboundGuard(self._limits, self.counters, trio.current_time()),
+        )
+        await session.run()
+
+    async def _refuse_handshake(
+        self, scope: WebsocketScope, send: ASGISendCallable, status: int, reason: str, **fields: str | None
+    ) -> None:
+        """An HTTP error instead of the upgrade (a close before accept is Hypercorn's plain 403)."""
+        self.counters.count_refusal(reason)
+        log.warning(
+            "event=handshake_refused peer=%s reason=%s status=%d%s",
+            _peer(scope),
+            reason,
+            status,
+            "".join(f" {name}={value!r}" for name, value in fields.items()),
+        )
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008, "reason": reason})
+            return
+        body = orjson.dumps({"type": "error", "code": reason, "message": reason.replace("_", " ")})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+
+    async def _accept_and_close(
+        self,
+        scope: WebsocketScope,
+        send: ASGISendCallable,
+        handshake: WebSocketHandshake,
+        code: CloseCode,
+        reason: str,
+        label: str,
+    ) -> None:
+        """Upgrade, then close at once: unlike an HTTP status, a close code reaches browser code."""
+        self.counters.count_refusal(label)
+        log.warning("event=handshake_refused peer=%s reason=%s code=%d", _peer(scope), label, code)
+        await send({"type": "websocket.accept", "subprotocol": handshake.subprotocol, "headers": []})
+        await send({"type": "websocket.close", "code": int(code), "reason": reason})
+
+
+def _peer(scope: Scope) -> str:
+    client: Any = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "unknown"

@@ -1,0 +1,1 @@
+"""How ticks reach the hub: from sources in this process, or through Redis (`scaleout`)."""

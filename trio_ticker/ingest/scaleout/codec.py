@@ -1,0 +1,134 @@
+"""Sans-I/O conversion between trio_ticker's values and Redis stream entries / snapshot hashes.
+
+The leader sends `(kind, key, body)` triples to the publish script, which numbers ticks and adds
+`seq`; followers decode stream entries and the snapshot back into `Ingest` items for their hub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from ...model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick, tick_from_update
+
+Kind = Literal["tick", "stale", "status"]
+TICK: Kind = "tick"
+STALE: Kind = "stale"
+STATUS: Kind = "status"
+Publishable = PriceUpdate | StaleChange | SourceStatus
+
+
+class EntryError(ValueError):
+    """A stream entry or snapshot field is not what this version writes; the message says which part."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a worker loads on (re)connect: the latest tick per symbol and where the stream stands."""
+
+    cursor: str
+    ticks: tuple[Tick, ...]
+    statuses: tuple[SourceStatus, ...]
+
+
+def encode_item(item: Publishable) -> tuple[Kind, str, bytes]:
+    """`(kind, key, body)` for the publish script; a price's body is its tick without seq and stale."""
+    if isinstance(item, PriceUpdate):
+        tick = tick_from_update(item, seq=0)
+        body = [tick.price, tick.change, tick.change_percent, tick.ts, tick.mode.value, tick.source]
+        return TICK, item.symbol, orjson.dumps(body)
+    if isinstance(item, StaleChange):
+        return STALE, item.symbol, orjson.dumps([item.stale, item.ts])
+    fields = dataclasses.asdict(item)
+    fields["state"] = item.state.value
+    return STATUS, item.source, orjson.dumps(fields)
+
+
+def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus:
+    """One stream entry (`kind`, `key`, `body`, and `seq` for ticks) back into an ingest item."""
+    kind, key, body = (_field(fields, name) for name in ("kind", "key", "body"))
+    if kind == TICK:
+        return decode_tick(key, _int(_field(fields, "seq"), "seq"), body, stale=False)
+    if kind == STALE:
+        stale, ts = _json_list(body, "stale body", 2)
+        if not isinstance(stale, bool) or not isinstance(ts, int):
+            raise EntryError(f"stale body for {key} must be [bool, int], got {body!r}")
+        return StaleChange(key, stale, ts)
+    if kind == STATUS:
+        return decode_status(body)
+    raise EntryError(f"unknown entry kind {kind!r}")
+
+
+def decode_tick(symbol: str, seq: int, body: str, *, stale: bool) -> Tick:
+    price, change, change_percent, ts, mode, source = _json_list(body, f"tick body for {symbol}", 6)
+    try:
+        return Tick(
+            symbol=symbol,
+            price=float(price),
+            change=float(change),
+            change_percent=float(change_percent),
+            ts=int(ts),
+            seq=seq,
+            mode=Mode(mode),
+            stale=stale,
+            source=str(source),
+        )
+    except (TypeError, ValueError) as error:
+        raise EntryError(f"tick body for {symbol} is invalid ({error}): {body!r}") from None
+
+
+def decode_status(body: str) -> SourceStatus:
+    fields = _json(body, "status body")
+    if not isinstance(fields, dict):
+        raise EntryError(f"status body must be an object, got {body!r}")
+    try:
+        return SourceStatus(**{**fields, "state": SourceState(str(fields.get("state")))})
+    except (TypeError, ValueError) as error:
+        raise EntryError(f"status body is invalid ({error}): {body!r}") from None
+
+
+def decode_snapshot(
+    cursor: str, latest: Mapping[str, str], stale: Mapping[str, str], statuses: Mapping[str, str]
+) -> Snapshot:
+    """The snapshot script's hashes: `latest` maps symbol -> "seq:body", `stale` symbol -> stale body."""
+    ticks = []
+    for symbol, value in latest.items():
+        seq_text, separator, body = value.partition(":")
+        if not separator:
+            raise EntryError(f"latest value for {symbol} has no 'seq:' prefix: {value!r}")
+        flag = stale.get(symbol)
+        is_stale = flag is not None and _json_list(flag, f"stale flag for {symbol}", 2)[0] is True
+        ticks.append(decode_tick(symbol, _int(seq_text, f"seq of {symbol}"), body, stale=is_stale))
+    return Snapshot(cursor, tuple(ticks), tuple(decode_status(body) for body in statuses.values()))
+
+
+def _field(fields: Mapping[str, str], name: str) -> str:
+    try:
+        return fields[name]
+    except KeyError:
+        raise EntryError(f"entry has no {name!r} field: {dict(fields)!r}") from None
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise EntryError(f"{what} must be an integer, got {text!r}") from None
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise EntryError(f"{what} is not JSON ({error}): {text!r}") from None
+
+
+def _json_list(text: str, what: str, length: int) -> list[Any]:
+    value = _json(text, what)
+    if not isinstance(value, list) or len(value) != length:
+        raise EntryError(f"{what} must be a JSON array of {length}, got {text!r}")
+    return value

@@ -1,0 +1,112 @@
+"""One process's part in a scale-out deployment, wired from Settings.
+
+An HTTP worker runs a `TickFollower` feeding its hub and, unless TICKER_ROLE=fanout, an
+`IngestLeader` candidate; `python -m trio_ticker ingest` runs only the candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ...delivery.hub import Hub
+from ...model import Ingest
+from ...settings import Settings
+from ...sources.build import build_supervised_sources
+from ...sources.supervise import RetryPolicy
+from .follower import TickFollower
+from .leader import IngestLeader
+from .redis_store import open_redis_store
+from .store import OpenStore
+
+if TYPE_CHECKING:
+    from ...service import Source
+
+log = logging.getLogger("trio_ticker.ingest")
+
+
+def store_opener(settings: Settings) -> OpenStore:
+    assert settings.redis_url is not None
+    return partial(
+        open_redis_store,
+        settings.redis_url.get_secret_value(),
+        prefix=settings.redis_prefix,
+        stream_maxlen=settings.redis_stream_maxlen,
+        connect_timeout=settings.redis_command_timeout,
+    )
+
+
+def redis_retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        initial=settings.redis_reconnect_initial_delay,
+        maximum=settings.redis_reconnect_max_delay,
+    )
+
+
+def build_leader(settings: Settings, sources: Sequence[Source], open_store: OpenStore | None = None) -> IngestLeader:
+    return IngestLeader(
+        open_store or store_opener(settings),
+        sources,
+        lease=settings.redis_lease,
+        command_timeout=settings.redis_command_timeout,
+        policy=redis_retry_policy(settings),
+        ingest_buffer=settings.ingest_buffer,
+        jitter=random.Random(),
+    )
+
+
+class ScaleOutNode:
+    """The follower (and the leader candidate) of one HTTP worker; `health()` is for /healthz."""
+
+    def __init__(self, settings: Settings, hub: Hub, sources: Sequence[Source]) -> None:
+        self.role = settings.role
+        open_store = store_opener(settings)
+        self.follower = TickFollower(
+            open_store, hub, command_timeout=settings.redis_command_timeout, policy=redis_retry_policy(settings)
+        )
+        self.leader = build_leader(settings, sources, open_store) if settings.role == "both" else None
+
+    async def run(
+        self, ingest: trio.MemorySendChannel[Ingest], *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Started once the hub holds the shared snapshot (or Redis was found unreachable)."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.follower.run, ingest)
+            if self.leader is not None:
+                await nursery.start(self.leader.run)
+            task_status.started()
+
+    def health(self) -> dict[str, Any]:
+        follower = self.follower
+        return {
+            "state": "connected" if follower.connected else "disconnected",
+            "role": self.role,
+            "leader": self.leader is not None and self.leader.leading,
+            "fencing_token": self.leader.token if self.leader is not None else None,
+            "reconnects": follower.reconnects,
+            "entries": follower.entries,
+            "bad_entries": follower.bad_entries,
+            **({"error": follower.last_error} if not follower.connected else {}),
+        }
+
+
+async def run_ingest_process(
+    settings: Settings, *, task_status: trio.TaskStatus[IngestLeader] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """`python -m trio_ticker ingest`: a leader candidate without HTTP, until SIGTERM/SIGINT."""
+    leader = build_leader(settings, build_supervised_sources(settings))
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(leader.run)
+            log.info("event=ingest_started prefix=%s lease=%.1f", settings.redis_prefix, settings.redis_lease)
+            task_status.started(leader)
+            async for signum in signals:
+                log.info("event=shutdown signal=%s leading=%s", signal.Signals(signum).name, leader.leading)
+                nursery.cancel_scope.cancel()  # a leader releases its lease on the way out
+                break

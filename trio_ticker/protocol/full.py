@@ -1,0 +1,289 @@
+"""The client WebSocket protocol, sans I/O: frames in, commands out; values in, frames out.
+
+`decode_command` turns any text or bytes frame into a `Command` or raises `ProtocolError`
+(never anything else). The `encode_*` functions build the JSON text frames the server sends.
+docs/protocol.md describes every message, field and error code defined here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..model import SourceStatus, Tick
+from ..settings import SYMBOL_PATTERN
+
+MAX_REQUEST_ID_LENGTH = 64
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_ACTION = "unknown_action"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    INVALID_SYMBOL = "invalid_symbol"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    TOO_MANY_SYMBOLS = "too_many_symbols"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    RATE_LIMITED = "rate_limited"
+
+
+class CloseCode(enum.IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008  # sustained rate-limit abuse
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # connection limit reached
+    UNAUTHORIZED = 4001
+    SLOW_CONSUMER = 4008
+
+
+RequestId = str | int | None
+
+
+class ProtocolError(Exception):
+    """A client frame the server cannot act on; `to_frame()` is the error message to send back."""
+
+    def __init__(self, code: ErrorCode, message: str, *, request_id: RequestId = None, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.details = details
+
+    def to_frame(self) -> str:
+        return encode_error(self.code, self.message, request_id=self.request_id, **self.details)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    symbols: tuple[str, ...]
+    request_id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    symbols: tuple[str, ...]
+    request_id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListSymbols:
+    request_id: RequestId = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    request_id: RequestId = None
+
+
+Command = Subscribe | Unsubscribe | ListSymbols | Ping
+
+
+def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Command:
+    """Parse one client frame. Raises `ProtocolError` for anything that is not a valid command.
+
+    `max_symbols` bounds a subscribe/unsubscribe's symbol list, checked before any symbol is read.
+    """
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid UTF-8 JSON") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(ErrorCode.NOT_AN_OBJECT, f"expected a JSON object, got {_json_type(message)}")
+    request_id = _request_id(message)
+    action = message.get("action")
+    if action is None:
+        raise ProtocolError(ErrorCode.MISSING_FIELD, "missing field 'action'", request_id=request_id, field="action")
+    if not isinstance(action, str):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "'action' must be a string", request_id=request_id, field="action")
+    if action == "subscribe":
+        return Subscribe(_symbols(message, request_id, max_symbols), request_id)
+    if action == "unsubscribe":
+        return Unsubscribe(_symbols(message, request_id, max_symbols), request_id)
+    if action == "list":
+        return ListSymbols(request_id)
+    if action == "ping":
+        return Ping(request_id)
+    raise ProtocolError(
+        ErrorCode.UNKNOWN_ACTION,
+        f"unknown action {action[:40]!r}; expected subscribe, unsubscribe, list or ping",
+        request_id=request_id,
+        action=action[:40],
+    )
+
+
+def _json_type(value: object) -> str:
+    names = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _request_id(message: dict[str, Any]) -> RequestId:
+    request_id = message.get("id")
+    if request_id is None:
+        return None
+    if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "'id' must be a string or an integer", field="id")
+    if isinstance(request_id, str) and len(request_id) > MAX_REQUEST_ID_LENGTH:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, f"'id' is longer than {MAX_REQUEST_ID_LENGTH} characters", field="id"
+        )
+    if isinstance(request_id, int) and not -(2**53) < request_id < 2**53:
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "'id' is out of range", field="id")
+    return request_id
+
+
+def _symbols(message: dict[str, Any], request_id: RequestId, max_symbols: int | None) -> tuple[str, ...]:
+    has_one, has_many = "symbol" in message, "symbols" in message
+    if has_one and has_many:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            "give either 'symbol' or 'symbols', not both",
+            request_id=request_id,
+            field="symbols",
+        )
+    if has_one:
+        raw: Any = [message["symbol"]]
+        field = "symbol"
+    elif has_many:
+        raw = message["symbols"]
+        field = "symbols"
+        if not isinstance(raw, list) or not raw:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                "'symbols' must be a non-empty array of strings",
+                request_id=request_id,
+                field=field,
+            )
+    else:
+        raise ProtocolError(
+            ErrorCode.MISSING_FIELD,
+            "missing field 'symbol' (or 'symbols')",
+            request_id=request_id,
+            field="symbol",
+        )
+    if max_symbols is not None and len(raw) > max_symbols:
+        raise ProtocolError(
+            ErrorCode.TOO_MANY_SYMBOLS,
+            f"at most {max_symbols} symbols per message",
+            request_id=request_id,
+            limit=max_symbols,
+        )
+    symbols: dict[str, None] = {}
+    for item in raw:
+        if not isinstance(item, str):
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD, f"'{field}' must hold strings", request_id=request_id, field=field
+            )
+        symbols[normalize_symbol(item, request_id)] = None
+    return tuple(symbols)
+
+
+def normalize_symbol(text: str, request_id: RequestId = None) -> str:
+    """Upper-case and validate a symbol's spelling (not whether it is served)."""
+    symbol = text.strip().upper()
+    if not SYMBOL_PATTERN.match(symbol):
+        raise ProtocolError(
+            ErrorCode.INVALID_SYMBOL,
+            "a symbol is 1-32 characters of A-Z, 0-9 and . : _ / -",
+            request_id=request_id,
+            symbol=text[:40],
+        )
+    return symbol
+
+
+def unknown_symbols_error(symbols: list[str], request_id: RequestId) -> ProtocolError:
+    listed = ", ".join(symbols)
+    return ProtocolError(
+        ErrorCode.UNKNOWN_SYMBOL,
+        f"unknown symbol {listed}" if len(symbols) == 1 else f"unknown symbols {listed}",
+        request_id=request_id,
+        symbol=symbols[0],
+        symbols=symbols,
+    )
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+def _with_id(message: dict[str, Any], request_id: RequestId) -> dict[str, Any]:
+    if request_id is not None:
+        message["id"] = request_id
+    return message
+
+
+def tick_fields(tick: Tick) -> dict[str, Any]:
+    """The tick message: the prototypes' keys (ticker, price, change, mode) first."""
+    return {
+        "type": "tick",
+        "ticker": tick.symbol,
+        "price": tick.price,
+        "change": tick.change,
+        "change_percent": tick.change_percent,
+        "mode": tick.mode.value,
+        "ts": tick.ts,
+        "seq": tick.seq,
+        "stale": tick.stale,
+    }
+
+
+def encode_tick(tick: Tick) -> str:
+    return _dumps(tick_fields(tick))
+
+
+def snapshot_fields(tick: Tick) -> dict[str, Any]:
+    """The REST snapshot: the tick plus the crypto broadcaster's keys."""
+    fields = tick_fields(tick)
+    del fields["type"]
+    return {
+        "symbol": tick.symbol,
+        "last_price": tick.price,
+        "timestamp_ms": tick.ts,
+        "source": tick.source,
+        **fields,
+    }
+
+
+def encode_subscribed(symbols: tuple[str, ...], request_id: RequestId = None) -> str:
+    return _dumps(_with_id({"type": "subscribed", "symbols": list(symbols)}, request_id))
+
+
+def encode_unsubscribed(symbols: tuple[str, ...], request_id: RequestId = None) -> str:
+    return _dumps(_with_id({"type": "unsubscribed", "symbols": list(symbols)}, request_id))
+
+
+def encode_symbols(symbols: tuple[str, ...], request_id: RequestId = None) -> str:
+    return _dumps(_with_id({"type": "symbols", "symbols": list(symbols)}, request_id))
+
+
+def encode_pong(ts: int, request_id: RequestId = None) -> str:
+    return _dumps(_with_id({"type": "pong", "ts": ts}, request_id))
+
+
+def encode_error(code: ErrorCode, message: str, *, request_id: RequestId = None, **details: Any) -> str:
+    return _dumps(_with_id({"type": "error", "code": code.value, "message": message, **details}, request_id))
+
+
+def encode_source_status(status: SourceStatus) -> str:
+    message: dict[str, Any] = {
+        "type": "status",
+        "source": status.source,
+        "state": status.state.value,
+        "ts": status.ts,
+        "reconnects": status.reconnects,
+    }
+    if status.detail:
+        message["detail"] = status.detail
+    if status.last_message_ts is not None:
+        message["last_message_ts"] = status.last_message_ts
+    return _dumps(message)
+
+
+def encode_symbol_status(symbol: str, *, stale: bool, ts: int) -> str:
+    return _dumps({"type": "status", "ticker": symbol, "stale": stale, "ts": ts})
