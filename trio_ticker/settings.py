@@ -21,14 +21,14 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .errors import redact_token
+
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.:_/-]{0,31}$")
 """Upper-case letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`)."""
 
 ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
 """Tokens travel in a query string, a header and a WebSocket subprotocol: URL- and header-safe only."""
-
-TOKEN_IN_TEXT = re.compile(r"(token=)[^&#\s'\"]*", re.IGNORECASE)
 
 PING_JITTER = 0.2
 """Each WebSocket ping comes TICKER_WS_PING_INTERVAL * (1 +- this) after the previous one (JitteredPingConfig)."""
@@ -277,7 +277,7 @@ def describe_validation_error(error: ValidationError) -> str:
         given = problem.get("input")
         secret = variable.endswith("API_KEY") or "AUTH_TOKENS" in variable or "REDIS_URL" in variable
         shown = "" if isinstance(given, dict) or secret else f" (got {given!r})"
-        shown = TOKEN_IN_TEXT.sub(r"\1***", shown)  # an API key pasted into a URL is not echoed
+        shown = redact_token(shown)  # an API key pasted into a URL is not echoed
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}: {message}{shown}" if field else f"  {message}")
     return "\n".join(lines)

@@ -7,7 +7,6 @@ trades with the previous close so `change` is right before and after the first t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,6 @@ from ..model import Mode, PriceUpdate
 SOURCE_NAME = "finnhub"
 MIN_DECIMALS = 2
 MAX_DECIMALS = 6
-TOKEN_IN_URL = re.compile(r"(token=)[^&#\s]*", re.IGNORECASE)
 
 
 class FinnhubDecodeError(ValueError):
@@ -61,11 +59,6 @@ class Quote:
     current: float
     previous_close: float
     ts: int  # epoch seconds, as Finnhub sends it
-
-
-def redact_token(text: str) -> str:
-    """Hide an API key passed as `token=` in a URL or message, for logs and statuses."""
-    return TOKEN_IN_URL.sub(r"\1***", text)
 
 
 def encode_subscribe(symbol: str) -> str:

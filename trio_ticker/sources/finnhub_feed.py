@@ -13,6 +13,7 @@ import httpx
 import trio
 from pydantic import SecretStr
 
+from ..errors import redact_token
 from .finnhub import (
     SOURCE_NAME,
     ErrorMessage,
@@ -21,7 +22,6 @@ from .finnhub import (
     TradeBatch,
     decode_message,
     encode_subscribe,
-    redact_token,
 )
 from .finnhub_quotes import QuoteClient, QuoteError
 from .ratelimit import SlidingWindowLimiter

@@ -17,8 +17,8 @@ from typing import Protocol, runtime_checkable
 
 import trio
 
+from ..errors import leaves, redact_token
 from ..model import Ingest, PriceUpdate, SourceState, SourceStatus, StaleChange
-from .finnhub import redact_token
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class Supervisor:
             except* HubGone:
                 raise
             except* Exception as group:
-                error = _leaves(group)[0]
+                error = leaves(group)[0]
                 unauthorized = _is_unauthorized(group)
             finally:
                 self._attempt_scope, self._live_since = None, None
@@ -303,19 +303,9 @@ async def _either(first: trio.Event, second: trio.Event) -> None:
             nursery.start_soon(wait_then_cancel)
 
 
-def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:
-    found: list[Exception] = []
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            found.extend(_leaves(error))
-        else:
-            found.append(error)
-    return found
-
-
 def _is_unauthorized(group: BaseExceptionGroup[Exception]) -> bool:
     return any(
-        isinstance(error, SourceUnauthorized) or getattr(error, "status_code", None) == 401 for error in _leaves(group)
+        isinstance(error, SourceUnauthorized) or getattr(error, "status_code", None) == 401 for error in leaves(group)
     )
 
 

@@ -15,10 +15,11 @@ from collections.abc import Callable
 import trio
 
 from ...delivery.hub import Hub
+from ...errors import leaves
 from ...model import Ingest, SourceState, SourceStatus, StaleChange, Tick
 from ...sources.supervise import Jitter, RetryPolicy
 from .codec import EntryError, Snapshot, decode_entry
-from .store import OpenStore, ScaleOutStore, StoreUnavailable, innermost
+from .store import OpenStore, ScaleOutStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class TickFollower:
                         await self._follow(store, snapshot.cursor, ingest)
                 except* (StoreUnavailable, trio.TooSlowError) as group:
                     failures += 1
-                    self.last_error = str(innermost(group))
+                    self.last_error = str(leaves(group)[0])
                     log.warning("event=follower_store_unavailable error=%s failures=%d", self.last_error, failures)
                 await self._mark_disconnected(ingest)
                 if not started:

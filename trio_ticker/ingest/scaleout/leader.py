@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ...errors import leaves
 from ...model import Ingest, Tick
 from ...sources.supervise import Jitter, RetryPolicy
-from .store import OpenStore, ScaleOutStore, StoreUnavailable, innermost
+from .store import OpenStore, ScaleOutStore, StoreUnavailable
 
 if TYPE_CHECKING:
     from ...service import Source
@@ -71,7 +72,7 @@ class IngestLeader:
                     await self._campaign(store)
             except* (StoreUnavailable, trio.TooSlowError) as group:
                 failures += 1
-                log.warning("event=leader_store_unavailable error=%r failures=%d", innermost(group), failures)
+                log.warning("event=leader_store_unavailable error=%r failures=%d", leaves(group)[0], failures)
             await trio.sleep(self._policy.delay(failures, self._jitter))
 
     async def _campaign(self, store: ScaleOutStore) -> None:
@@ -84,7 +85,7 @@ class IngestLeader:
             try:
                 await self._lead(store, token)
             except* LeadershipLost as group:
-                log.warning("event=leadership_lost token=%d reason=%s", token, innermost(group))
+                log.warning("event=leadership_lost token=%d reason=%s", token, leaves(group)[0])
 
     async def _lead(self, store: ScaleOutStore, token: int) -> None:
         self.token = token

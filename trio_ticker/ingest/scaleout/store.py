@@ -45,9 +45,3 @@ class ScaleOutStore(Protocol):
 
 OpenStore = Callable[[], AbstractAsyncContextManager[ScaleOutStore]]
 """Opens one connection (pool) to the store; leaving the block closes it."""
-
-
-def innermost(group: BaseExceptionGroup[Exception]) -> Exception:
-    """The first leaf of a (nested) exception group, for a log line."""
-    first = group.exceptions[0]
-    return innermost(first) if isinstance(first, BaseExceptionGroup) else first
