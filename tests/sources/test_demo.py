@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import random
 import statistics
+import time
 
 import pytest
 import trio
 
-from trio_ticker.model import Mode, PriceUpdate, SourceStatus
+from trio_ticker.model import Ingest, Mode, PriceUpdate
 from trio_ticker.sources.demo import KNOWN_INSTRUMENTS, SECONDS_PER_YEAR, DemoFeed, gbm_step, instrument_for
+from trio_ticker.sources.source import FeedOutput
 
 
 def test_log_returns_have_the_configured_volatility_and_no_drift() -> None:
@@ -64,19 +66,18 @@ def test_default_instruments_are_plausible() -> None:
 
 
 async def collect(feed: DemoFeed, seconds: float) -> tuple[list[PriceUpdate], list[float]]:
-    send, receive = trio.open_memory_channel[object](1000)
+    send, receive = trio.open_memory_channel[Ingest](1000)
+    output = FeedOutput(feed.name, feed.symbols, send, wall_clock=time.time)
     updates: list[PriceUpdate] = []
     times: list[float] = []
     async with trio.open_nursery() as nursery:
-        await nursery.start(feed.run, send)
-        assert receive.statistics().current_buffer_used == 1 + len(feed.symbols)  # status + start prices
+        await nursery.start(feed.run_connection, output)
+        assert receive.statistics().current_buffer_used == len(feed.symbols)  # the start prices
         with trio.move_on_after(seconds):
             async for item in receive:
-                if isinstance(item, PriceUpdate):
-                    updates.append(item)
-                    times.append(trio.current_time())
-                else:
-                    assert isinstance(item, SourceStatus)
+                assert isinstance(item, PriceUpdate)  # the supervisor, not the feed, reports the source's state
+                updates.append(item)
+                times.append(trio.current_time())
         nursery.cancel_scope.cancel()
     return updates, times
 

@@ -18,7 +18,7 @@ from trio_ticker.model import Ingest, PriceUpdate
 from trio_ticker.sources.binance_feed import BinanceFeed
 from trio_ticker.sources.finnhub_feed import FinnhubFeed
 from trio_ticker.sources.finnhub_quotes import finnhub_limiter
-from trio_ticker.sources.supervise import FeedOutput
+from trio_ticker.sources.source import FeedOutput
 
 BURST = 40
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import trio
 
 from trio_ticker.model import Ingest, PriceUpdate, SourceState, SourceStatus
-from trio_ticker.sources.supervise import FeedOutput, RetryPolicy, SourceUnauthorized, Supervisor
+from trio_ticker.sources.retry import RetryPolicy
+from trio_ticker.sources.source import FeedOutput, SourceUnauthorized
+from trio_ticker.sources.supervise import Supervisor
 
 POLICY = RetryPolicy(initial=1.0, maximum=8.0, healthy_after=60.0, unauthorized_delay=300.0)
 

@@ -28,7 +28,7 @@ from .binance import (
 )
 from .ratelimit import SlidingWindowLimiter
 from .sockets import FeedSocket, OpenSocket, get_messages
-from .supervise import FeedOutput
+from .source import FeedOutput
 
 log = logging.getLogger(__name__)
 

@@ -9,56 +9,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-import trio
-
-from ..model import Ingest, PriceUpdate, SourceStatus
 from ..settings import Settings
 from .binance_feed import BinanceFeed
 from .demo import DemoFeed
 from .finnhub_feed import FinnhubFeed
 from .finnhub_quotes import finnhub_limiter
+from .retry import RetryPolicy
 from .sockets import OpenSocket, websocket_opener
-from .supervise import FeedOutput, RetryPolicy, Supervisor
+from .supervise import Supervisor
 
 DEMO_STALE_INTERVALS = 20  # the demo is marked stale after this many missed steps (>= 10 s)
-
-
-class DemoConnection:
-    """The demo feed as one supervised "connection": its prices pass through the `FeedOutput`."""
-
-    def __init__(self, demo: DemoFeed) -> None:
-        self.demo = demo
-        self.name = demo.name
-        self.symbols = demo.symbols
-
-    async def run_connection(
-        self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        # Room for everything the demo sends before it reports started (a status and one price each).
-        send, receive = trio.open_memory_channel[Ingest](2 * len(self.symbols) + 16)
-        async with trio.open_nursery() as nursery, receive:
-            await nursery.start(self.demo.run, send)
-            while True:  # the first prices reach the hub before we report started
-                try:
-                    await self._forward(receive.receive_nowait(), feed)
-                except trio.WouldBlock:
-                    break
-            task_status.started()
-            async for item in receive:
-                await self._forward(item, feed)
-                while True:  # everything else already queued, without a scheduler pass per item
-                    try:
-                        await self._forward(receive.receive_nowait(), feed)
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-
-    @staticmethod
-    async def _forward(item: Ingest, feed: FeedOutput) -> None:
-        if isinstance(item, PriceUpdate):
-            feed.note_message()
-            await feed.publish(item)
-        elif not isinstance(item, SourceStatus):  # the supervisor owns the source's state
-            await feed.send(item)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -87,7 +47,7 @@ def build_supervised_sources(
             latest_price=latest_price,
         )
         stale_after = max(10.0, DEMO_STALE_INTERVALS * settings.demo_interval)
-        return [Supervisor(DemoConnection(demo), stale_after=stale_after, policy=policy, jitter=jitter)]
+        return [Supervisor(demo, stale_after=stale_after, policy=policy, jitter=jitter)]
     open_socket = open_socket or websocket_opener(connect_timeout=settings.upstream_connect_timeout)
     sources: list[Supervisor] = []
     if settings.crypto_symbols:

@@ -1,20 +1,20 @@
 """The simulated feed: geometric Brownian motion per symbol, seeded, rounded to the tick size.
 
-`gbm_step` is the pure model; `DemoFeed` is the thin task that steps every symbol on a fixed
-schedule (no drift from processing time) and sends the prices to the hub.
+`gbm_step` is the pure model; `DemoFeed` is a `Source` whose one "connection" steps every symbol
+on a fixed schedule (no drift from processing time) and publishes the prices.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 
-from ..model import Ingest, Mode, PriceUpdate, SourceState, SourceStatus
+from ..model import Mode, PriceUpdate
+from .source import FeedOutput
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
@@ -89,51 +89,42 @@ class DemoFeed:
             for instrument, price in zip(self._instruments, self._prices, strict=True)
         ]
 
-    async def run(
-        self,
-        updates: trio.MemorySendChannel[Ingest],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    async def run_connection(
+        self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Publish the current prices at once (so snapshots exist), then step until cancelled."""
-        async with updates:
-            prices = self._prices = self._resume_prices()
-            await updates.send(SourceStatus(self.name, SourceState.LIVE, _now_ms()))
-            await self._send_all(updates, prices)
-            task_status.started()
-            next_step = trio.current_time() + self._interval
-            while True:
-                await trio.sleep_until(next_step)
-                # Under load this task wakes late: take every step that came due, so the rate holds.
-                while next_step <= trio.current_time():
-                    for index, instrument in enumerate(self._instruments):
-                        prices[index] = gbm_step(
-                            prices[index],
-                            instrument.volatility,
-                            self._dt_years,
-                            self._random.gauss(0.0, 1.0),
-                            instrument.tick_size,
-                        )
-                    await self._send_all(updates, prices)
-                    next_step += self._interval
+        prices = self._prices = self._resume_prices()
+        await self._publish_all(feed, prices)
+        task_status.started()
+        next_step = trio.current_time() + self._interval
+        while True:
+            await trio.sleep_until(next_step)
+            # Under load this task wakes late: take every step that came due, so the rate holds.
+            while next_step <= trio.current_time():
+                for index, instrument in enumerate(self._instruments):
+                    prices[index] = gbm_step(
+                        prices[index],
+                        instrument.volatility,
+                        self._dt_years,
+                        self._random.gauss(0.0, 1.0),
+                        instrument.tick_size,
+                    )
+                await self._publish_all(feed, prices)
+                next_step += self._interval
 
-    async def _send_all(self, updates: trio.MemorySendChannel[Ingest], prices: list[float]) -> None:
-        ts = _now_ms()
+    async def _publish_all(self, feed: FeedOutput, prices: list[float]) -> None:
+        """One step of every symbol: a message from the feed, then its prices (no checkpoint while the hub has room)."""
+        feed.note_message()
+        ts = feed.now_ms()
         for instrument, price in zip(self._instruments, prices, strict=True):
-            update = PriceUpdate(
-                symbol=instrument.symbol,
-                price=price,
-                reference=instrument.start_price,
-                ts=ts,
-                mode=Mode.DEMO,
-                decimals=instrument.decimals,
-                source=self.name,
+            await feed.publish(
+                PriceUpdate(
+                    symbol=instrument.symbol,
+                    price=price,
+                    reference=instrument.start_price,
+                    ts=ts,
+                    mode=Mode.DEMO,
+                    decimals=instrument.decimals,
+                    source=self.name,
+                )
             )
-            try:  # no checkpoint while the hub keeps up: under load each one costs a scheduler pass
-                updates.send_nowait(update)
-            except trio.WouldBlock:
-                await updates.send(update)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -26,7 +26,7 @@ from .finnhub import (
 from .finnhub_quotes import QuoteClient, QuoteError
 from .ratelimit import SlidingWindowLimiter
 from .sockets import FeedSocket, OpenSocket, get_messages
-from .supervise import FeedOutput, SourceUnauthorized, Verdict
+from .source import FeedOutput, SourceUnauthorized, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from .finnhub import Quote, decode_quote
 from .ratelimit import SlidingWindowLimiter
-from .supervise import SourceUnauthorized
+from .source import SourceUnauthorized
 
 log = logging.getLogger(__name__)
 

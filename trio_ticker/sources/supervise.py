@@ -7,132 +7,23 @@ A source implements one connection attempt (`run_connection`); `Supervisor` runs
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import trio
 
 from ..errors import leaves, redact_token
-from ..model import Ingest, PriceUpdate, SourceState, SourceStatus, StaleChange
+from ..model import Ingest, SourceState, SourceStatus
+from .retry import Backoff, Jitter, RetryPolicy
+from .source import FeedOutput, HubGone, QuietChecker, Source, SourceUnauthorized, Verdict
 
 log = logging.getLogger(__name__)
 
 
-class SourceUnauthorized(Exception):
-    """The upstream refused our credentials: retry slowly, never in a tight loop."""
-
-
 class SourceStalled(Exception):
     """The connection is open but no symbol has had data for the stale threshold."""
-
-
-class HubGone(Exception):
-    """The hub's ingest channel is closed: the service is stopping, so the source stops too."""
-
-
-class Verdict(enum.Enum):
-    STALE = "stale"
-    QUIET = "quiet"  # no update, but the upstream confirms the last price is current
-
-
-class LiveSource(Protocol):
-    name: str
-    symbols: tuple[str, ...]
-
-    async def run_connection(self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = ...) -> None:
-        """Connect, report started once live, stream until failure (raise) or a planned end (return)."""
-
-
-@runtime_checkable
-class QuietChecker(Protocol):
-    async def verify_quiet(self, symbol: str, feed: FeedOutput) -> Verdict:
-        """Asked before a quiet symbol is marked stale (e.g. stocks outside market hours)."""
-
-
-class Jitter(Protocol):
-    def uniform(self, a: float, b: float) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    initial: float = 1.0
-    maximum: float = 60.0
-    healthy_after: float = 60.0  # a connection that lived this long resets the backoff
-    unauthorized_delay: float = 300.0
-
-    def delay(self, failures: int, jitter: Jitter) -> float:
-        """Full jitter: uniform in [0, min(maximum, initial * 2**(failures-1))]."""
-        ceiling = min(self.maximum, self.initial * 2.0 ** min(failures - 1, 64))
-        return jitter.uniform(0.0, ceiling)
-
-
-class FeedOutput:
-    """What a connection attempt may do: publish prices, report activity, note messages."""
-
-    def __init__(
-        self,
-        source: str,
-        symbols: tuple[str, ...],
-        updates: trio.MemorySendChannel[Ingest],
-        *,
-        wall_clock: Callable[[], float],
-    ) -> None:
-        self.source = source
-        self._updates = updates
-        self._wall_clock = wall_clock
-        now = trio.current_time()
-        self.last_activity: dict[str, float] = dict.fromkeys(symbols, now)
-        self.stale: set[str] = set()
-        self.last_message_ts: int | None = None
-        self.freshened = trio.Event()
-
-    def now_ms(self) -> int:
-        return int(self._wall_clock() * 1000)
-
-    def note_message(self) -> None:
-        """Any frame arrived (shown as the source's last message time)."""
-        self.last_message_ts = self.now_ms()
-
-    async def publish(self, update: PriceUpdate) -> None:
-        await self.mark_active(update.symbol)
-        await self.send(update)
-
-    async def publish_or_mark_active(self, update: PriceUpdate | None, symbol: str) -> None:
-        """A live message's outcome: its update, or (its book made none: the price did not move) only news that
-        `symbol` is alive."""
-        if update is not None:
-            await self.publish(update)
-        else:
-            await self.mark_active(symbol)
-
-    async def mark_active(self, symbol: str) -> None:
-        """The symbol has current data; a stale symbol is announced fresh before its next tick."""
-        if symbol not in self.last_activity:
-            return
-        self.last_activity[symbol] = trio.current_time()
-        if symbol in self.stale:
-            self.stale.discard(symbol)
-            self.freshened.set()
-            await self.send(StaleChange(symbol, False, self.now_ms()))
-
-    async def mark_stale(self, symbol: str) -> None:
-        if symbol not in self.stale:
-            self.stale.add(symbol)
-            await self.send(StaleChange(symbol, True, self.now_ms()))
-
-    async def send(self, item: Ingest) -> None:
-        try:
-            try:  # no checkpoint while the hub keeps up: under load each one costs a whole scheduler pass
-                self._updates.send_nowait(item)
-            except trio.WouldBlock:
-                await self._updates.send(item)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
-            raise HubGone(self.source) from error
 
 
 class Supervisor:
@@ -140,7 +31,7 @@ class Supervisor:
 
     def __init__(
         self,
-        source: LiveSource,
+        source: Source,
         *,
         stale_after: float | None,
         policy: RetryPolicy,
@@ -183,7 +74,7 @@ class Supervisor:
                 self._report_stopped(updates)
 
     async def _supervise(self, feed: FeedOutput, task_status: trio.TaskStatus[None]) -> None:
-        failures, started = 0, False
+        backoff, started = Backoff(self._policy, self._jitter), False
         await self._set_state(feed, SourceState.CONNECTING, "")
         while True:
             began = trio.current_time()
@@ -209,24 +100,24 @@ class Supervisor:
                 unauthorized = _is_unauthorized(group)
             finally:
                 self._attempt_scope, self._live_since = None, None
-            healthy = trio.current_time() - began >= self._policy.healthy_after
+            healthy = trio.current_time() - began >= backoff.policy.healthy_after
             if healthy:
-                failures = 0
+                backoff.reset()
             if error is None and healthy:
                 delay, detail = 0.0, "planned reconnect"
             else:
-                failures += 1
-                delay = self._policy.delay(failures, self._jitter)
+                backoff.failed()
+                delay = backoff.delay()
                 detail = "connection ended" if error is None else _describe(error)
             if unauthorized:
-                delay = max(delay, self._policy.unauthorized_delay)
+                delay = max(delay, backoff.policy.unauthorized_delay)
             self.reconnects += 1
             log.log(
                 logging.INFO if error is None and healthy else logging.WARNING,
                 "event=source_disconnected source=%s error=%r failures=%d retry_in=%.3f",
                 self.name,
                 detail,
-                failures,
+                backoff.failures,
                 delay,
             )
             state = SourceState.UNAUTHORIZED if unauthorized else SourceState.RECONNECTING

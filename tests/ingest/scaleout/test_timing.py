@@ -12,7 +12,7 @@ from trio_ticker.ingest.scaleout.codec import TICK
 from trio_ticker.ingest.scaleout.follower import STATUS_SOURCE, TickFollower
 from trio_ticker.ingest.scaleout.leader import IngestLeader
 from trio_ticker.model import Ingest, Mode, PriceUpdate, SourceState
-from trio_ticker.sources.supervise import RetryPolicy
+from trio_ticker.sources.retry import RetryPolicy
 
 LEASE = 3.0
 SYMBOL = "BTCUSDT"

@@ -8,7 +8,6 @@ unreachable it marks every symbol stale, keeps serving what it has, and reconnec
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 
@@ -17,7 +16,7 @@ import trio
 from ...delivery.hub import Hub
 from ...errors import leaves
 from ...model import Ingest, SourceState, SourceStatus, StaleChange, Tick
-from ...sources.supervise import Jitter, RetryPolicy
+from ...sources.retry import Backoff, Jitter, RetryPolicy
 from .codec import EntryError, Snapshot, decode_entry
 from .store import OpenStore, ScaleOutStore, StoreUnavailable
 
@@ -44,8 +43,7 @@ class TickFollower:
         self._open_store = open_store
         self._hub = hub
         self._command_timeout = command_timeout
-        self._policy = policy
-        self._jitter = jitter or random.Random()
+        self._backoff = Backoff(policy, jitter)
         self._read_block = read_block
         self._wall_clock = wall_clock
         self.connected = False
@@ -60,7 +58,7 @@ class TickFollower:
     ) -> None:
         """Report started after the first snapshot is in the hub, or after the first failed attempt."""
         started = False
-        failures = 0
+        backoff = self._backoff
         async with ingest:
             while True:
                 try:
@@ -68,20 +66,22 @@ class TickFollower:
                         with trio.fail_after(self._command_timeout):
                             snapshot = await store.load_snapshot()
                         await self._apply_snapshot(store, snapshot, ingest)
-                        failures = 0
+                        backoff.reset()
                         if not started:
                             started = True
                             task_status.started()
                         await self._follow(store, snapshot.cursor, ingest)
                 except* (StoreUnavailable, trio.TooSlowError) as group:
-                    failures += 1
+                    backoff.failed()
                     self.last_error = str(leaves(group)[0])
-                    log.warning("event=follower_store_unavailable error=%s failures=%d", self.last_error, failures)
+                    log.warning(
+                        "event=follower_store_unavailable error=%s failures=%d", self.last_error, backoff.failures
+                    )
                 await self._mark_disconnected(ingest)
                 if not started:
                     started = True
                     task_status.started()
-                await trio.sleep(self._policy.delay(failures, self._jitter))
+                await trio.sleep(backoff.delay())
 
     async def _apply_snapshot(
         self, store: ScaleOutStore, snapshot: Snapshot, ingest: trio.MemorySendChannel[Ingest]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ import trio
 
 from ...errors import leaves
 from ...model import Ingest, Tick
-from ...sources.supervise import Jitter, RetryPolicy
+from ...sources.retry import Backoff, Jitter, RetryPolicy
 from .store import OpenStore, ScaleOutStore, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -50,9 +49,8 @@ class IngestLeader:
         self._sources = sources
         self.lease = lease
         self._command_timeout = min(command_timeout, lease / 3)
-        self._policy = policy
         self._ingest_buffer = ingest_buffer
-        self._jitter = jitter or random.Random()
+        self._backoff = Backoff(policy, jitter)
         self.token: int | None = None  # the fencing token while leading
         self.leading_since: float | None = None  # trio time this term began
         self.terms = 0  # how many times this process became leader
@@ -64,16 +62,16 @@ class IngestLeader:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        failures = 0
+        backoff = self._backoff
         while True:
             try:
                 async with self._open_store() as store:
-                    failures = 0
+                    backoff.reset()
                     await self._campaign(store)
             except* (StoreUnavailable, trio.TooSlowError) as group:
-                failures += 1
-                log.warning("event=leader_store_unavailable error=%r failures=%d", leaves(group)[0], failures)
-            await trio.sleep(self._policy.delay(failures, self._jitter))
+                backoff.failed()
+                log.warning("event=leader_store_unavailable error=%r failures=%d", leaves(group)[0], backoff.failures)
+            await trio.sleep(backoff.delay())
 
     async def _campaign(self, store: ScaleOutStore) -> None:
         while True:

@@ -19,7 +19,7 @@ from ...delivery.hub import Hub
 from ...model import Ingest
 from ...settings import Settings
 from ...sources.build import build_supervised_sources
-from ...sources.supervise import RetryPolicy
+from ...sources.retry import RetryPolicy
 from .follower import TickFollower
 from .leader import IngestLeader
 from .redis_store import open_redis_store

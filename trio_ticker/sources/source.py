@@ -1,0 +1,106 @@
+"""The one Source contract: what a price source implements, and what it may do while connected.
+
+A source (demo, Binance, Finnhub) implements one connection attempt, `run_connection(feed)`, and
+publishes through the `FeedOutput` it is given; `supervise.Supervisor` runs it forever.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import trio
+
+from ..model import Ingest, PriceUpdate, StaleChange
+
+
+class SourceUnauthorized(Exception):
+    """The upstream refused our credentials: retry slowly, never in a tight loop."""
+
+
+class HubGone(Exception):
+    """The hub's ingest channel is closed: the service is stopping, so the source stops too."""
+
+
+class Verdict(enum.Enum):
+    STALE = "stale"
+    QUIET = "quiet"  # no update, but the upstream confirms the last price is current
+
+
+class Source(Protocol):
+    name: str
+    symbols: tuple[str, ...]
+
+    async def run_connection(self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = ...) -> None:
+        """Connect, report started once live, stream until failure (raise) or a planned end (return)."""
+
+
+@runtime_checkable
+class QuietChecker(Protocol):
+    async def verify_quiet(self, symbol: str, feed: FeedOutput) -> Verdict:
+        """Asked before a quiet symbol is marked stale (e.g. stocks outside market hours)."""
+
+
+class FeedOutput:
+    """What a connection attempt may do: publish prices, report activity, note messages."""
+
+    def __init__(
+        self,
+        source: str,
+        symbols: tuple[str, ...],
+        updates: trio.MemorySendChannel[Ingest],
+        *,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.source = source
+        self._updates = updates
+        self._wall_clock = wall_clock
+        now = trio.current_time()
+        self.last_activity: dict[str, float] = dict.fromkeys(symbols, now)
+        self.stale: set[str] = set()
+        self.last_message_ts: int | None = None
+        self.freshened = trio.Event()
+
+    def now_ms(self) -> int:
+        return int(self._wall_clock() * 1000)
+
+    def note_message(self) -> None:
+        """Any frame arrived (shown as the source's last message time)."""
+        self.last_message_ts = self.now_ms()
+
+    async def publish(self, update: PriceUpdate) -> None:
+        await self.mark_active(update.symbol)
+        await self.send(update)
+
+    async def publish_or_mark_active(self, update: PriceUpdate | None, symbol: str) -> None:
+        """A live message's outcome: its update, or (its book made none: the price did not move) only news that
+        `symbol` is alive."""
+        if update is not None:
+            await self.publish(update)
+        else:
+            await self.mark_active(symbol)
+
+    async def mark_active(self, symbol: str) -> None:
+        """The symbol has current data; a stale symbol is announced fresh before its next tick."""
+        if symbol not in self.last_activity:
+            return
+        self.last_activity[symbol] = trio.current_time()
+        if symbol in self.stale:
+            self.stale.discard(symbol)
+            self.freshened.set()
+            await self.send(StaleChange(symbol, False, self.now_ms()))
+
+    async def mark_stale(self, symbol: str) -> None:
+        if symbol not in self.stale:
+            self.stale.add(symbol)
+            await self.send(StaleChange(symbol, True, self.now_ms()))
+
+    async def send(self, item: Ingest) -> None:
+        try:
+            try:  # no checkpoint while the hub keeps up: under load each one costs a whole scheduler pass
+                self._updates.send_nowait(item)
+            except trio.WouldBlock:
+                await self._updates.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
+            raise HubGone(self.source) from error
