@@ -10,18 +10,9 @@ import trio
 from quart_trio import QuartTrio
 
 from tests.support.helpers import make_settings
-from trio_ticker.app import create_app
+from trio_ticker.app import assemble, create_app
 from trio_ticker.delivery.hub import Hub
 from trio_ticker.model import Mode, PriceUpdate
-from trio_ticker.service import TickerService
-from trio_ticker.settings import Settings
-
-
-class NoSources(TickerService):
-    """The real service with no sources, so a test decides exactly which prices exist."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, sources=[])
 
 
 @pytest.fixture
@@ -33,11 +24,9 @@ async def app() -> AsyncIterator[QuartTrio]:
 
 @pytest.fixture
 async def quiet_app() -> AsyncIterator[tuple[QuartTrio, Hub]]:
-    settings = make_settings()
-    service = NoSources(settings)
-    app = create_app(settings, service)
-    async with app.test_app():
-        yield app, service.hub
+    assembly = assemble(make_settings(), sources=())  # no sources: a test decides exactly which prices exist
+    async with assembly.app.test_app():
+        yield assembly.app, assembly.hub
 
 
 async def receive_json(ws: object) -> object:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.helpers import make_settings
-from trio_ticker.service import build_sources
 from trio_ticker.settings import ConfigError, load_settings
+from trio_ticker.sources.build import build_supervised_sources
 
 
 def test_live_stock_symbols_without_a_key_refuse_to_start_with_one_clear_line(
@@ -39,12 +39,12 @@ def test_empty_key_counts_as_missing_and_crypto_only_needs_none(
     monkeypatch.setenv("TICKER_STOCK_SYMBOLS", "")
     monkeypatch.setenv("TICKER_DEFAULT_SYMBOL", "ETHUSDT")
     settings = load_settings()
-    assert [source.name for source in build_sources(settings)] == ["binance"]
+    assert [source.name for source in build_supervised_sources(settings)] == ["binance"]
 
 
 def test_live_mode_builds_both_sources_each_supervised() -> None:
     settings = make_settings(demo_mode=False, finnhub_api_key="k")
-    sources = build_sources(settings)
+    sources = build_supervised_sources(settings)
     assert [(source.name, source.symbols) for source in sources] == [
         ("binance", ("BTCUSDT", "ETHUSDT")),
         ("finnhub", ("AAPL", "GOOGL", "AMZN", "MSFT")),
@@ -53,7 +53,7 @@ def test_live_mode_builds_both_sources_each_supervised() -> None:
 
 
 def test_demo_mode_supervises_the_demo_feed() -> None:
-    (source,) = build_sources(make_settings())
+    (source,) = build_supervised_sources(make_settings())
     assert (source.name, type(source).__name__) == ("demo", "Supervisor")
 
 

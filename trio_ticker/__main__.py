@@ -14,11 +14,10 @@ from functools import partial
 
 import trio
 
-from .app import create_app
+from .app import assemble
 from .edge.hypercorn_server import hypercorn_config, serve
 from .logs import configure_logging
 from .protocol.full import CloseCode
-from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("trio_ticker.main")
@@ -30,8 +29,8 @@ async def serve_until_signalled(
     settings: Settings, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Serve until SIGTERM/SIGINT, then close clients with 1001 and stop; reports the bound URLs."""
-    service = TickerService(settings)
-    app = create_app(settings, service)
+    assembly = assemble(settings)
+    app, hub = assembly.app, assembly.hub
     config = hypercorn_config(settings)
     stop_serving = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -43,12 +42,12 @@ async def serve_until_signalled(
                 log.info(
                     "event=shutdown signal=%s clients=%d",
                     signal.Signals(signum).name,
-                    service.hub.statistics().clients,
+                    hub.statistics().clients,
                 )
                 deadline = trio.current_time() + settings.graceful_timeout
-                service.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+                hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
                 with trio.move_on_at(deadline):
-                    await service.hub.wait_no_clients()
+                    await hub.wait_no_clients()
                 # Every client has its 1001 now. What Hypercorn still waits for is in-flight HTTP
                 # and each closed WebSocket's ping loop (it sleeps a whole ping interval before it
                 # notices the close), so its own graceful wait only needs a short drain.

@@ -1,12 +1,16 @@
-"""The Quart-Trio app: REST snapshot routes, /metrics, the web client's files, and `/ws` in front.
+"""The composition root: `assemble(settings)` builds every part, wires them, and serves them as one app.
 
-`create_app(settings)` builds everything (no globals but the module-level `app` Hypercorn
-imports). The lifespan starts the root service once, in quart-trio's nursery, before serving.
+Delivery (hub, pacer, reaper), the sources and the ingest route that feeds the hub (local, or Redis
+with TICKER_REDIS_URL), the `/ws` endpoint in front of the Quart-Trio app with the REST snapshot
+routes, /metrics and the web client's files. No globals but the module-level `app` Hypercorn
+imports. The lifespan starts the root service once, in quart-trio's nursery, before serving.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from quart import Response, jsonify, request, send_from_directory
@@ -15,31 +19,75 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from .delivery.hub import Hub
 from .edge.access import AccessPolicy, bearer_token
+from .edge.limits import LimitCounters
 from .edge.metrics import TickerMetrics
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
+from .ingest.local import LocalIngest
 from .logs import configure_logging
 from .protocol import full as protocol
 from .protocol.full import ErrorCode, ProtocolError
-from .service import TickerService
+from .service import IngestRoute, TickerService
 from .settings import ConfigError, Settings, load_settings
+from .sources.build import build_supervised_sources
+from .sources.supervise import Supervisor
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
 TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
 
 
-def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
-    settings = settings or load_settings()
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """What the composition root built: `python -m trio_ticker` and the tests drive these parts."""
+
+    settings: Settings
+    hub: Hub
+    sources: tuple[Supervisor, ...]
+    ingest: IngestRoute
+    service: TickerService
+    endpoint: WebSocketEndpoint
+    app: QuartTrio
+
+
+def create_app(settings: Settings | None = None) -> QuartTrio:
+    return assemble(settings or load_settings()).app
+
+
+def build_ingest(settings: Settings, hub: Hub, sources: tuple[Supervisor, ...]) -> IngestRoute:
+    """The sources in this process, or (TICKER_REDIS_URL) the scale-out node that follows Redis and may lead."""
+    if settings.redis_url is None:
+        return LocalIngest(sources)
+    from .ingest.scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
+
+    return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest)
+
+
+def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None) -> Assembly:
+    """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself)."""
     configure_logging(settings.log_level)
-    service = service or TickerService(settings)
+    metrics = TickerMetrics()
+    hub = Hub(
+        settings.symbols,
+        client_buffer=settings.client_buffer,
+        batch_flush_interval=settings.batch_flush_interval,
+        slow_client_timeout=settings.slow_client_timeout,
+        on_tick_sampled=metrics.observe_tick_age,
+    )
+    # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
+    if sources is None:
+        sources = build_supervised_sources(settings, latest_price=hub.latest_price)
+    supervised = tuple(sources)
+    ingest = build_ingest(settings, hub, supervised)
+    service = TickerService(hub, ingest, ingest_buffer=settings.ingest_buffer)
     app = QuartTrio(__name__, static_folder=None)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
-    endpoint = WebSocketEndpoint(app.asgi_app, service, access)
+    counters = LimitCounters()
+    endpoint = WebSocketEndpoint(app.asgi_app, hub, settings, access, counters)
     app.asgi_app = endpoint  # type: ignore[method-assign]
-    metrics = TickerMetrics(service, endpoint.counters)
-    hub = service.hub
+    metrics.collect_at_scrape(hub, lambda: endpoint.open_connections, counters)
     # No list: any page may read the public REST data (`*`); a list: only those Origins.
     cors(
         app,
@@ -111,15 +159,13 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     @app.get("/healthz")
     async def healthz() -> Response:
         statistics = hub.statistics()
-        last_messages = {
-            source.name: source.last_message_ts for source in service.sources if hasattr(source, "last_message_ts")
-        }
+        last_messages = {source.name: source.last_message_ts for source in supervised}
         return jsonify(
             {
                 "status": "ok",
                 "mode": "demo" if settings.demo_mode else "live",
                 "clients": statistics.clients,
-                "connections": service.open_connections,
+                "connections": endpoint.open_connections,
                 "sources": {
                     name: {
                         "state": status.state.value,
@@ -131,7 +177,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
                     for name, status in hub.source_statuses().items()
                 },
                 "statistics": statistics_fields(statistics),
-                **({"redis": service.scale_out.health()} if service.scale_out is not None else {}),
+                **ingest.health(),
             }
         )
 
@@ -147,7 +193,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     async def web_file(filename: str) -> Response:
         return await send_from_directory(settings.web_dir, filename)
 
-    return app
+    return Assembly(settings, hub, supervised, ingest, service, endpoint, app)
 
 
 def error_response(code: str, message: str, status: int, **details: Any) -> tuple[Response, int]:

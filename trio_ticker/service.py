@@ -1,87 +1,58 @@
-"""The root service: one nursery that owns the hub and every source.
+"""The root service: one nursery that owns the hub and the ingest route that feeds it.
 
-`TickerService.run` is startable: it reports started only once the hub is consuming and every
-source has started, so the app serves only after the first prices exist. The app's lifespan
-starts it once; tests start it directly.
+`TickerService.run` is startable: it reports started only once the hub is consuming and the
+ingest route has started (every local source live or failed once, or the Redis snapshot loaded),
+so the app serves only after the first prices exist. The app's lifespan starts it once; tests
+start it directly. Which ingest route runs is the composition root's choice (app.py).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 import trio
 
 from .delivery.hub import Hub
 from .model import Ingest
-from .settings import Settings
-from .sources.build import build_supervised_sources
-
-if TYPE_CHECKING:
-    from .ingest.scaleout.node import ScaleOutNode
 
 log = logging.getLogger(__name__)
 
 
-class Source(Protocol):
-    name: str
-    symbols: tuple[str, ...]
+class IngestRoute(Protocol):
+    """How ticks reach the hub: `ingest.local.LocalIngest` or `ingest.scaleout.node.ScaleOutNode`."""
 
     async def run(
         self,
         updates: trio.MemorySendChannel[Ingest],
         *,
         task_status: trio.TaskStatus[None] = ...,
-    ) -> None: ...
+    ) -> None:
+        """Send into `updates` until cancelled; started once the hub has what it needs to serve."""
 
-
-def build_sources(settings: Settings, hub: Hub | None = None) -> list[Source]:
-    """Every source wrapped in the shared supervisor: the demo, or Binance and/or Finnhub live.
-
-    With a hub, the demo walk resumes from the prices the hub last published (e.g. a new ingest leader).
-    """
-    return list(build_supervised_sources(settings, latest_price=hub.latest_price if hub else None))
+    def health(self) -> dict[str, Any]:
+        """Blocks of its own for /healthz (the Redis connection), by name; none for local ingest."""
 
 
 class TickerService:
-    def __init__(self, settings: Settings, sources: list[Source] | None = None) -> None:
-        self.settings = settings
-        self.hub = Hub(
-            settings.symbols,
-            client_buffer=settings.client_buffer,
-            batch_flush_interval=settings.batch_flush_interval,
-            slow_client_timeout=settings.slow_client_timeout,
-        )
-        self.sources = sources if sources is not None else build_sources(settings, self.hub)
+    def __init__(self, hub: Hub, ingest: IngestRoute, *, ingest_buffer: int) -> None:
+        self.hub = hub
+        self.ingest = ingest
+        self._ingest_buffer = ingest_buffer
         self._cancel_scope: trio.CancelScope | None = None
-        # With TICKER_REDIS_URL the hub follows Redis and the sources run only on the elected leader.
-        self.scale_out: ScaleOutNode | None = None
-        if settings.redis_url is not None:
-            from .ingest.scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
-
-            self.scale_out = ScaleOutNode(settings, self.hub, self.sources)
-        # WebSocket connections still open, including evicted ones whose socket is not yet closed.
-        self.open_connections = 0
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
-        send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self.settings.ingest_buffer)
+        send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self._ingest_buffer)
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
                 await nursery.start(self.hub.run, receive_ingest)
-                if self.scale_out is not None:
-                    await nursery.start(self.scale_out.run, send_ingest)
-                else:
-                    async with send_ingest:
-                        for source in self.sources:
-                            await nursery.start(source.run, send_ingest.clone())
-                            symbols = ",".join(source.symbols)
-                            log.info("event=source_started source=%s symbols=%s", source.name, symbols)
+                await nursery.start(self.ingest.run, send_ingest)
                 task_status.started(self)
         finally:
             log.info("event=service_stopped")
 
     def stop(self) -> None:
-        """Cancel the sources and the hub; `run` then returns."""
+        """Cancel the ingest route and the hub; `run` then returns."""
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()

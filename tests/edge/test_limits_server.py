@@ -17,9 +17,8 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnec
 from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client
-from trio_ticker.app import create_app
+from trio_ticker.app import assemble
 from trio_ticker.edge.limits import LimitCounters
-from trio_ticker.service import TickerService
 
 TOKEN = "s3cret-token-0123456789"
 
@@ -27,12 +26,12 @@ TOKEN = "s3cret-token-0123456789"
 class Server:
     def __init__(self, **overrides: Any) -> None:
         self.settings = make_settings(demo_interval=0.02, **overrides)
-        self.service = TickerService(self.settings)
-        self.app = create_app(self.settings, self.service)
+        self.assembly = assemble(self.settings)
+        self.app = self.assembly.app
 
     @property
     def counters(self) -> LimitCounters:
-        return self.app.asgi_app.counters  # type: ignore[attr-defined,no-any-return]
+        return self.assembly.endpoint.counters
 
 
 async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
@@ -131,7 +130,7 @@ async def test_too_many_symbols_in_one_message_is_a_typed_error() -> None:
             await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT", "GOOGL"], "id": 2})
             assert (await receive(ws))["type"] == "subscribed"
             await ticks.wait_for_more()
-    assert server.service.hub.statistics().clients == 0
+    assert server.assembly.hub.statistics().clients == 0
 
 
 async def test_too_many_subscriptions_is_a_typed_error_and_subscribes_nothing() -> None:
@@ -149,7 +148,7 @@ async def test_too_many_subscriptions_is_a_typed_error_and_subscribes_nothing() 
                 "limit": 2,
                 "id": "g",
             }
-            assert server.service.hub.subscriber_count("GOOGL") == 0
+            assert server.assembly.hub.subscriber_count("GOOGL") == 0
             await send(ws, {"action": "subscribe", "symbol": "MSFT"})  # already held: no new subscription
             assert (await receive(ws))["type"] == "subscribed"
             await ticks.wait_for_more()
@@ -167,7 +166,7 @@ async def test_past_the_connection_limit_a_client_is_closed_1013_until_a_slot_fr
                 async with open_websocket_url(url) as third:
                     assert await wait_closed(third) == (1013, "try again later")
             with trio.fail_after(5):
-                while server.service.open_connections > 1:
+                while server.assembly.endpoint.open_connections > 1:
                     await trio.sleep(0.01)
             async with open_websocket_url(url) as fourth:
                 await send(fourth, {"action": "ping"})

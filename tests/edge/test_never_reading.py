@@ -16,9 +16,8 @@ from wsproto.events import Ping, TextMessage
 from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
 from tests.support.never_reading import NeverReadingClient
-from trio_ticker.app import create_app
+from trio_ticker.app import Assembly, assemble
 from trio_ticker.model import Mode, PriceUpdate
-from trio_ticker.service import TickerService
 from trio_ticker.settings import PING_JITTER
 
 PING_INTERVAL = 0.5
@@ -27,25 +26,25 @@ SLACK = 1.5  # a busy 2-core machine runs other suites meanwhile
 FIREHOSE = "ZZZ"
 
 
-async def wait_for_connections(service: TickerService, count: int) -> float:
+async def wait_for_connections(assembly: Assembly, count: int) -> float:
     """Poll until the server has `count` WebSocket connections; returns when (trio.current_time)."""
-    while service.open_connections != count:
+    while assembly.endpoint.open_connections != count:
         await trio.sleep(0.02)
     return trio.current_time()
 
 
-async def flood(service: TickerService) -> None:
+async def flood(assembly: Assembly) -> None:
     """About 5000 ticks/s of one symbol, straight into the hub."""
     while True:
         for _ in range(50):
-            service.hub.publish(PriceUpdate(FIREHOSE, 100.0, 99.0, int(time.time() * 1000), Mode.DEMO))
+            assembly.hub.publish(PriceUpdate(FIREHOSE, 100.0, 99.0, int(time.time() * 1000), Mode.DEMO))
         await trio.sleep(0.01)
 
 
 async def test_a_client_that_stops_reading_is_closed_after_the_read_timeout_and_no_one_else_is() -> None:
     settings = make_settings(demo_interval=0.05, ws_ping_interval=PING_INTERVAL, ws_read_timeout=READ_TIMEOUT)
-    service = TickerService(settings)
-    app = create_app(settings, service)
+    assembly = assemble(settings)
+    app = assembly.app
     seqs: dict[int, list[int]] = {}
     stop_listening = trio.Event()
 
@@ -70,7 +69,7 @@ async def test_a_client_that_stops_reading_is_closed_after_the_read_timeout_and_
             silent = await NeverReadingClient.connect(address)
             await silent.subscribe("BTCUSDT")
             silent_since = trio.current_time()  # the last bytes it sends
-            closed_at = await wait_for_connections(service, 3)
+            closed_at = await wait_for_connections(assembly, 3)
 
             # Hypercorn closes the socket once its ping loop wakes (within one spread interval), without a close frame.
             with trio.fail_after(PING_INTERVAL * (1 + PING_JITTER) + SLACK):
@@ -84,7 +83,7 @@ async def test_a_client_that_stops_reading_is_closed_after_the_read_timeout_and_
     assert ending == "eof"  # the client's library reports 1006
     assert any(isinstance(event, Ping) for event in events)  # unanswered: it was not reading
     assert any(isinstance(event, TextMessage) and '"tick"' in event.data for event in events)
-    stats = service.hub.statistics()
+    stats = assembly.hub.statistics()
     assert stats.clients == 0 and stats.evicted == 0  # the read timeout, not the hub, closed it
     assert len(seqs) == 3
     for numbers in seqs.values():
@@ -107,8 +106,8 @@ async def test_a_never_reading_client_whose_buffers_filled_is_aborted_by_the_sta
         send_buffer=4096,
         slow_client_timeout=60.0,
     )
-    service = TickerService(settings)
-    app = create_app(settings, service)
+    assembly = assemble(settings)
+    app = assembly.app
 
     with trio.fail_after(30):
         async with serve_app(app, settings) as address:
@@ -116,8 +115,8 @@ async def test_a_never_reading_client_whose_buffers_filled_is_aborted_by_the_sta
             await silent.subscribe(FIREHOSE)
             silent_since = trio.current_time()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(flood, service)
-                closed_at = await wait_for_connections(service, 0)
+                nursery.start_soon(flood, assembly)
+                closed_at = await wait_for_connections(assembly, 0)
                 nursery.cancel_scope.cancel()
             _, ending = await silent.read_to_end()
             await silent.aclose()
@@ -125,4 +124,4 @@ async def test_a_never_reading_client_whose_buffers_filled_is_aborted_by_the_sta
     # Pinned from the first fractions of a second: gone after the stall timeout, never later than both timeouts.
     assert stall_timeout <= closed_at - silent_since <= read_timeout + stall_timeout + SLACK
     assert ending == "reset"
-    assert service.hub.statistics().evicted == 0
+    assert assembly.hub.statistics().evicted == 0

@@ -15,9 +15,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Ping, Request
 
 from tests.support.helpers import make_settings
-from trio_ticker.app import create_app
+from trio_ticker.app import assemble
 from trio_ticker.edge.hypercorn_server import hypercorn_config, serve
-from trio_ticker.service import TickerService
 from trio_ticker.settings import PING_JITTER
 
 
@@ -58,8 +57,8 @@ async def test_hypercorn_draws_a_fresh_interval_before_every_ping() -> None:
     # Real Hypercorn, real sockets: without the per-read draw every gap would be the same 0.2 s.
     interval = 0.2
     settings = make_settings(ws_ping_interval=interval, ws_read_timeout=None, host="127.0.0.1", port=0)
-    service = TickerService(settings)
-    app = create_app(settings, service)
+    assembly = assemble(settings)
+    app = assembly.app
     config = hypercorn_config(settings, random.Random(3))
     shutdown = trio.Event()
     with trio.fail_after(20):

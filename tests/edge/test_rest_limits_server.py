@@ -16,22 +16,21 @@ from trio_websocket import open_websocket_url
 from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client
-from trio_ticker.app import create_app
-from trio_ticker.service import TickerService
+from trio_ticker.app import Assembly, assemble
 
 TOKEN = "rest-token-0123456789abcdef"
 
 
-def build(**overrides: Any) -> tuple[TickerService, Any]:
+def build(**overrides: Any) -> tuple[Assembly, Any]:
     settings = make_settings(demo_interval=0.02, **overrides)
-    service = TickerService(settings)
-    return service, create_app(settings, service)
+    assembly = assemble(settings)
+    return assembly, assembly.app
 
 
 async def test_with_tokens_set_the_data_routes_need_a_bearer_token() -> None:
-    service, app = build(auth_tokens=TOKEN)
+    assembly, app = build(auth_tokens=TOKEN)
     async with (
-        serve_app(app, service.settings) as address,
+        serve_app(app, assembly.settings) as address,
         well_behaved_client(f"ws://{address}/ws?token={TOKEN}") as ticks,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
@@ -53,9 +52,9 @@ async def test_with_tokens_set_the_data_routes_need_a_bearer_token() -> None:
 
 
 async def test_a_query_string_over_the_limit_gets_414() -> None:
-    service, app = build(max_query_length=128)
+    assembly, app = build(max_query_length=128)
     async with (
-        serve_app(app, service.settings) as address,
+        serve_app(app, assembly.settings) as address,
         well_behaved_client(f"ws://{address}/ws") as ticks,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
@@ -69,8 +68,8 @@ async def test_a_query_string_over_the_limit_gets_414() -> None:
 
 
 async def test_cors_follows_the_allowed_origins() -> None:
-    service, app = build(allowed_origins="https://good.example")
-    async with serve_app(app, service.settings) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+    assembly, app = build(allowed_origins="https://good.example")
+    async with serve_app(app, assembly.settings) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
         good = await http.get("/prices", headers={"Origin": "https://good.example"})
         assert good.headers["Access-Control-Allow-Origin"] == "https://good.example"
         assert "Origin" in good.headers["Vary"]
@@ -87,8 +86,8 @@ async def test_cors_follows_the_allowed_origins() -> None:
         assert preflight.headers["Access-Control-Allow-Origin"] == "https://good.example"
         assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
 
-    service, app = build()
-    async with serve_app(app, service.settings) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+    assembly, app = build()
+    async with serve_app(app, assembly.settings) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
         anyone = await http.get("/prices", headers={"Origin": "https://anyone.example"})
         assert anyone.headers["Access-Control-Allow-Origin"] == "*"
 
@@ -102,9 +101,9 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_metrics_report_clients_ticks_sources_limits_and_tick_age() -> None:
-    service, app = build(rate_limit_burst=1, rate_limit_per_second=0.1)
+    assembly, app = build(rate_limit_burst=1, rate_limit_per_second=0.1)
     async with (
-        serve_app(app, service.settings) as address,
+        serve_app(app, assembly.settings) as address,
         well_behaved_client(f"ws://{address}/ws") as ticks,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
@@ -115,7 +114,7 @@ async def test_metrics_report_clients_ticks_sources_limits_and_tick_age() -> Non
                 while orjson.loads(await ws.get_message()).get("code") != "rate_limited":
                     pass
             with trio.fail_after(10):  # the tick-age histogram samples every 32nd tick
-                while service.hub.statistics().ticks_in < 64:
+                while assembly.hub.statistics().ticks_in < 64:
                     await trio.sleep(0.02)
             response = await http.get("/metrics")
         await ticks.wait_for_more()

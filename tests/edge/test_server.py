@@ -12,9 +12,8 @@ from trio_websocket import WebSocketConnection, open_websocket_url, wrap_client_
 
 from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
-from trio_ticker.app import create_app
+from trio_ticker.app import assemble
 from trio_ticker.model import Mode, PriceUpdate
-from trio_ticker.service import TickerService
 
 SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT")
 FIREHOSE = "ZZZ"  # only the stuck client takes it; the test floods it so the stuck socket fills fast
@@ -39,8 +38,8 @@ async def test_fifty_clients_are_not_held_up_by_one_that_never_reads() -> None:
         slow_client_timeout=1.0,  # well before the kernel gives up on the stalled socket (3 s)
         stock_symbols=("AAPL", "GOOGL", "AMZN", "MSFT", FIREHOSE),
     )
-    service = TickerService(settings)
-    app = create_app(settings, service)
+    assembly = assemble(settings)
+    app = assembly.app
     batching_results: dict[int, list[tuple[int, int]]] = {}  # client index -> (seq, latency ms) per tick
     single_frame_results: dict[int, list[tuple[int, int]]] = {}
     received_while_stuck = trio.Event()
@@ -87,22 +86,22 @@ async def test_fifty_clients_are_not_held_up_by_one_that_never_reads() -> None:
                 nursery.start_soon(stuck_client)
                 # Flood the stuck client's extra symbol (about 3 MB/s) until its socket buffers are
                 # full and it has been behind for 1 s: the hub evicts it; the others keep streaming.
-                while service.hub.statistics().evicted == 0:
+                while assembly.hub.statistics().evicted == 0:
                     for _ in range(200):
-                        service.hub.publish(PriceUpdate(FIREHOSE, 100.0, 99.0, int(time.time() * 1000), Mode.DEMO))
+                        assembly.hub.publish(PriceUpdate(FIREHOSE, 100.0, 99.0, int(time.time() * 1000), Mode.DEMO))
                     await trio.sleep(0.01)
                 evicted_at = trio.current_time()
-                assert service.hub.statistics().clients == 50  # unregistered at once
+                assert assembly.hub.statistics().clients == 50  # unregistered at once
                 # Its connection task stays pinned in Hypercorn's shielded send until the kernel
                 # aborts the stalled socket (send_stall_timeout): only then is it really gone.
-                while service.open_connections > 50:
+                while assembly.endpoint.open_connections > 50:
                     await trio.sleep(0.05)
                 await trio.sleep(0.5)
                 received_while_stuck.set()
                 stuck_nursery_scope.cancel()
             reaped_after = trio.current_time() - evicted_at
 
-    stats = service.hub.statistics()
+    stats = assembly.hub.statistics()
     assert stats.evicted == 1
     assert stats.clients == 0
     assert reaped_after < 5

@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 from tests.support.helpers import make_settings
-from trio_ticker.service import TickerService
+from trio_ticker.app import assemble
+from trio_ticker.ingest.local import LocalIngest
 
 
 def test_a_single_process_server_does_not_import_the_redis_client() -> None:
@@ -19,4 +20,4 @@ def test_a_single_process_server_does_not_import_the_redis_client() -> None:
 
 
 def test_the_service_runs_its_sources_itself_without_redis() -> None:
-    assert TickerService(make_settings()).scale_out is None
+    assert isinstance(assemble(make_settings()).ingest, LocalIngest)

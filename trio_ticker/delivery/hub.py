@@ -57,6 +57,7 @@ class Hub:
         client_buffer: int,
         batch_flush_interval: float = 0.0,
         slow_client_timeout: float = 10.0,
+        on_tick_sampled: Callable[[Tick], None] | None = None,
     ) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
         self.flush_pacer = FlushPacer(batch_flush_interval)
@@ -71,7 +72,7 @@ class Hub:
         self._client_ids = itertools.count(1)
         self._no_clients = trio.Event()
         self._no_clients.set()
-        self.on_tick_sampled: Callable[[Tick], None] | None = None
+        self._on_tick_sampled = on_tick_sampled
 
     # -- ingest -----------------------------------------------------------------------------------
 
@@ -139,8 +140,8 @@ class Hub:
             conflated += outbox.offer_entry(entry)
         counters.conflated += conflated
         counters.messages_out += len(subscribers)
-        if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:
-            self.on_tick_sampled(tick)
+        if not counters.ticks_in & TICK_SAMPLE_MASK and self._on_tick_sampled is not None:
+            self._on_tick_sampled(tick)
         return tick
 
     def _set_stale(self, change: StaleChange) -> None:

@@ -1,37 +1,40 @@
 """`GET /metrics`: Prometheus text from a registry owned by the app (never the global one).
 
 Everything but the tick-age histogram is read at scrape time from the hub, the sources' last
-statuses and the limit counters, so serving ticks pays nothing for it; the histogram observes
-a sample of ticks (every 32nd, see `hub.TICK_SAMPLE_MASK`) as the hub fans them out.
+statuses, the open connections and the limit counters, so serving ticks pays nothing for it; the
+histogram observes a sample of ticks (every 32nd, see `hub.TICK_SAMPLE_MASK`): the hub is built
+with `observe_tick_age` as its sampler.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..delivery.hub import Hub
 from ..model import SourceState, Tick
-from ..service import TickerService
 from .limits import LimitCounters
 
 TICK_AGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class TickerMetrics:
-    def __init__(self, service: TickerService, counters: LimitCounters) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_ScrapeTimeCollector(service, counters))
         self._tick_age = Histogram(
             "ticker_tick_age_seconds",
             "Source event time to fan-out, over a sample of ticks (every 32nd)",
             buckets=TICK_AGE_BUCKETS,
             registry=self.registry,
         )
-        service.hub.on_tick_sampled = self.observe_tick_age
+
+    def collect_at_scrape(self, hub: Hub, connections: Callable[[], int], counters: LimitCounters) -> None:
+        """Report the hub's statistics and sources, the open connections and the limit counters at each scrape."""
+        self.registry.register(_ScrapeTimeCollector(hub, connections, counters))
 
     def observe_tick_age(self, tick: Tick) -> None:
         # Upstream clocks may run ahead of ours: a negative age counts as zero.
@@ -42,18 +45,19 @@ class TickerMetrics:
 
 
 class _ScrapeTimeCollector(Collector):
-    def __init__(self, service: TickerService, counters: LimitCounters) -> None:
-        self._service = service
+    def __init__(self, hub: Hub, connections: Callable[[], int], counters: LimitCounters) -> None:
+        self._hub = hub
+        self._connections = connections
         self._counters = counters
 
     def collect(self) -> Iterator[Metric]:
-        hub = self._service.hub
+        hub = self._hub
         statistics = hub.statistics()
         yield GaugeMetricFamily("ticker_clients", "Clients registered with the hub", value=statistics.clients)
         yield GaugeMetricFamily(
             "ticker_connections",
             "Open WebSocket connections (including evicted ones not yet closed)",
-            value=self._service.open_connections,
+            value=self._connections(),
         )
         yield GaugeMetricFamily(
             "ticker_subscriptions", "Client subscriptions, all symbols", value=statistics.subscriptions

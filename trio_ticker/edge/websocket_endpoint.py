@@ -15,8 +15,9 @@ import orjson
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebsocketScope
 
+from ..delivery.hub import Hub
 from ..protocol.full import CloseCode
-from ..service import TickerService
+from ..settings import Settings
 from .access import AccessPolicy, WebSocketHandshake
 from .limits import InboundGuard, LimitCounters, SessionLimits
 from .session import ClientSession
@@ -29,12 +30,19 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketEndpoint:
-    def __init__(self, app: Any, service: TickerService, access: AccessPolicy) -> None:
+    def __init__(self, app: Any, hub: Hub, settings: Settings, access: AccessPolicy, counters: LimitCounters) -> None:
         self._app = app
-        self._service = service
+        self._hub = hub
+        self._settings = settings
         self._access = access
-        self._limits = SessionLimits.from_settings(service.settings)
-        self.counters = LimitCounters()
+        self._limits = SessionLimits.from_settings(settings)
+        self.counters = counters
+        self._open_connections = 0
+
+    @property
+    def open_connections(self) -> int:
+        """WebSocket connections still open, including evicted ones whose socket is not yet closed."""
+        return self._open_connections
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] != "websocket" or scope["path"] != WS_PATH:
@@ -46,20 +54,20 @@ class WebSocketEndpoint:
         if not self._access.origin_allowed(handshake.origin):
             await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=handshake.origin)
             return
-        settings = self._service.settings
+        settings = self._settings
         if not self._access.token_valid(handshake.token):
             await self._accept_and_close(scope, send, handshake, CloseCode.UNAUTHORIZED, "unauthorized", "unauthorized")
             return
-        if self._service.open_connections >= settings.max_connections:
+        if self._open_connections >= settings.max_connections:
             await self._accept_and_close(
                 scope, send, handshake, CloseCode.TRY_AGAIN_LATER, "try again later", "connection_limit"
             )
             return
-        self._service.open_connections += 1  # before the first await, so racing handshakes see it
+        self._open_connections += 1  # before the first await, so racing handshakes see it
         try:
             await self._serve(scope, receive, send, handshake)
         finally:
-            self._service.open_connections -= 1
+            self._open_connections -= 1
 
     async def _serve(
         self,
@@ -71,11 +79,11 @@ class WebSocketEndpoint:
         # `websocket.connect` is read (and skipped) by the transport: Quart's test client never sends it.
         await send({"type": "websocket.accept", "subprotocol": handshake.subprotocol, "headers": []})
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        settings = self._service.settings
+        settings = self._settings
         batch = query.get("batch", ["0"])[-1].lower() in TRUE_WORDS
         session = ClientSession(
             AsgiWebSocket(receive, send),
-            self._service.hub,
+            self._hub,
             close_timeout=settings.close_timeout,
             batch=batch,
             buffer=settings.batch_client_buffer if batch else settings.client_buffer,

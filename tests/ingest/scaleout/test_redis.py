@@ -22,11 +22,11 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
 from tests.support.redis_server import RedisServer, open_redis_server
-from trio_ticker.app import create_app
+from trio_ticker.app import assemble
 from trio_ticker.ingest.scaleout.codec import decode_entry
+from trio_ticker.ingest.scaleout.node import ScaleOutNode
 from trio_ticker.ingest.scaleout.redis_store import open_redis_store
 from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange
-from trio_ticker.service import TickerService
 from trio_ticker.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -92,17 +92,22 @@ async def test_a_released_lease_is_free_at_once(redis_server: RedisServer) -> No
 
 
 class Worker:
-    """One TickerService + app served by a real Hypercorn on port 0."""
+    """One worker's assembled app served by a real Hypercorn on port 0."""
 
     def __init__(self, settings: Settings) -> None:
-        self.service = TickerService(settings)
-        self.app = create_app(settings, self.service)
+        self.assembly = assemble(settings)
+        self.app = self.assembly.app
         self.address = ""
 
     @property
     def leading(self) -> bool:
-        assert self.service.scale_out is not None and self.service.scale_out.leader is not None
-        return self.service.scale_out.leader.leading
+        assert self.node.leader is not None
+        return self.node.leader.leading
+
+    @property
+    def node(self) -> ScaleOutNode:
+        assert isinstance(self.assembly.ingest, ScaleOutNode)
+        return self.assembly.ingest
 
     async def health(self) -> dict[str, Any]:
         async with httpx.AsyncClient() as client:
@@ -200,14 +205,14 @@ async def test_a_new_worker_starts_with_the_shared_snapshot(redis_server: RedisS
     settings = scale_out_settings(redis_server)
     async with open_workers(settings, count=1) as (first,):
         await trio.sleep(0.2)
-        latecomer = TickerService(settings.model_copy(update={"role": "fanout"}))
+        latecomer = assemble(settings.model_copy(update={"role": "fanout"}))
         async with trio.open_nursery() as nursery:
-            await nursery.start(latecomer.run)
+            await nursery.start(latecomer.service.run)
             late = latecomer.hub.latest(SYMBOL)
-            early = first.service.hub.latest(SYMBOL)
+            early = first.assembly.hub.latest(SYMBOL)
             assert late is not None and early is not None
             assert late.seq > 1 and abs(late.seq - early.seq) <= 2  # the leader keeps publishing meanwhile
-            assert latecomer.scale_out is not None and latecomer.scale_out.leader is None
+            assert isinstance(latecomer.ingest, ScaleOutNode) and latecomer.ingest.leader is None
             nursery.cancel_scope.cancel()
 
 
@@ -219,7 +224,7 @@ async def test_killing_the_leader_moves_ingest_and_seq_keeps_increasing(redis_se
         await nursery.start(log.run, follower.address)
         await log.wait_for(10)
 
-        leader.service.stop()
+        leader.assembly.service.stop()
         stopped_at = trio.current_time()
         with trio.fail_after(LEASE):
             while not follower.leading:
@@ -252,9 +257,7 @@ async def test_both_workers_recover_when_redis_restarts_mid_stream(redis_server:
 
         await redis_server.start()  # empty: Redis lost the seq counters and the lease
         with trio.fail_after(5):
-            while any(
-                worker.service.scale_out and not worker.service.scale_out.follower.connected for worker in workers
-            ):
+            while any(not worker.node.follower.connected for worker in workers):
                 await trio.sleep(0.01)
         # Each worker raised the counter to what its clients saw before the new leader got that far.
         async with coredis.Redis.from_url(redis_server.url, decode_responses=True) as client:

@@ -139,7 +139,7 @@ async def test_the_follower_marks_stale_while_the_store_is_down_and_recovers_abo
     hub = Hub((SYMBOL,), client_buffer=16)
     source = CountingSource()
     candidate = leader(redis, source)
-    follower = TickFollower(redis.open, hub, command_timeout=1.0, policy=POLICY, jitter=HighestJitter())
+    follower = TickFollower(redis.open, hub.all_latest, command_timeout=1.0, policy=POLICY, jitter=HighestJitter())
     send, receive = trio.open_memory_channel[Ingest](64)
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run, receive)

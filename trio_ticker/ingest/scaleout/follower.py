@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import trio
 
-from ...delivery.hub import Hub
 from ...errors import leaves
 from ...model import Ingest, SourceState, SourceStatus, StaleChange, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
@@ -32,7 +31,7 @@ class TickFollower:
     def __init__(
         self,
         open_store: OpenStore,
-        hub: Hub,
+        latest_ticks: Callable[[], dict[str, Tick]],
         *,
         command_timeout: float,
         policy: RetryPolicy,
@@ -41,7 +40,7 @@ class TickFollower:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._open_store = open_store
-        self._hub = hub
+        self._latest_ticks = latest_ticks  # what this worker's hub has shown its clients
         self._command_timeout = command_timeout
         self._backoff = Backoff(policy, jitter)
         self._read_block = read_block
@@ -89,7 +88,7 @@ class TickFollower:
         # Redis lost its data (restarted without persistence) if it is behind what this hub has shown:
         # raise its counters so the next leader numbers above what clients have already seen.
         in_store = {tick.symbol: tick.seq for tick in snapshot.ticks}
-        ahead = {s: t.seq for s, t in self._hub.all_latest().items() if t.seq > in_store.get(s, 0)}
+        ahead = {s: t.seq for s, t in self._latest_ticks().items() if t.seq > in_store.get(s, 0)}
         if ahead:
             with trio.fail_after(self._command_timeout):
                 await store.raise_seq_floor(ahead)
@@ -129,7 +128,7 @@ class TickFollower:
         self.connected = False
         now = self._now_ms()
         await ingest.send(self._status(SourceState.RECONNECTING))
-        for symbol in self._hub.all_latest():
+        for symbol in self._latest_ticks():
             self._marked_stale.add(symbol)
             await ingest.send(StaleChange(symbol, True, now))
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import trio
 
 from ...errors import leaves
 from ...model import Ingest, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
+from ...sources.supervise import Supervisor
 from .store import OpenStore, ScaleOutStore, StoreUnavailable
-
-if TYPE_CHECKING:
-    from ...service import Source
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +34,7 @@ class IngestLeader:
     def __init__(
         self,
         open_store: OpenStore,
-        sources: Sequence[Source],
+        sources: Sequence[Supervisor],
         *,
         lease: float,
         command_timeout: float,

@@ -9,24 +9,21 @@ from __future__ import annotations
 import logging
 import random
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from ...delivery.hub import Hub
-from ...model import Ingest
+from ...model import Ingest, Tick
 from ...settings import Settings
 from ...sources.build import build_supervised_sources
 from ...sources.retry import RetryPolicy
+from ...sources.supervise import Supervisor
 from .follower import TickFollower
 from .leader import IngestLeader
 from .redis_store import open_redis_store
 from .store import OpenStore
-
-if TYPE_CHECKING:
-    from ...service import Source
 
 log = logging.getLogger("trio_ticker.ingest")
 
@@ -49,7 +46,9 @@ def redis_retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def build_leader(settings: Settings, sources: Sequence[Source], open_store: OpenStore | None = None) -> IngestLeader:
+def build_leader(
+    settings: Settings, sources: Sequence[Supervisor], open_store: OpenStore | None = None
+) -> IngestLeader:
     return IngestLeader(
         open_store or store_opener(settings),
         sources,
@@ -62,13 +61,21 @@ def build_leader(settings: Settings, sources: Sequence[Source], open_store: Open
 
 
 class ScaleOutNode:
-    """The follower (and the leader candidate) of one HTTP worker; `health()` is for /healthz."""
+    """The follower (and the leader candidate) of one HTTP worker: the ingest route with TICKER_REDIS_URL.
 
-    def __init__(self, settings: Settings, hub: Hub, sources: Sequence[Source]) -> None:
+    `latest_ticks` reads what the hub has shown its clients (the follower compares it with Redis).
+    """
+
+    def __init__(
+        self, settings: Settings, sources: Sequence[Supervisor], *, latest_ticks: Callable[[], dict[str, Tick]]
+    ) -> None:
         self.role = settings.role
         open_store = store_opener(settings)
         self.follower = TickFollower(
-            open_store, hub, command_timeout=settings.redis_command_timeout, policy=redis_retry_policy(settings)
+            open_store,
+            latest_ticks,
+            command_timeout=settings.redis_command_timeout,
+            policy=redis_retry_policy(settings),
         )
         self.leader = build_leader(settings, sources, open_store) if settings.role == "both" else None
 
@@ -83,8 +90,9 @@ class ScaleOutNode:
             task_status.started()
 
     def health(self) -> dict[str, Any]:
+        """/healthz's `redis` block."""
         follower = self.follower
-        return {
+        redis = {
             "state": "connected" if follower.connected else "disconnected",
             "role": self.role,
             "leader": self.leader is not None and self.leader.leading,
@@ -94,6 +102,7 @@ class ScaleOutNode:
             "bad_entries": follower.bad_entries,
             **({"error": follower.last_error} if not follower.connected else {}),
         }
+        return {"redis": redis}
 
 
 async def run_ingest_process(
