@@ -20,6 +20,8 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from .delivery.hub import Hub
+from .delivery.pacing import FlushPacer
+from .delivery.slow_clients import SlowClientReaper
 from .edge.access import AccessPolicy, bearer_token
 from .edge.limits import LimitCounters
 from .edge.metrics import TickerMetrics
@@ -69,11 +71,12 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself)."""
     configure_logging(settings.log_level)
     metrics = TickerMetrics()
+    pacer = FlushPacer(settings.batch_flush_interval)
+    reaper = SlowClientReaper(settings.slow_client_timeout)
     hub = Hub(
         settings.symbols,
         client_buffer=settings.client_buffer,
-        batch_flush_interval=settings.batch_flush_interval,
-        slow_client_timeout=settings.slow_client_timeout,
+        reaper=reaper,
         on_tick_sampled=metrics.observe_tick_age,
     )
     # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
@@ -81,11 +84,11 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
         sources = build_supervised_sources(settings, latest_price=hub.latest_price)
     supervised = tuple(sources)
     ingest = build_ingest(settings, hub, supervised)
-    service = TickerService(hub, ingest, ingest_buffer=settings.ingest_buffer)
+    service = TickerService(hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer)
     app = QuartTrio(__name__, static_folder=None)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
     counters = LimitCounters()
-    endpoint = WebSocketEndpoint(app.asgi_app, hub, settings, access, counters)
+    endpoint = WebSocketEndpoint(app.asgi_app, hub, pacer, settings, access, counters)
     app.asgi_app = endpoint  # type: ignore[method-assign]
     metrics.collect_at_scrape(hub, lambda: endpoint.open_connections, counters)
     # No list: any page may read the public REST data (`*`); a list: only those Origins.

@@ -1,4 +1,5 @@
-"""The root service: one nursery that owns the hub and the ingest route that feeds it.
+"""The root service: one nursery that owns delivery (the flush pacer, the slow-client reaper, the
+hub) and the ingest route that feeds the hub.
 
 `TickerService.run` is startable: it reports started only once the hub is consuming and the
 ingest route has started (every local source live or failed once, or the Redis snapshot loaded),
@@ -14,6 +15,8 @@ from typing import Any, Protocol
 import trio
 
 from .delivery.hub import Hub
+from .delivery.pacing import FlushPacer
+from .delivery.slow_clients import SlowClientReaper
 from .model import Ingest
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,19 @@ class IngestRoute(Protocol):
 
 
 class TickerService:
-    def __init__(self, hub: Hub, ingest: IngestRoute, *, ingest_buffer: int) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        ingest: IngestRoute,
+        *,
+        pacer: FlushPacer,
+        reaper: SlowClientReaper,
+        ingest_buffer: int,
+    ) -> None:
         self.hub = hub
         self.ingest = ingest
+        self._pacer = pacer
+        self._reaper = reaper
         self._ingest_buffer = ingest_buffer
         self._cancel_scope: trio.CancelScope | None = None
 
@@ -46,6 +59,8 @@ class TickerService:
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
+                await nursery.start(self._pacer.run)
+                await nursery.start(self._reaper.run, self.hub.evict_slow_client)
                 await nursery.start(self.hub.run, receive_ingest)
                 await nursery.start(self.ingest.run, send_ingest)
                 task_status.started(self)
@@ -53,6 +68,6 @@ class TickerService:
             log.info("event=service_stopped")
 
     def stop(self) -> None:
-        """Cancel the ingest route and the hub; `run` then returns."""
+        """Cancel the ingest route and delivery; `run` then returns."""
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()

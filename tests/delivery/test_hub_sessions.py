@@ -13,11 +13,10 @@ import pytest
 import trio
 import trio.testing
 
-from tests.support.helpers import count_tasks, start_hub
+from tests.support.delivery import Delivery
+from tests.support.helpers import count_tasks
 from tests.support.memory_transport import MemoryTransport
-from trio_ticker.delivery.hub import Hub
 from trio_ticker.delivery.outbox import ClientOutbox
-from trio_ticker.edge.session import ClientSession
 from trio_ticker.model import Mode, PriceUpdate
 from trio_ticker.protocol.full import CloseCode
 
@@ -30,9 +29,9 @@ def update(symbol: str, price: float | None = None) -> PriceUpdate:
 
 
 async def open_session(
-    nursery: trio.Nursery, hub: Hub, transport: MemoryTransport, *, batch: bool = False
+    nursery: trio.Nursery, delivery: Delivery, transport: MemoryTransport, *, batch: bool = False
 ) -> ClientOutbox:
-    session = ClientSession(transport, hub, close_timeout=1.0, batch=batch, peer="test")
+    session = delivery.session(transport, batch=batch, peer="test")
     outbox: ClientOutbox = await nursery.start(session.run)
     return outbox
 
@@ -43,10 +42,11 @@ async def subscribe(transport: MemoryTransport, *symbols: str) -> None:
 
 
 async def test_a_client_that_keeps_up_gets_every_tick_in_order(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=8)
+    delivery = Delivery(SYMBOLS, client_buffer=8)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=1000)
     async with trio.open_nursery() as nursery:
-        await open_session(nursery, hub, transport)
+        await open_session(nursery, delivery, transport)
         await subscribe(transport, "AAPL", "MSFT")
         for _ in range(200):
             hub.publish(update("AAPL"))
@@ -64,12 +64,13 @@ async def test_a_client_that_keeps_up_gets_every_tick_in_order(autojump_clock: t
 async def test_subscribe_acks_then_sends_the_snapshot_before_live_ticks(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    hub = Hub(SYMBOLS, client_buffer=8)
+    delivery = Delivery(SYMBOLS, client_buffer=8)
+    hub = delivery.hub
     for price in (101, 102, 103):
         hub.publish(update("AAPL", price))
     transport = MemoryTransport(client_window=100)
     async with trio.open_nursery() as nursery:
-        await open_session(nursery, hub, transport)
+        await open_session(nursery, delivery, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"], "id": 7})
         assert await transport.client_receive() == {
             "type": "subscribed",
@@ -96,10 +97,11 @@ async def test_subscribe_acks_then_sends_the_snapshot_before_live_ticks(
 
 
 async def test_unsubscribe_stops_exactly_that_symbol(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=8)
+    delivery = Delivery(SYMBOLS, client_buffer=8)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=100)
     async with trio.open_nursery() as nursery:
-        outbox = await open_session(nursery, hub, transport)
+        outbox = await open_session(nursery, delivery, transport)
         await subscribe(transport, "AAPL", "MSFT")
         await transport.client_send({"action": "unsubscribe", "symbol": "AAPL"})
         assert await transport.client_receive() == {"type": "unsubscribed", "symbols": ["AAPL"]}
@@ -114,10 +116,11 @@ async def test_unsubscribe_stops_exactly_that_symbol(autojump_clock: trio.abc.Cl
 
 
 async def test_bad_frames_get_errors_and_the_connection_stays_usable(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=8)
+    delivery = Delivery(SYMBOLS, client_buffer=8)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=100)
     async with trio.open_nursery() as nursery:
-        await open_session(nursery, hub, transport)
+        await open_session(nursery, delivery, transport)
         await transport.client_send("{oops")
         assert (await transport.client_receive())["code"] == "invalid_json"
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "NOPE"], "id": 1})
@@ -137,11 +140,12 @@ async def test_bad_frames_get_errors_and_the_connection_stays_usable(autojump_cl
 
 async def test_a_slow_client_gets_conflated_current_prices(autojump_clock: trio.abc.Clock) -> None:
     slow_client_timeout = 5.0
-    hub = Hub(SYMBOLS, client_buffer=3, slow_client_timeout=slow_client_timeout)
+    delivery = Delivery(SYMBOLS, client_buffer=3, slow_client_timeout=slow_client_timeout)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=0)  # the client reads nothing until we say so
     async with trio.open_nursery() as nursery:
-        await start_hub(nursery, hub)
-        outbox = await open_session(nursery, hub, transport)
+        await delivery.start(nursery)
+        outbox = await open_session(nursery, delivery, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
         await trio.testing.wait_all_tasks_blocked()  # the writer now waits to hand over the ack
         for price in range(1, 41):
@@ -168,14 +172,15 @@ async def test_a_slow_client_gets_conflated_current_prices(autojump_clock: trio.
 async def test_a_client_behind_for_the_timeout_is_evicted_at_that_exact_time(
     autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hub = Hub(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
+    delivery = Delivery(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
+    hub = delivery.hub
     healthy = MemoryTransport(client_window=10_000)
     stuck = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        await start_hub(nursery, hub)
-        await open_session(nursery, hub, healthy)
+        await delivery.start(nursery)
+        await open_session(nursery, delivery, healthy)
         await subscribe(healthy, "AAPL")
-        stuck_outbox = await open_session(nursery, hub, stuck)
+        stuck_outbox = await open_session(nursery, delivery, stuck)
         await stuck.client_send({"action": "subscribe", "symbol": "AAPL"})
         await trio.testing.wait_all_tasks_blocked()
         start = trio.current_time()
@@ -205,11 +210,12 @@ async def test_a_client_behind_for_the_timeout_is_evicted_at_that_exact_time(
 
 
 async def test_a_client_that_catches_up_in_time_is_kept(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
+    delivery = Delivery(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        await start_hub(nursery, hub)
-        outbox = await open_session(nursery, hub, transport)
+        await delivery.start(nursery)
+        outbox = await open_session(nursery, delivery, transport)
         await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
         await trio.testing.wait_all_tasks_blocked()
         for _ in range(3):  # three bursts, each behind for 4.9 s < 5 s
@@ -226,11 +232,12 @@ async def test_a_client_that_catches_up_in_time_is_kept(autojump_clock: trio.abc
 
 
 async def test_close_all_sends_going_away_to_every_client(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=4)
+    delivery = Delivery(SYMBOLS, client_buffer=4)
+    hub = delivery.hub
     transports = [MemoryTransport(client_window=100) for _ in range(5)]
     async with trio.open_nursery() as nursery:
         for transport in transports:
-            await open_session(nursery, hub, transport)
+            await open_session(nursery, delivery, transport)
         hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
         with trio.fail_after(1):
             await hub.wait_no_clients()
@@ -238,10 +245,11 @@ async def test_close_all_sends_going_away_to_every_client(autojump_clock: trio.a
 
 
 async def test_batch_clients_get_everything_pending_in_one_array(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=50)
+    delivery = Delivery(SYMBOLS, client_buffer=50)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        await open_session(nursery, hub, transport, batch=True)
+        await open_session(nursery, delivery, transport, batch=True)
         await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
         await trio.testing.wait_all_tasks_blocked()
         for _ in range(10):
@@ -254,26 +262,27 @@ async def test_batch_clients_get_everything_pending_in_one_array(autojump_clock:
 
 
 async def test_disconnects_leave_no_trace(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=4)
+    delivery = Delivery(SYMBOLS, client_buffer=4)
+    hub = delivery.hub
     baseline = count_tasks()
     async with trio.open_nursery() as nursery:
-        await start_hub(nursery, hub)
+        await delivery.start(nursery)
         with_hub = count_tasks()
         transports = [MemoryTransport(client_window=0) for _ in range(30)]
         for index, transport in enumerate(transports):
-            await open_session(nursery, hub, transport)
+            await open_session(nursery, delivery, transport)
             await transport.client_send({"action": "subscribe", "symbols": list(SYMBOLS[: 1 + index % 3])})
         await trio.testing.wait_all_tasks_blocked()
         for _ in range(20):
             hub.publish(update("AAPL"))  # leave some clients behind with pending frames
         assert hub.statistics().clients == 30
-        assert hub.slow_clients.watched() > 0  # clients left behind, waiting for their deadline
+        assert delivery.reaper.watched() > 0  # clients left behind, waiting for their deadline
         assert count_tasks() == with_hub + 30 * 2  # per client: the session (its reader) and its writer
         for transport in transports:
             await transport.client_disconnect()
         with trio.fail_after(1):
             await hub.wait_no_clients()
-        assert hub.slow_clients.watched() == 0
+        assert delivery.reaper.watched() == 0
         nursery.cancel_scope.cancel()
     stats = hub.statistics()
     assert (stats.clients, stats.subscriptions) == (0, 0)
@@ -283,15 +292,16 @@ async def test_disconnects_leave_no_trace(autojump_clock: trio.abc.Clock) -> Non
 
 
 async def test_cancelling_one_client_cancels_only_its_tasks(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=4)
+    delivery = Delivery(SYMBOLS, client_buffer=4)
+    hub = delivery.hub
     keeper = MemoryTransport(client_window=100)
     async with trio.open_nursery() as nursery:
-        await open_session(nursery, hub, keeper)
+        await open_session(nursery, delivery, keeper)
         await subscribe(keeper, "AAPL")
         with trio.CancelScope() as doomed_scope:
             async with trio.open_nursery() as doomed_nursery:
                 doomed = MemoryTransport(client_window=100)
-                await open_session(doomed_nursery, hub, doomed)
+                await open_session(doomed_nursery, delivery, doomed)
                 await subscribe(doomed, "AAPL")
                 assert hub.subscriber_count("AAPL") == 2
                 doomed_scope.cancel()
@@ -302,10 +312,11 @@ async def test_cancelling_one_client_cancels_only_its_tasks(autojump_clock: trio
 
 
 async def test_overflow_keeps_replies_in_order_and_drops_unsubscribed_ticks(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=4)
+    delivery = Delivery(SYMBOLS, client_buffer=4)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        outbox = await open_session(nursery, hub, transport)
+        outbox = await open_session(nursery, delivery, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
         await trio.testing.wait_all_tasks_blocked()  # the writer holds the ack
         hub.publish(update("AAPL", 1))
@@ -327,10 +338,11 @@ async def test_overflow_keeps_replies_in_order_and_drops_unsubscribed_ticks(auto
 async def test_a_lagging_single_frame_client_skips_superseded_ticks_and_no_reply(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    hub = Hub(SYMBOLS, client_buffer=16)
+    delivery = Delivery(SYMBOLS, client_buffer=16)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        outbox = await open_session(nursery, hub, transport)
+        outbox = await open_session(nursery, delivery, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
         await trio.testing.wait_all_tasks_blocked()  # the writer holds the ack
         hub.publish(update("AAPL", 1))
@@ -359,10 +371,11 @@ async def test_a_lagging_single_frame_client_skips_superseded_ticks_and_no_reply
 
 
 async def test_a_single_frame_client_that_keeps_up_gets_every_tick_of_a_burst(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=16, batch_flush_interval=0.05)
+    delivery = Delivery(SYMBOLS, client_buffer=16, batch_flush_interval=0.05)
+    hub = delivery.hub
     transport = MemoryTransport(client_window=0)
     async with trio.open_nursery() as nursery:
-        await open_session(nursery, hub, transport)
+        await open_session(nursery, delivery, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL"]})
         await trio.testing.wait_all_tasks_blocked()  # the writer holds the ack
         for price in (1, 2, 3):

@@ -12,11 +12,9 @@ import orjson
 import trio
 import trio.testing
 
-from tests.support.helpers import start_hub
+from tests.support.delivery import Delivery
 from tests.support.memory_transport import MemoryTransport
-from trio_ticker.delivery.hub import Hub
 from trio_ticker.delivery.pacing import FLUSH_GROUP, FlushPacer
-from trio_ticker.edge.session import ClientSession
 from trio_ticker.model import Mode, PriceUpdate
 
 _prices = itertools.count(100)
@@ -194,7 +192,8 @@ async def test_batching_clients_get_one_full_frame_per_interval(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     interval, ticks = 0.1, 100
-    hub = Hub(("AAPL",), client_buffer=256, batch_flush_interval=interval)
+    delivery = Delivery(("AAPL",), client_buffer=256, batch_flush_interval=interval)
+    hub = delivery.hub
     transports = [MemoryTransport(client_window=0) for _ in range(3)]
     frames: list[list[tuple[float, list[int]]]] = [[] for _ in transports]
 
@@ -206,10 +205,10 @@ async def test_batching_clients_get_one_full_frame_per_interval(
                 frames[index].append((round(trio.current_time(), 6), seqs))
 
     async with trio.open_nursery() as nursery:
-        await start_hub(nursery, hub)
+        await delivery.start(nursery)
         await trio.testing.wait_all_tasks_blocked()
         for index, transport in enumerate(transports):
-            session = ClientSession(transport, hub, close_timeout=1, batch=True)
+            session = delivery.session(transport, batch=True)
             await nursery.start(session.run)
             await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
             assert await transport.client_receive_raw() == '[{"type":"subscribed","symbols":["AAPL"]}]'
@@ -232,7 +231,8 @@ async def test_batching_clients_get_one_full_frame_per_interval(
 
 
 async def test_a_batching_clients_interval_holds_up_no_other_client(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(("AAPL", "MSFT"), client_buffer=16, batch_flush_interval=0.05)
+    delivery = Delivery(("AAPL", "MSFT"), client_buffer=16, batch_flush_interval=0.05)
+    hub = delivery.hub
     received: list[tuple[str, float]] = []  # (symbol, time) of every tick either client received
 
     async def read(transport: MemoryTransport) -> None:
@@ -242,10 +242,10 @@ async def test_a_batching_clients_interval_holds_up_no_other_client(autojump_clo
                 received.append((message["ticker"], round(trio.current_time() - start, 6)))
 
     async with trio.open_nursery() as nursery:
-        await start_hub(nursery, hub)
+        await delivery.start(nursery)
         for batch, symbol in ((True, "AAPL"), (False, "MSFT")):
             transport = MemoryTransport(client_window=0)
-            await nursery.start(ClientSession(transport, hub, close_timeout=1, batch=batch).run)
+            await nursery.start(delivery.session(transport, batch=batch).run)
             await transport.client_send({"action": "subscribe", "symbol": symbol})
             await transport.client_receive_raw()  # the ack
             nursery.start_soon(read, transport)
@@ -274,14 +274,16 @@ async def test_a_tick_to_many_idle_clients_goes_out_a_group_per_scheduler_pass(a
                 sent_in_pass[self._batch].append(passes.count)
             await super().send(frame)
 
-    hub = Hub(("AAPL",), client_buffer=16, batch_flush_interval=0.05)
+    delivery = Delivery(("AAPL",), client_buffer=16, batch_flush_interval=0.05)
+
+    hub = delivery.hub
     async with trio.open_nursery() as nursery:
-        await start_hub(nursery, hub)
+        await delivery.start(nursery)
         await trio.testing.wait_all_tasks_blocked()
         for index in range(80):
             batch = index % 2 == 1
             transport = RecordingTransport(batch)
-            session = ClientSession(transport, hub, close_timeout=1, batch=batch)
+            session = delivery.session(transport, batch=batch)
             await nursery.start(session.run)
             await transport.client_send({"action": "subscribe", "symbol": "AAPL"})
             await transport.client_receive_raw()  # the ack

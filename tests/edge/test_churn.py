@@ -11,11 +11,10 @@ import itertools
 import trio
 import trio.testing
 
+from tests.support.delivery import Delivery
 from tests.support.helpers import count_tasks, make_settings
 from tests.support.memory_transport import MemoryTransport
-from trio_ticker.delivery.hub import Hub
 from trio_ticker.edge.limits import InboundGuard, LimitCounters, SessionLimits
-from trio_ticker.edge.session import ClientSession
 from trio_ticker.model import Mode, PriceUpdate
 
 SYMBOLS = ("AAPL", "MSFT", "BTCUSDT")
@@ -24,7 +23,8 @@ CONCURRENT = 20
 
 
 async def test_2000_cycles_leave_the_registry_empty_and_no_task_behind(autojump_clock: trio.abc.Clock) -> None:
-    hub = Hub(SYMBOLS, client_buffer=8)
+    delivery = Delivery(SYMBOLS, client_buffer=8)
+    hub = delivery.hub
     limits = SessionLimits.from_settings(make_settings())
     counters = LimitCounters()
     expected_messages_out = 0
@@ -42,7 +42,7 @@ async def test_2000_cycles_leave_the_registry_empty_and_no_task_behind(autojump_
     async def cycle(index: int) -> None:
         transport = MemoryTransport(client_window=1000)
         guard = InboundGuard(limits, counters, trio.current_time())
-        session = ClientSession(transport, hub, close_timeout=1.0, peer=f"churn-{index}", guard=guard)
+        session = delivery.session(transport, peer=f"churn-{index}", guard=guard)
         async with trio.open_nursery() as nursery:
             await nursery.start(session.run)
             await transport.client_send(

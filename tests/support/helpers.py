@@ -1,4 +1,4 @@
-"""Shared test helpers: settings without a developer's `.env`, a live-task counter, and a hub without sources."""
+"""Shared test helpers: settings without a developer's `.env`, and a live-task counter."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from typing import Any
 
 import trio
 
-from trio_ticker.delivery.hub import Hub
-from trio_ticker.model import Ingest
 from trio_ticker.settings import Settings
 
 
@@ -29,9 +27,3 @@ def count_tasks() -> int:
         for nursery in task.child_nurseries:
             stack.extend(nursery.child_tasks)
     return total
-
-
-async def start_hub(nursery: trio.Nursery, hub: Hub) -> None:
-    """Run the hub's own tasks (its flush pacer and slow-client reaper) with no sources; tests publish directly."""
-    _, no_sources = trio.open_memory_channel[Ingest](0)
-    await nursery.start(hub.run, no_sources)

@@ -1,8 +1,9 @@
 """The hub: latest tick per symbol, who subscribes to what, and fan-out into client outboxes.
 
-Sources feed one bounded ingest channel; `Hub.run` numbers each update (per-symbol `seq`),
+The ingest route feeds one bounded channel; `Hub.run` numbers each update (per-symbol `seq`),
 encodes it once, and offers the frame to each subscriber's outbox without ever waiting.
-A symbol nobody subscribes to costs one dict lookup.
+A symbol nobody subscribes to costs one dict lookup. The slow-client reaper it is built with
+watches the outboxes that fall behind and calls back `evict_slow_client`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ..model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_f
 from ..protocol import full as protocol
 from ..protocol.full import CloseCode
 from .outbox import ClientOutbox, status_key
-from .pacing import FlushPacer
 from .slow_clients import SlowClientReaper
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,11 @@ class Hub:
         symbols: Iterable[str],
         *,
         client_buffer: int,
-        batch_flush_interval: float = 0.0,
-        slow_client_timeout: float = 10.0,
+        reaper: SlowClientReaper,
         on_tick_sampled: Callable[[Tick], None] | None = None,
     ) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
-        self.flush_pacer = FlushPacer(batch_flush_interval)
-        self.slow_clients = SlowClientReaper(slow_client_timeout, self._evict_slow_client)
+        self._reaper = reaper
         self._client_buffer = client_buffer
         self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
         self._clients: dict[ClientOutbox, None] = {}
@@ -82,23 +80,18 @@ class Hub:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Consume the ingest channel until every source has closed its end; runs the flush pacer and the
-        slow-client reaper."""
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self.flush_pacer.run)
-            await nursery.start(self.slow_clients.run)
-            task_status.started()
-            async with ingest:
-                async for item in ingest:
-                    self.ingest(item)
-                    # Drain what else is queued now: each `receive` is a checkpoint, and under load one
-                    # checkpoint costs a whole scheduler pass, which would cap ingest at one item per pass.
-                    while True:
-                        try:
-                            self.ingest(ingest.receive_nowait())
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-            nursery.cancel_scope.cancel()
+        """Consume the ingest channel until every sender has closed its end."""
+        task_status.started()
+        async with ingest:
+            async for item in ingest:
+                self.ingest(item)
+                # Drain what else is queued now: each `receive` is a checkpoint, and under load one
+                # checkpoint costs a whole scheduler pass, which would cap ingest at one item per pass.
+                while True:
+                    try:
+                        self.ingest(ingest.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
 
     def ingest(self, item: Ingest) -> None:
         if isinstance(item, PriceUpdate):
@@ -165,10 +158,17 @@ class Hub:
 
     # -- clients ----------------------------------------------------------------------------------
 
-    def connect(self, *, peer: str = "", capacity: int | None = None) -> ClientOutbox:
-        """Register a client with an outbox of `capacity` frames (default: the hub's client buffer)."""
+    def connect(
+        self, *, peer: str = "", capacity: int | None = None, on_close_request: Callable[[], None] | None = None
+    ) -> ClientOutbox:
+        """Register a client with an outbox of `capacity` frames (default: the hub's client buffer);
+        `on_close_request` is called when the hub or a limit asks for the connection to close."""
         outbox = ClientOutbox(
-            next(self._client_ids), capacity or self._client_buffer, peer=peer, on_behind=self.slow_clients.watch
+            next(self._client_ids),
+            capacity or self._client_buffer,
+            peer=peer,
+            on_behind=self._reaper.watch,
+            on_close_request=on_close_request,
         )
         self._clients[outbox] = None
         self._no_clients = trio.Event()
@@ -179,18 +179,16 @@ class Hub:
         if self._clients.pop(outbox, False) is None:
             for symbol in outbox.subscriptions:
                 self._subscribers[symbol].pop(outbox, None)
-            outbox.subscriptions.clear()
-            outbox.close_hub_side()
-            self.slow_clients.forget(outbox)
+            outbox.close()
+            self._reaper.forget(outbox)
         if not self._clients:
             self._no_clients.set()
 
     def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
         """Register `symbols` and queue each one's latest tick, atomically (no live tick in between)."""
         for symbol in symbols:
-            if symbol in outbox.subscriptions:
+            if not outbox.add_subscription(symbol):
                 continue
-            outbox.subscriptions[symbol] = None
             self._subscribers[symbol][outbox] = None
             frame = self._latest_frames.get(symbol)
             if frame is not None:
@@ -198,7 +196,7 @@ class Hub:
 
     def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
         for symbol in symbols:
-            if outbox.subscriptions.pop(symbol, False) is None:
+            if outbox.remove_subscription(symbol):
                 self._subscribers[symbol].pop(outbox, None)
         outbox.discard_pending(symbols)
 
@@ -215,7 +213,8 @@ class Hub:
         outbox.request_close(code, reason)
         self.disconnect(outbox)
 
-    def _evict_slow_client(self, outbox: ClientOutbox) -> None:
+    def evict_slow_client(self, outbox: ClientOutbox) -> None:
+        """The reaper's verdict: `outbox` stayed behind past the timeout."""
         log.warning(
             "event=client_evicted client=%d peer=%s reason=slow_consumer pending=%d",
             outbox.client_id,

@@ -1,16 +1,18 @@
-"""One client's outbox: a bounded memory channel of encoded frames, conflating when full.
+"""One client's outbox: a bounded queue of encoded frames, the one conflation rule, the client's state.
 
-The hub offers frames without ever waiting. While the channel has room every frame is queued
-in order; once it is full the client is *behind*: the queued ticks collapse into the latest frame
-per symbol (older ones are conflated away, replies keep their place in the channel), and so do
-further ticks, to be sent as soon as the channel drains. So a slow client is never sent a stale
-backlog. The outbox tells its `on_behind` callback (the hub's slow-client reaper) when it falls
-behind; a client that stays behind longer than the timeout is evicted.
+The hub offers frames without ever waiting. While the channel has room (NORMAL) every frame is
+queued in order; once it is full the client is BEHIND: the queued ticks collapse into the newest
+frame per key (`newest_per_key`; replies keep their place in the channel), and so do further
+ticks, to be sent as soon as the channel drains. So a slow client is never sent a stale backlog.
+The outbox tells `on_behind` (the slow-client reaper) when it falls behind, and `on_close_request`
+(the session's cancel) when a close is requested (CLOSING); the hub closes it when it forgets the
+client (CLOSED).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Mapping
 
 import trio
 
@@ -25,6 +27,24 @@ def status_key(symbol_or_source: str, kind: str) -> str:
     return f"{symbol_or_source}{STATUS_KEY_SEPARATOR}{kind}"
 
 
+def newest_per_key(entries: list[Entry]) -> list[Entry]:
+    """The conflation rule: a tick or status that a newer one of the same key supersedes is dropped;
+    replies all stay; what stays keeps its order (a superseded entry's place goes to none)."""
+    newest = {key: index for index, (key, _) in enumerate(entries) if key is not None}
+    return [entry for index, entry in enumerate(entries) if entry[0] is None or newest[entry[0]] == index]
+
+
+class ClientState(enum.Enum):
+    NORMAL = "normal"  # every frame is queued in order
+    BEHIND = "behind"  # the queue is full: the newest frame per key waits aside until it drains
+    CLOSING = "closing"  # a close was requested: nothing more is queued; the session sends the close frame
+    CLOSED = "closed"  # the hub has forgotten the client
+
+
+# Module globals for the hub's per-subscriber path: an Enum attribute lookup costs ~0.3 µs on Python 3.11.
+NORMAL, BEHIND, CLOSING, CLOSED = ClientState.NORMAL, ClientState.BEHIND, ClientState.CLOSING, ClientState.CLOSED
+
+
 class ClientOutbox:
     def __init__(
         self,
@@ -33,21 +53,40 @@ class ClientOutbox:
         *,
         peer: str = "",
         on_behind: Callable[[ClientOutbox, float], None] | None = None,
+        on_close_request: Callable[[], None] | None = None,
     ) -> None:
         self.client_id = client_id
         self.peer = peer
-        self.subscriptions: dict[str, None] = {}  # insertion-ordered set
+        self.state = NORMAL
+        self.behind_since: float | None = None  # when it last fell behind, until it caught up
         self.close_code: int | None = None
         self.close_reason = ""
-        self._send, self.receive = trio.open_memory_channel[Entry](capacity)
+        self._subscriptions: dict[str, None] = {}  # insertion-ordered set
+        self._send, self._receive = trio.open_memory_channel[Entry](capacity)
         self._send_nowait = self._send.send_nowait
-        self._pending: dict[str, str] = {}  # symbol -> latest frame, only while behind
-        self.behind_since: float | None = None
+        self._pending: dict[str, str] = {}  # key -> newest frame, only while behind
         self._on_behind = on_behind
-        self._stop_session: Callable[[], None] | None = None
+        self._on_close_request = on_close_request
 
     def __repr__(self) -> str:
-        return f"<ClientOutbox #{self.client_id} {self.peer}>"
+        return f"<ClientOutbox #{self.client_id} {self.peer} {self.state.value}>"
+
+    # -- subscriptions (the hub's bookkeeping) --------------------------------------------------
+
+    @property
+    def subscriptions(self) -> Mapping[str, None]:
+        return self._subscriptions
+
+    def add_subscription(self, symbol: str) -> bool:
+        """False when the client already had it."""
+        if symbol in self._subscriptions:
+            return False
+        self._subscriptions[symbol] = None
+        return True
+
+    def remove_subscription(self, symbol: str) -> bool:
+        """False when the client did not have it."""
+        return self._subscriptions.pop(symbol, False) is None
 
     # -- hub side: never blocks ------------------------------------------------------------------
 
@@ -57,47 +96,49 @@ class ClientOutbox:
 
     def offer_entry(self, entry: tuple[str, str]) -> int:
         """`offer` for an entry built once per tick and shared by every subscriber (the hub's hot loop)."""
-        if self.close_code is not None:
-            return 0
-        if self.behind_since is None:
+        state = self.state
+        if state is NORMAL:
             try:
                 self._send_nowait(entry)
             except trio.WouldBlock:
-                self._enter_behind()
-                return self._collapse_queue() + self._keep_latest(*entry)
-            except trio.ClosedResourceError:
-                return 0
+                return self._fall_behind(entry)
             return 0
-        return self._keep_latest(*entry)
+        if state is BEHIND:
+            return self._keep_latest(*entry)
+        return 0  # closing or closed: nothing more is queued
 
     def _keep_latest(self, key: str, frame: str) -> int:
-        # Re-inserting moves the key to the end, so pending frames stay in arrival order.
+        # While behind, the conflation rule one entry at a time: re-inserting moves the key to the end,
+        # so pending frames stay in the order of their newest arrival.
         conflated = 1 if self._pending.pop(key, None) is not None else 0
         self._pending[key] = frame
         return conflated
 
-    def _collapse_queue(self) -> int:
-        """Turn the queued ticks into the latest per key; replies go back into the channel in order."""
-        replies: list[str] = []
-        conflated = 0
-        while True:
-            try:
-                key, frame = self.receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
+    def _fall_behind(self, entry: tuple[str, str]) -> int:
+        """The channel is full: the queued ticks and `entry` collapse into the newest per key, kept aside;
+        replies go back into the channel in order. Returns how many ticks that conflated."""
+        self.state, self.behind_since = BEHIND, trio.current_time()
+        queued: list[Entry] = []
+        self._drain(queued)
+        # A tick of a symbol unsubscribed since it was queued is dropped: its ack already promised no more.
+        wanted = [queued_entry for queued_entry in queued if self._still_wanted(queued_entry[0])]
+        wanted.append(entry)
+        kept = newest_per_key(wanted)
+        for key, frame in kept:
             if key is None:
-                replies.append(frame)
-            elif self._still_wanted(key):
-                conflated += self._keep_latest(key, frame)
-            # else: a tick of a symbol unsubscribed since it was queued; its ack already promised no more
-        for frame in replies:
-            self._send.send_nowait((None, frame))  # the channel was just emptied: they fit
-        return conflated
+                self._send.send_nowait((None, frame))  # the channel was just emptied: they fit
+            else:
+                self._pending[key] = frame
+        if self._on_behind is not None:
+            self._on_behind(self, self.behind_since)
+        return sum(1 for key, _ in wanted if key is not None) - sum(1 for key, _ in kept if key is not None)
 
-    def _still_wanted(self, key: str) -> bool:
-        """A source status (key starts with the separator), or a tick or stale mark of a subscribed symbol."""
+    def _still_wanted(self, key: str | None) -> bool:
+        """A reply, a source status (key starts with the separator), or a tick or stale mark of a subscribed symbol."""
+        if key is None:
+            return True
         subject = key.partition(STATUS_KEY_SEPARATOR)[0]
-        return not subject or subject in self.subscriptions
+        return not subject or subject in self._subscriptions
 
     def discard_pending(self, symbols: tuple[str, ...]) -> None:
         """Forget unsent ticks of symbols the client no longer wants."""
@@ -105,15 +146,27 @@ class ClientOutbox:
             self._pending.pop(symbol, None)
             self._pending.pop(status_key(symbol, "stale"), None)
         if not self._pending and self.behind_since is not None:
-            self._leave_behind()
+            self._caught_up()
 
     def request_close(self, code: int, reason: str) -> None:
         """Ask the session to close the connection; the first request's code wins."""
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
+        if self.state is not CLOSED:
+            self.state = CLOSING
         self._send.close()
-        if self._stop_session is not None:
-            self._stop_session()
+        if self._on_close_request is not None:
+            self._on_close_request()
+
+    def close(self) -> None:
+        """The hub forgot the client: nothing is queued any more, and what was waiting is dropped."""
+        self.state = CLOSED
+        self._send.close()
+        self._pending.clear()
+        self._subscriptions.clear()
+
+    def pending_count(self) -> int:
+        return self._receive.statistics().current_buffer_used + len(self._pending)
 
     # -- session side ---------------------------------------------------------------------------
 
@@ -121,36 +174,34 @@ class ClientOutbox:
         """Queue a reply (ack, error, pong) in order, waiting for room: only this client waits."""
         await self._send.send((None, frame))
 
-    def take_pending_entries(self) -> list[tuple[str, str]]:
-        """The conflated frames with their keys, once the channel has drained; the client is then caught up."""
-        entries = list(self._pending.items())
-        self._pending.clear()
+    def take_nowait(self, into: list[Entry]) -> None:
+        """Append everything queued right now to `into` in order, without waiting: the channel, then what
+        was kept aside while behind (newer than anything queued). The client is then caught up."""
+        self._drain(into)
+        if self._pending:
+            into.extend(self._pending.items())
+            self._pending.clear()
         if self.behind_since is not None:
-            self._leave_behind()
-        return entries
+            self._caught_up()
 
-    def stop_session_on_close_request(self, stop_session: Callable[[], None]) -> None:
-        """Call `stop_session` (the session's cancel) when a close is requested, or now if one already was.
-
-        A callback rather than a task per client waiting for the request: a client is its reader and its writer,
-        nothing else (docs/architecture.md, "Tasks")."""
-        self._stop_session = stop_session
-        if self.close_code is not None:  # set by the first request_close
-            stop_session()
-
-    def close_hub_side(self) -> None:
-        self._send.close()
-        self._pending.clear()
-
-    def pending_count(self) -> int:
-        return self.receive.statistics().current_buffer_used + len(self._pending)
+    async def wait_entry(self) -> Entry | None:
+        """Wait for the next queued entry; None once the outbox is closed and drained."""
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            return None
 
     # -- state changes --------------------------------------------------------------------------
 
-    def _enter_behind(self) -> None:
-        self.behind_since = trio.current_time()
-        if self._on_behind is not None:
-            self._on_behind(self, self.behind_since)
+    def _drain(self, into: list[Entry]) -> None:
+        receive_nowait = self._receive.receive_nowait
+        while True:
+            try:
+                into.append(receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
 
-    def _leave_behind(self) -> None:
+    def _caught_up(self) -> None:
         self.behind_since = None
+        if self.state is BEHIND:
+            self.state = NORMAL

@@ -5,9 +5,8 @@ for every client, so deadlines come in the order clients fell behind: they are k
 insertion-ordered dict (at most one entry per client, moved to the end when it falls behind
 again), and the task sleeps until the first. At a deadline a client that is still behind has been
 behind since exactly then (falling behind again would have replaced its entry), so it is evicted;
-one that caught up is dropped. A task per client waiting for its own deadline did the same with a
-task and two events per client; without them an idle connection takes less memory, at the same
-speed (docs/benchmarks.md, session 5).
+one that caught up is dropped. One task for all clients, not a timer task per client: an idle
+connection then holds no task and no events for it.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from collections.abc import Callable
 
 import trio
 
-from .outbox import ClientOutbox
+from .outbox import ClientOutbox, ClientState
 
 
 class SlowClientReaper:
-    def __init__(self, timeout: float, evict: Callable[[ClientOutbox], None]) -> None:
+    def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._evict = evict
         self._deadlines: dict[ClientOutbox, float] = {}
         self._deadline_added = trio.Event()
 
@@ -39,8 +37,13 @@ class SlowClientReaper:
     def watched(self) -> int:
         return len(self._deadlines)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Evict clients at their deadlines until cancelled; sleeps while no client is behind."""
+    async def run(
+        self,
+        evict: Callable[[ClientOutbox], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Call `evict` for each client still behind at its deadline, until cancelled; sleeps while none is behind."""
         task_status.started()
         deadlines = self._deadlines
         while True:
@@ -53,5 +56,5 @@ class SlowClientReaper:
                 await trio.sleep_until(deadline)  # a deadline added meanwhile is later: it can wait
                 continue
             del deadlines[outbox]
-            if outbox.behind_since is not None and outbox.close_code is None:
-                self._evict(outbox)
+            if outbox.state is ClientState.BEHIND:
+                evict(outbox)

@@ -6,6 +6,7 @@ the session asks it about each frame and acts on its answer. docs/protocol.md li
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..protocol.full import CloseCode, ErrorCode, ProtocolError, RequestId
@@ -115,7 +116,7 @@ class InboundGuard:
             "this message was ignored",
         )
 
-    def check_subscriptions(self, current: dict[str, None], wanted: tuple[str, ...], request_id: RequestId) -> None:
+    def check_subscriptions(self, current: Mapping[str, None], wanted: tuple[str, ...], request_id: RequestId) -> None:
         """Refuse a subscribe that would take the client past its subscription limit (all or nothing)."""
         limit = self._limits.max_subscriptions
         if len(current) + len(wanted) <= limit:

@@ -1,9 +1,10 @@
-"""One WebSocket client: a reader (commands -> hub) and a writer task (outbox -> socket).
+"""One WebSocket client: its commands go to the hub, its outbox goes to the socket.
 
-The session's own task reads and the writer runs in the session's nursery. A close request (an
-eviction by the hub's slow-client reaper, a limit, a server shutdown) cancels that nursery
-through the outbox, and so does a disconnect, so exactly this client's tasks end. The hub never
-waits for a session; a session only ever waits for its own client.
+The session's own task reads commands; the writer (`delivery.writer`) runs in the session's
+nursery. A close request (an eviction by the slow-client reaper, a limit, a server shutdown)
+cancels the session's scope through the callback its outbox was built with, and so does a
+disconnect, so exactly this client's tasks end. The hub never waits for a session; a session only
+ever waits for its own client.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import time
 import trio
 
 from ..delivery.hub import Hub
-from ..delivery.outbox import ClientOutbox, Entry
+from ..delivery.outbox import ClientOutbox
+from ..delivery.pacing import FlushPacer
+from ..delivery.writer import write_batches, write_single_frames
 from ..protocol import full as protocol
 from ..protocol.full import ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
 from .limits import CloseConnection, InboundGuard
@@ -28,6 +31,7 @@ class ClientSession:
         self,
         transport: ClientTransport,
         hub: Hub,
+        pacer: FlushPacer,
         *,
         close_timeout: float,
         batch: bool = False,
@@ -38,6 +42,7 @@ class ClientSession:
         self._transport = transport
         self._guard = guard
         self._hub = hub
+        self._pacer = pacer
         self._close_timeout = close_timeout
         self._batch = batch
         self._peer = peer
@@ -47,14 +52,15 @@ class ClientSession:
 
     async def run(self, *, task_status: trio.TaskStatus[ClientOutbox] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the client until it leaves, is evicted, or the server asks it to go."""
-        outbox = self._hub.connect(peer=self._peer, capacity=self._buffer)
+        session_scope = trio.CancelScope()  # cancelled by a close request or a disconnect
+        outbox = self._hub.connect(peer=self._peer, capacity=self._buffer, on_close_request=session_scope.cancel)
         log.info("event=client_connected client=%d peer=%s batch=%s", outbox.client_id, self._peer, self._batch)
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write_frames, outbox, nursery.cancel_scope)
-                outbox.stop_session_on_close_request(nursery.cancel_scope.cancel)
-                task_status.started(outbox)
-                await self._read_commands(outbox, nursery.cancel_scope)  # the session's own task reads
+            with session_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write_frames, outbox, session_scope)
+                    task_status.started(outbox)
+                    await self._read_commands(outbox, session_scope)  # the session's own task reads
         finally:
             self._hub.disconnect(outbox)
         if not self._peer_gone and outbox.close_code is not None:
@@ -124,85 +130,9 @@ class ClientSession:
     async def _write_frames(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         try:
             if self._batch:
-                await self._write_batches(outbox)
+                await write_batches(outbox, self._transport.send, self._pacer)
             else:
-                await self._write_single_frames(outbox)
+                await write_single_frames(outbox, self._transport.send, self._pacer, self._hub.count_conflated)
         except ClientDisconnected as gone:
             self._peer_gone, self._peer_close_code = True, gone.code
             cancel_scope.cancel()
-
-    async def _write_single_frames(self, outbox: ClientOutbox) -> None:
-        # Each frame takes a turn at the flush pacer (due at once: no interval), so a saturated loop serves
-        # the writers round-robin a few per scheduler pass, and what a writer sends is taken right after its
-        # turn comes. Whatever is queued is taken at once into a local backlog (no receive checkpoint, which
-        # under load costs a whole scheduler pass). While the backlog's oldest entry can be at most two flush
-        # intervals old the client gets every tick in order; past that (a saturated server, a slow client)
-        # ticks a newer backlog tick of the same symbol supersedes are skipped, so it gets current prices
-        # rather than old ones (the seq gap says so).
-        flush_pacer = self._hub.flush_pacer
-        lag_limit = 2 * flush_pacer.interval
-        backlog: list[Entry] = []
-        taken_at = trio.current_time()
-        oldest_possible = taken_at  # nothing in the backlog arrived before this
-        while True:
-            await flush_pacer.wait_turn(None)
-            now = trio.current_time()
-            if not backlog:
-                oldest_possible = taken_at  # whatever is queued now arrived since the previous take
-            _take_entries(outbox, backlog)
-            if not backlog:
-                if not await self._wait_for_update(outbox, backlog):
-                    return  # close requested: the session is being cancelled
-                now = oldest_possible = trio.current_time()
-            elif now - oldest_possible > lag_limit and len(backlog) > 1:
-                queued = len(backlog)
-                backlog = _newest_per_key(backlog)
-                self._hub.count_conflated(queued - len(backlog))
-                oldest_possible = taken_at
-            taken_at = now
-            await self._transport.send(backlog.pop(0)[1])
-
-    async def _write_batches(self, outbox: ClientOutbox) -> None:
-        # Frames, not updates, cost server CPU: at most one frame per flush interval, so load makes
-        # frames fuller rather than more. Waiting for the turn *before* taking what is queued costs one
-        # wake-up per frame under load; an idle client's first update goes out at its next turn, which is
-        # due at once (within a scheduler pass when nobody else is queued).
-        flush_pacer = self._hub.flush_pacer
-        flushed_at: float | None = None
-        while True:
-            await flush_pacer.wait_turn(flushed_at)
-            entries: list[Entry] = []
-            _take_entries(outbox, entries)
-            if not entries and not await self._wait_for_update(outbox, entries):
-                return  # close requested: the session is being cancelled
-            flushed_at = trio.current_time()
-            await self._transport.send("[" + ",".join([frame for _, frame in entries]) + "]")
-
-    async def _wait_for_update(self, outbox: ClientOutbox, backlog: list[Entry]) -> bool:
-        """An idle writer: wait for the next entry, take a turn (a tick that wakes thousands of idle writers
-        then costs a few per scheduler pass, not one pass with all of them), and take what is queued by then.
-        False once the outbox is closed."""
-        try:
-            backlog.append(await outbox.receive.receive())
-        except trio.EndOfChannel:
-            return False
-        await self._hub.flush_pacer.wait_turn(None)
-        _take_entries(outbox, backlog)
-        return True
-
-
-def _take_entries(outbox: ClientOutbox, backlog: list[Entry]) -> None:
-    """Append every entry queued right now to `backlog`, in order, without waiting."""
-    receive = outbox.receive
-    while True:
-        try:
-            backlog.append(receive.receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel):
-            break
-    backlog.extend(outbox.take_pending_entries())  # conflated while behind: newer than anything queued
-
-
-def _newest_per_key(backlog: list[Entry]) -> list[Entry]:
-    """The backlog without the ticks and statuses a newer one of the same key supersedes; replies all stay."""
-    newest = {key: index for index, (key, _) in enumerate(backlog) if key is not None}
-    return [entry for index, entry in enumerate(backlog) if entry[0] is None or newest[entry[0]] == index]

@@ -16,6 +16,7 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebsocketScope
 
 from ..delivery.hub import Hub
+from ..delivery.pacing import FlushPacer
 from ..protocol.full import CloseCode
 from ..settings import Settings
 from .access import AccessPolicy, WebSocketHandshake
@@ -30,9 +31,18 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketEndpoint:
-    def __init__(self, app: Any, hub: Hub, settings: Settings, access: AccessPolicy, counters: LimitCounters) -> None:
+    def __init__(
+        self,
+        app: Any,
+        hub: Hub,
+        pacer: FlushPacer,
+        settings: Settings,
+        access: AccessPolicy,
+        counters: LimitCounters,
+    ) -> None:
         self._app = app
         self._hub = hub
+        self._pacer = pacer
         self._settings = settings
         self._access = access
         self._limits = SessionLimits.from_settings(settings)
@@ -84,6 +94,7 @@ class WebSocketEndpoint:
         session = ClientSession(
             AsgiWebSocket(receive, send),
             self._hub,
+            self._pacer,
             close_timeout=settings.close_timeout,
             batch=batch,
             buffer=settings.batch_client_buffer if batch else settings.client_buffer,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import trio
 
 from tests.fakes.memory_store import FakeRedis
-from trio_ticker.delivery.hub import Hub
+from tests.support.delivery import Delivery
 from trio_ticker.ingest.scaleout.codec import TICK
 from trio_ticker.ingest.scaleout.follower import STATUS_SOURCE, TickFollower
 from trio_ticker.ingest.scaleout.leader import IngestLeader
@@ -136,7 +136,8 @@ async def test_the_follower_marks_stale_while_the_store_is_down_and_recovers_abo
     autojump_clock: object,
 ) -> None:
     redis = FakeRedis()
-    hub = Hub((SYMBOL,), client_buffer=16)
+    delivery = Delivery((SYMBOL,), client_buffer=16)
+    hub = delivery.hub
     source = CountingSource()
     candidate = leader(redis, source)
     follower = TickFollower(redis.open, hub.all_latest, command_timeout=1.0, policy=POLICY, jitter=HighestJitter())
