@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from quart import Response, jsonify, request, send_from_directory
+from quart import Response, jsonify, request, send_file
 from quart.typing import ResponseReturnValue
 from quart_cors import cors
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from . import protocol
 from .access import AccessPolicy, bearer_token
@@ -23,6 +23,7 @@ from .metrics import TickerMetrics
 from .protocol import ErrorCode, ProtocolError
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
+from .web_files import WebFiles
 from .websocket import WebSocketEndpoint
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     app.asgi_app = endpoint  # type: ignore[method-assign]
     metrics = TickerMetrics(service, endpoint.counters)
     hub = service.hub
+    web_files = WebFiles(settings.web_dir)
     # No list: any page may read the public REST data (`*`); a list: only those Origins.
     cors(
         app,
@@ -141,11 +143,14 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
 
     @app.get("/")
     async def index() -> Response:
-        return await send_from_directory(settings.web_dir, "index.html")
+        return await web_file("index.html")
 
     @app.get("/<path:filename>")
     async def web_file(filename: str) -> Response:
-        return await send_from_directory(settings.web_dir, filename)
+        path = web_files.find(filename)
+        if path is None:
+            raise NotFound()
+        return await send_file(path)
 
     return app
 
