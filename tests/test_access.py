@@ -34,13 +34,16 @@ def test_tokens_match_exactly_and_none_means_open() -> None:
     assert open_policy.token_valid(None)
 
 
-def test_origins_are_compared_case_insensitively_and_a_missing_origin_passes() -> None:
+def test_origins_are_compared_case_insensitively_a_missing_origin_passes_and_two_never_do() -> None:
     policy = AccessPolicy(("https://good.example",), ())
-    assert policy.origin_allowed("https://GOOD.example")
-    assert policy.origin_allowed(None)
-    assert not policy.origin_allowed("https://good.example.evil")
-    assert not policy.origin_allowed("null")
-    assert AccessPolicy((), ()).origin_allowed("https://anything.example")
+    assert policy.origin_allowed(["https://GOOD.example"])
+    assert policy.origin_allowed([])
+    assert not policy.origin_allowed(["https://good.example.evil"])
+    assert not policy.origin_allowed(["null"])
+    assert not policy.origin_allowed(["https://evil.example", "https://good.example"])
+    assert not policy.origin_allowed(["https://good.example"] * 2)
+    assert AccessPolicy((), ()).origin_allowed(["https://anything.example"])
+    assert not AccessPolicy((), ()).origin_allowed(["https://anything.example"] * 2)
 
 
 @pytest.mark.parametrize(
@@ -58,7 +61,7 @@ def test_a_handshake_token_comes_from_header_then_subprotocol_then_query() -> No
     both = WebSocketHandshake(scope([(b"authorization", b"Bearer from-header")], ["bearer.from-sub"], b"token=q"))
     assert both.token == "from-header"
     browser = WebSocketHandshake(scope([(b"origin", b"https://x.example")], ["trio-ticker", "bearer.sub"], b""))
-    assert (browser.token, browser.subprotocol, browser.origin) == ("sub", "trio-ticker", "https://x.example")
+    assert (browser.token, browser.subprotocol, browser.origins) == ("sub", "trio-ticker", ("https://x.example",))
     query = WebSocketHandshake(scope([], [], b"batch=1&token=secret"))
     assert (query.token, query.subprotocol, query.token_in_query) == ("secret", None, True)
     assert query.redacted_query_string() == b"batch=1&token=REDACTED"

@@ -194,6 +194,27 @@ async def test_a_handshake_from_an_origin_not_listed_gets_403() -> None:
     assert server.counters.handshakes_refused == {"origin_not_allowed": 1}
 
 
+async def test_a_handshake_with_two_origin_headers_gets_403_whichever_comes_last() -> None:
+    # A proxy in front may check one Origin and the server read another: more than one is always refused.
+    for allowed in ("https://good.example", ""):
+        server = Server(allowed_origins=allowed)
+        async with serve_app(server.app, server.settings) as address:
+            url = f"ws://{address}/ws"
+            async with well_behaved_client(url) as ticks:
+                for origins in ((b"https://evil.example", b"https://good.example"), (b"https://good.example",) * 2):
+                    with pytest.raises(ConnectionRejected) as rejected:
+                        async with open_websocket_url(url, extra_headers=[(b"Origin", origin) for origin in origins]):
+                            pass
+                    assert rejected.value.status_code == 403
+                    assert rejected.value.body is not None
+                    assert orjson.loads(rejected.value.body)["code"] == "origin_not_allowed"
+                async with open_websocket_url(url, extra_headers=[(b"Origin", b"https://good.example")]) as ws:
+                    await send(ws, {"action": "ping"})
+                    assert (await receive(ws))["type"] == "pong"
+                await ticks.wait_for_more()
+        assert server.counters.handshakes_refused == {"origin_not_allowed": 2}
+
+
 async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_never_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -7,7 +7,7 @@ WebSocket, send theirs as a `bearer.<token>` subprotocol or a `token` query para
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,9 +29,12 @@ class AccessPolicy:
     def requires_token(self) -> bool:
         return bool(self._tokens)
 
-    def origin_allowed(self, origin: str | None) -> bool:
-        """Any Origin when no list is set; otherwise a listed one or none (non-browser clients send none)."""
-        return not self._origins or origin is None or origin.lower() in self._origins
+    def origin_allowed(self, origins: Sequence[str]) -> bool:
+        """`origins`: the request's Origin headers. Any one when no list is set; otherwise a listed one or none
+        (non-browser clients send none). Never more than one (`several_origins`)."""
+        if several_origins(origins):
+            return False
+        return not self._origins or not origins or origins[0].lower() in self._origins
 
     def token_valid(self, candidate: str | None) -> bool:
         """True when tokens are off, or `candidate` equals one of them; every token is compared."""
@@ -42,6 +45,12 @@ class AccessPolicy:
         for token in self._tokens:
             matched |= hmac.compare_digest(given, token)
         return matched and candidate is not None
+
+
+def several_origins(origins: Sequence[str]) -> bool:
+    """More than one Origin header, which is refused whatever TICKER_ALLOWED_ORIGINS says: a browser sends at
+    most one (RFC 6454, section 7.3), and a proxy in front may have checked another one than the app would read."""
+    return len(origins) > 1
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -55,8 +64,9 @@ class WebSocketHandshake:
 
     def __init__(self, scope: Any) -> None:
         headers: dict[bytes, bytes] = {name.lower(): value for name, value in scope.get("headers", ())}
-        origin = headers.get(b"origin")
-        self.origin = origin.decode("latin-1") if origin is not None else None
+        self.origins = tuple(
+            value.decode("latin-1") for name, value in scope.get("headers", ()) if name.lower() == b"origin"
+        )
         self.query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         offered: list[str] = list(scope.get("subprotocols") or ())
         authorization = headers.get(b"authorization")

@@ -16,7 +16,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import protocol
-from .access import AccessPolicy, bearer_token
+from .access import AccessPolicy, bearer_token, several_origins
 from .gc_tuning import tune_garbage_collector
 from .logs import configure_logging
 from .metrics import TickerMetrics
@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
             return error_response(
                 "query_too_long", f"the query string is longer than {settings.max_query_length} bytes", 414
             )
+        if several_origins(request.headers.getlist("Origin")):
+            return error_response("origin_not_allowed", "more than one Origin header", 403)
         if (
             access.requires_token
             and request.method != "OPTIONS"

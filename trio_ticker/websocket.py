@@ -43,8 +43,8 @@ class WebSocketEndpoint:
         handshake = WebSocketHandshake(scope)
         if handshake.token_in_query:
             scope["query_string"] = handshake.redacted_query_string()  # Hypercorn's access log reads it
-        if not self._access.origin_allowed(handshake.origin):
-            await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=handshake.origin)
+        if not self._access.origin_allowed(handshake.origins):
+            await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=", ".join(handshake.origins))
             return
         settings = self._service.settings
         if not self._access.token_valid(handshake.token):
