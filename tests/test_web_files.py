@@ -11,14 +11,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import h11
 import httpx
 import orjson
 import pytest
-import trio
 
 from tests.helpers import make_settings
 from tests.live_server import serve_app
+from tests.raw_http import get_raw
 from trio_ticker.app import create_app
 from trio_ticker.web_files import WebFiles
 
@@ -48,26 +47,6 @@ ODD_PATHS = [
     "/fifo",
     "/no-such-file.js",
 ]
-
-
-async def get_raw(address: str, target: str) -> tuple[int, dict[bytes, bytes], bytes]:
-    """GET `target` exactly as given: HTTP clients remove dot segments from a URL before sending it."""
-    host, port = address.split(":")
-    client = h11.Connection(h11.CLIENT)
-    request = h11.Request(method="GET", target=target.encode(), headers=[("Host", address)])
-    with trio.fail_after(10):
-        stream = await trio.open_tcp_stream(host, int(port))
-        async with stream:
-            await stream.send_all(client.send(request) + client.send(h11.EndOfMessage()))
-            status, headers, body = 0, {}, b""
-            while not isinstance(event := client.next_event(), h11.EndOfMessage):
-                if event is h11.NEED_DATA:
-                    client.receive_data(await stream.receive_some())
-                elif isinstance(event, h11.Response):
-                    status, headers = event.status_code, dict(event.headers)
-                elif isinstance(event, h11.Data):
-                    body += event.data
-    return status, headers, body
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from pydantic import SecretStr
 from werkzeug.datastructures import Authorization
@@ -17,7 +17,6 @@ from werkzeug.datastructures import Authorization
 SUBPROTOCOL = "trio-ticker"
 TOKEN_SUBPROTOCOL_PREFIX = "bearer."
 TOKEN_QUERY_PARAMETER = "token"
-REDACTED = "REDACTED"
 
 
 class AccessPolicy:
@@ -83,12 +82,3 @@ class WebSocketHandshake:
     def query_value(self, name: str, default: str) -> str:
         values = [value for key, value in self.query if key == name]
         return values[-1] if values else default
-
-    @property
-    def token_in_query(self) -> bool:
-        return any(name == TOKEN_QUERY_PARAMETER for name, _ in self.query)
-
-    def redacted_query_string(self) -> bytes:
-        """The query string with the token replaced, for anything that logs the request line."""
-        redacted = [(name, REDACTED if name == TOKEN_QUERY_PARAMETER else value) for name, value in self.query]
-        return urlencode(redacted).encode("latin-1", "replace")

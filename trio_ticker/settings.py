@@ -28,7 +28,8 @@ ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
 """Tokens travel in a query string, a header and a WebSocket subprotocol: URL- and header-safe only."""
 
-TOKEN_IN_TEXT = re.compile(r"(token=)[^&#\s'\"]*", re.IGNORECASE)
+TOKEN_IN_TEXT = re.compile(r"(token=|\bbearer[ .])[^&#,\s'\"]*", re.IGNORECASE)
+"""A secret in text: a `token=` parameter (ours, Finnhub's), a `Bearer` header value, a `bearer.` subprotocol."""
 
 PING_JITTER = 0.2
 """Each WebSocket ping comes TICKER_WS_PING_INTERVAL * (1 +- this) after the previous one (JitteredPingConfig)."""
@@ -277,10 +278,15 @@ def describe_validation_error(error: ValidationError) -> str:
         given = problem.get("input")
         secret = variable.endswith("API_KEY") or "AUTH_TOKENS" in variable or "REDIS_URL" in variable
         shown = "" if isinstance(given, dict) or secret else f" (got {given!r})"
-        shown = TOKEN_IN_TEXT.sub(r"\1***", shown)  # an API key pasted into a URL is not echoed
+        shown = redact_tokens(shown)  # an API key pasted into a URL is not echoed
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}: {message}{shown}" if field else f"  {message}")
     return "\n".join(lines)
+
+
+def redact_tokens(text: str) -> str:
+    """`text` with the value of every TOKEN_IN_TEXT match replaced by `***`."""
+    return TOKEN_IN_TEXT.sub(r"\1***", text)
 
 
 def _variable_name(field: str) -> str:

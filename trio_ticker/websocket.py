@@ -41,8 +41,6 @@ class WebSocketEndpoint:
             await self._app(scope, receive, send)
             return
         handshake = WebSocketHandshake(scope)
-        if handshake.token_in_query:
-            scope["query_string"] = handshake.redacted_query_string()  # Hypercorn's access log reads it
         if not self._access.origin_allowed(handshake.origins):
             await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=", ".join(handshake.origins))
             return
