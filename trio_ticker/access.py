@@ -1,4 +1,4 @@
-"""Who may connect: the allowed browser Origins and the optional bearer tokens.
+"""Who may connect: the allowed browser Origins, the optional bearer tokens and the optional admin bind.
 
 Tokens are compared in constant time and never logged. Browsers, which cannot set headers on a
 WebSocket, send theirs as a `bearer.<token>` subprotocol or a `token` query parameter.
@@ -19,10 +19,34 @@ TOKEN_SUBPROTOCOL_PREFIX = "bearer."
 TOKEN_QUERY_PARAMETER = "token"
 
 
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
+
+
 class AccessPolicy:
-    def __init__(self, allowed_origins: Iterable[str], tokens: Iterable[SecretStr]) -> None:
+    def __init__(
+        self,
+        allowed_origins: Iterable[str],
+        tokens: Iterable[SecretStr],
+        admin_address: tuple[str, int] | None = None,
+    ) -> None:
         self._origins = frozenset(origin.lower() for origin in allowed_origins)
         self._tokens = tuple(token.get_secret_value().encode() for token in tokens)
+        self._admin_address = admin_address
+
+    @property
+    def has_admin_bind(self) -> bool:
+        return self._admin_address is not None
+
+    def on_admin_bind(self, scope: Any) -> bool:
+        """Whether the request came in on TICKER_ADMIN_BIND: its local address (`scope["server"]`) is that one.
+
+        A wildcard admin host (0.0.0.0, ::) matches by port: the local address is then the interface's own.
+        """
+        server = scope.get("server")
+        if self._admin_address is None or not server or server[1] is None:  # (path, None): a UNIX socket
+            return False
+        host, port = self._admin_address
+        return bool(server[1] == port and (host in WILDCARD_HOSTS or server[0] == host))
 
     @property
     def requires_token(self) -> bool:

@@ -37,8 +37,8 @@ class WebSocketEndpoint:
         self.counters = LimitCounters()
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] != "websocket" or scope["path"] != WS_PATH:
-            await self._app(scope, receive, send)
+        if scope["type"] != "websocket" or scope["path"] != WS_PATH or self._access.on_admin_bind(scope):
+            await self._app(scope, receive, send)  # the admin bind serves no WebSocket: Quart answers 404
             return
         handshake = WebSocketHandshake(scope)
         if not self._access.origin_allowed(handshake.origins):
