@@ -35,8 +35,8 @@ class TokenRedactingFilter(logging.Filter):
 
 
 def configure_logging(level: str) -> None:
-    """Give the `trio_ticker` loggers one stderr handler, and every logger the token filter (idempotent:
-    apps are built many times in tests)."""
+    """Give the `trio_ticker` loggers one stderr handler, and it and Hypercorn's loggers the token filter
+    (idempotent: apps are built many times in tests)."""
     logger = logging.getLogger("trio_ticker")
     logger.setLevel(level)
     if not any(getattr(handler, "trio_ticker", False) for handler in logger.handlers):
