@@ -50,6 +50,8 @@ class JitteredPingConfig(Config):
 def hypercorn_config(settings: Settings, rng: random.Random | None = None) -> Config:
     config = JitteredPingConfig(rng)
     config.bind = [f"{settings.host}:{settings.port}"]
+    if settings.admin_bind is not None:
+        config.bind.append(settings.admin_bind)  # told apart by the local address (AccessPolicy.on_admin_bind)
     config.graceful_timeout = settings.graceful_timeout
     config.websocket_ping_interval = settings.ws_ping_interval
     config.read_timeout = settings.ws_read_timeout  # type: ignore[assignment]  # Hypercorn takes floats
