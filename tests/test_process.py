@@ -43,10 +43,21 @@ class ServerProcess:
 
 
 @asynccontextmanager
-async def running(command: Sequence[str], **env: str) -> AsyncIterator[ServerProcess]:
+async def running(
+    command: Sequence[str], *, process_group: int | None = None, **env: str
+) -> AsyncIterator[ServerProcess]:
+    """`command` started from the repository, until it listens; killed at the end of the block if still running.
+
+    `process_group=0` starts it in a process group of its own, as a shell does (a terminal's Ctrl-C goes to it).
+    """
     environment = {**os.environ, "DEMO_MODE": "true", "TICKER_DEMO_INTERVAL": "0.1", **env}
     process = await trio.lowlevel.open_process(
-        list(command), cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        list(command),
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        process_group=process_group,
     )
     server = ServerProcess(process)
     try:
