@@ -3,6 +3,7 @@ backoff and its reset, a failed start, and stopping (SIGTERM, SIGKILL at the tim
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -78,14 +79,24 @@ class FakeSpawner:
     """Spawns FakeWorkers with pids 101, 102, ...; the n-th exits 0.5 s after SIGTERM unless told otherwise."""
 
     def __init__(
-        self, nursery: trio.Nursery, *, never_serving: Container[int] = (), ignore_sigterm: Container[int] = ()
+        self,
+        nursery: trio.Nursery,
+        *,
+        never_serving: Container[int] = (),
+        ignore_sigterm: Container[int] = (),
+        unspawnable: Container[int] = (),
     ) -> None:
         self._nursery = nursery
         self._never_serving = never_serving
         self._ignore_sigterm = ignore_sigterm
+        self._unspawnable = unspawnable
         self.workers: list[FakeWorker] = []
+        self.refused: list[float] = []
 
     async def __call__(self) -> FakeWorker:
+        if len(self.workers) + len(self.refused) in self._unspawnable:
+            self.refused.append(trio.current_time())
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
         index = len(self.workers)
         worker = FakeWorker(
             101 + index,
@@ -105,12 +116,10 @@ def pool_of(spawner: FakeSpawner, count: int) -> WorkerPool:
 
 
 @asynccontextmanager
-async def running_pool(
-    count: int, *, never_serving: Container[int] = (), ignore_sigterm: Container[int] = ()
-) -> AsyncIterator[tuple[WorkerPool, FakeSpawner]]:
+async def running_pool(count: int, **script: Container[int]) -> AsyncIterator[tuple[WorkerPool, FakeSpawner]]:
     """A started pool of fakes for the block; stopped (cancelled) when it ends. The fakes live outside it."""
     async with trio.open_nursery() as fakes:
-        spawner = FakeSpawner(fakes, never_serving=never_serving, ignore_sigterm=ignore_sigterm)
+        spawner = FakeSpawner(fakes, **script)
         pool = pool_of(spawner, count)
         async with trio.open_nursery() as nursery:
             await nursery.start(pool.run)
@@ -190,6 +199,15 @@ async def test_a_worker_that_ran_healthy_starts_its_backoff_over(autojump_clock:
 
     died_at = spawner.workers[3].spawned_at + POLICY.healthy_after
     assert spawner.workers[4].spawned_at == died_at + POLICY.initial  # back to the first delay
+
+
+async def test_a_worker_that_cannot_be_spawned_is_retried_with_backoff(autojump_clock: trio.testing.MockClock) -> None:
+    async with running_pool(1, unspawnable={1, 2}) as (pool, spawner):  # e.g. the host is out of processes
+        spawner.workers[0].exit(-signal.SIGKILL)  # at 2 s
+        await trio.sleep(20)
+        assert pool.statistics().serving == (102,)
+    assert spawner.refused == [3.0, 5.0]  # 1 s, then 2 s after each refusal
+    assert spawner.workers[1].spawned_at == 9.0  # 4 s after the second
 
 
 async def test_a_first_worker_that_never_serves_fails_the_start_and_stops_the_others(

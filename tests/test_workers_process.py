@@ -8,6 +8,7 @@ import itertools
 import os
 import re
 import signal
+import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -271,18 +272,26 @@ async def test_a_worker_whose_supervisor_is_killed_shuts_down_instead_of_holding
     assert b"event=supervisor_gone" in server.stderr
 
 
-async def test_several_workers_without_redis_are_refused_with_one_line() -> None:
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--workers", "2"], b"trio_ticker: --workers 2 needs TICKER_REDIS_URL: without Redis each worker"),
+        (["--listen-fd", "0"], b"trio_ticker: --listen-fd 0 is not an inherited listening TCP socket:"),
+    ],
+)
+async def test_a_worker_option_that_cannot_work_is_refused_with_one_line(arguments: list[str], message: bytes) -> None:
     with trio.fail_after(30):
         result = await trio.run_process(
-            [*SUPERVISOR, "--workers", "2"],
+            [*SUPERVISOR, *arguments],
             cwd=REPO,
             env={**os.environ, "TICKER_REDIS_URL": "", "TICKER_PORT": "0"},
+            stdin=subprocess.DEVNULL,
             capture_stdout=True,
             capture_stderr=True,
             check=False,
         )
     assert result.returncode == 2
-    assert result.stderr.startswith(b"trio_ticker: --workers 2 needs TICKER_REDIS_URL: without Redis each worker")
+    assert result.stderr.startswith(message)
     assert result.stderr.count(b"\n") == 1
 
 

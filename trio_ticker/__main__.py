@@ -22,7 +22,7 @@ from .protocol import CloseCode
 from .server import hypercorn_config, serve
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
-from .workers import MAX_WORKERS, run_workers, serve_inherited
+from .workers import MAX_WORKERS, run_worker, run_workers
 
 log = logging.getLogger("trio_ticker.main")
 
@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is not None:
         return run_workers(settings, args.workers)
     if args.listen_fd:
-        trio.run(serve_inherited, settings, args.listen_fd, args.supervisor_fd, serve_until_signalled)
-        return 0
+        return run_worker(settings, args.listen_fd, args.supervisor_fd, serve_until_signalled)
     trio.run(serve_until_signalled, settings)
     return 0
 

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Protocol
 
 import trio
-from hypercorn.config import Sockets
+from hypercorn.config import Sockets, SocketTypeError
 from hypercorn.utils import repr_socket_addr
 
 from .logs import configure_logging
@@ -87,6 +87,13 @@ class RestartSchedule:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerEnded:
+    pid: int  # 0: it could not even be spawned
+    status: str  # its exit status as `describe` gives it
+    served: bool  # it became ready before it ended
+
+
+@dataclass(frozen=True, slots=True)
 class PoolStatistics:
     serving: tuple[int, ...]  # the pids of the workers that serve now
     restarts: int  # workers started to replace one that exited
@@ -132,41 +139,50 @@ class WorkerPool:
 
     async def _keep_running(self, slot: int, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         schedule = RestartSchedule(self._policy, self._jitter)
-        first_start = True
+        starting: trio.TaskStatus[None] | None = task_status
         while True:
             began = trio.current_time()
-            worker = await self._spawn()
-            self._running[slot] = worker
-            try:
-                served = await worker.wait_ready()
-                if served:
-                    self._serving[slot] = worker.pid
-                    log.info("event=worker_serving slot=%d pid=%d", slot, worker.pid)
-                    if first_start:
-                        first_start = False
-                        task_status.started()
-                status = await worker.wait()
-            finally:
-                self._serving.pop(slot, None)
-                with trio.CancelScope(shield=True):
-                    await self._stop(slot, worker)
-                del self._running[slot]
-            if first_start:
-                log.error("event=worker_start_failed slot=%d pid=%d status=%s", slot, worker.pid, describe(status))
-                raise WorkerStartFailed(f"worker {slot} exited with {describe(status)} before it served")
+            ended = await self._run_worker(slot, starting)
+            if starting is not None and not ended.served:
+                log.error("event=worker_start_failed slot=%d pid=%d status=%s", slot, ended.pid, ended.status)
+                raise WorkerStartFailed(f"worker {slot} ended with {ended.status} before it served")
+            starting = None
             delay = schedule.delay_after(trio.current_time() - began)
             log.log(
                 logging.ERROR if schedule.failures >= CRASH_LOOP_FAILURES else logging.WARNING,
                 "event=worker_exited slot=%d pid=%d status=%s served=%s failures=%d restart_in=%.2f",
                 slot,
-                worker.pid,
-                describe(status),
-                str(served).lower(),
+                ended.pid,
+                ended.status,
+                str(ended.served).lower(),
                 schedule.failures,
                 delay,
             )
             await trio.sleep(delay)
             self._restarts += 1
+
+    async def _run_worker(self, slot: int, starting: trio.TaskStatus[None] | None) -> WorkerEnded:
+        """One worker from spawn to exit; `starting`, if given, is told once it serves."""
+        try:
+            worker = await self._spawn()
+        except OSError as error:  # out of memory, processes or fds: no worker, a failure like any other
+            return WorkerEnded(0, f"not_started({error.strerror})", served=False)
+        self._running[slot] = worker
+        served = False
+        try:
+            served = await worker.wait_ready()
+            if served:
+                self._serving[slot] = worker.pid
+                log.info("event=worker_serving slot=%d pid=%d", slot, worker.pid)
+                if starting is not None:
+                    starting.started()
+            status = await worker.wait()
+        finally:
+            self._serving.pop(slot, None)
+            with trio.CancelScope(shield=True):
+                await self._stop(slot, worker)
+            del self._running[slot]
+        return WorkerEnded(worker.pid, describe(status), served)
 
     async def _stop(self, slot: int, worker: WorkerProcess) -> None:
         """Stop `worker` unless it has exited: SIGTERM, and SIGKILL if it is not gone within the stop timeout."""
@@ -326,18 +342,32 @@ class ServeUntilSignalled(Protocol):
     ) -> None: ...
 
 
+def run_worker(
+    settings: Settings, listen_fds: Sequence[int], supervisor_fd: int | None, serve: ServeUntilSignalled
+) -> int:
+    """`python -m trio_ticker --listen-fd FD`: serve on listening sockets this process inherited (from `--workers`,
+    or systemd socket activation), with the server's socket options; the exit status."""
+    config = hypercorn_config(settings)
+    config.bind = [f"fd://{fd}" for fd in listen_fds]
+    try:
+        sockets = open_sockets(config, settings.send_stall_timeout, settings.send_buffer)
+    except (OSError, SocketTypeError) as error:
+        fds = ",".join(map(str, listen_fds))
+        sys.stderr.write(f"trio_ticker: --listen-fd {fds} is not an inherited listening TCP socket: {error}\n")
+        return 2
+    trio.run(serve_inherited, settings, sockets, supervisor_fd, serve)
+    return 0
+
+
 async def serve_inherited(
     settings: Settings,
-    listen_fds: Sequence[int],
+    sockets: Sockets,
     supervisor_fd: int | None,
     serve: ServeUntilSignalled,
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve on listening sockets this process inherited (from `--workers`, or systemd socket activation)."""
-    config = hypercorn_config(settings)
-    config.bind = [f"fd://{fd}" for fd in listen_fds]
-    sockets = open_sockets(config, settings.send_stall_timeout, settings.send_buffer)
+    """Serve on `sockets` until signalled; with a supervisor, tell it once serving and stop if it goes away."""
     async with trio.open_nursery() as nursery:
 
         async def serve_then_stop_watching(*, task_status: trio.TaskStatus[list[str]]) -> None:
