@@ -31,8 +31,9 @@ run: $(VENV)/.installed
 	$(SERVE)
 
 # The same app with our own shutdown: clients get close 1001 on SIGTERM/SIGINT.
+# WORKERS=N: N supervised worker processes on the one port (N > 1 needs TICKER_REDIS_URL).
 serve: $(VENV)/.installed
-	TICKER_HOST=$(HOST) TICKER_PORT=$(PORT) $(BIN)/python -m trio_ticker
+	TICKER_HOST=$(HOST) TICKER_PORT=$(PORT) $(BIN)/python -m trio_ticker $(if $(WORKERS),--workers $(WORKERS))
 
 # As root, installs what is missing; otherwise names the one command to run (the tests then fail under CI and skip
 # with that command outside it).

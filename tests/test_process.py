@@ -49,11 +49,22 @@ class ServerProcess:
 
 
 @asynccontextmanager
-async def running(command: Sequence[str], *, capture_stdout: bool = False, **env: str) -> AsyncIterator[ServerProcess]:
+async def running(
+    command: Sequence[str], *, capture_stdout: bool = False, process_group: int | None = None, **env: str
+) -> AsyncIterator[ServerProcess]:
+    """`command` started from the repository, until it listens; killed at the end of the block if still running.
+
+    `process_group=0` starts it in a process group of its own, as a shell does (a terminal's Ctrl-C goes to it).
+    """
     environment = {**os.environ, "DEMO_MODE": "true", "TICKER_DEMO_INTERVAL": "0.1", **env}
     stdout = subprocess.PIPE if capture_stdout else subprocess.DEVNULL  # Hypercorn's `--access-logfile -`
     process = await trio.lowlevel.open_process(
-        list(command), cwd=REPO, env=environment, stdout=stdout, stderr=subprocess.PIPE
+        list(command),
+        cwd=REPO,
+        env=environment,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        process_group=process_group,
     )
     server = ServerProcess(process)
     try:
