@@ -13,16 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from quart import Response, jsonify, request, send_from_directory
+from quart import Response, jsonify, request, send_file, websocket
 from quart.typing import ResponseReturnValue
 from quart_cors import cors
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
-from .edge.access import AccessPolicy, bearer_token
+from .edge.access import AccessPolicy, bearer_token, several_origins
 from .edge.limits import LimitCounters
 from .edge.metrics import TickerMetrics
 from .edge.websocket_endpoint import WebSocketEndpoint
@@ -35,10 +35,13 @@ from .service import IngestRoute, TickerService
 from .settings import ConfigError, Settings, load_settings
 from .sources.build import build_supervised_sources
 from .sources.supervise import Supervisor
+from .web_files import WebFiles
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
 TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
+OPERATIONS_ENDPOINTS = frozenset({"healthz", "metrics_text"})
+"""With TICKER_ADMIN_BIND set, all the admin bind serves (no token asked); the public bind has no /metrics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +89,19 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     ingest = build_ingest(settings, hub, supervised)
     service = TickerService(hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer)
     app = QuartTrio(__name__, static_folder=None)
-    access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
+    access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     counters = LimitCounters()
     endpoint = WebSocketEndpoint(app.asgi_app, hub, pacer, settings, access, counters)
     app.asgi_app = endpoint  # type: ignore[method-assign]
     metrics.collect_at_scrape(hub, lambda: endpoint.open_connections, counters)
+    web_files = WebFiles(settings.web_dir)
+
+    # Registered before quart_cors's own check, which answers 400 to a WebSocket without an Origin.
+    @app.before_websocket
+    async def check_websocket() -> None:
+        if access.on_admin_bind(websocket.scope):  # /ws included: WebSocketEndpoint leaves those to Quart
+            raise NotFound()
+
     # No list: any page may read the public REST data (`*`); a list: only those Origins.
     cors(
         app,
@@ -103,12 +114,20 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
 
     @app.before_request
     async def check_request() -> ResponseReturnValue | None:
+        on_admin_bind = access.on_admin_bind(request.scope)
+        if access.has_admin_bind and (
+            request.endpoint not in OPERATIONS_ENDPOINTS if on_admin_bind else request.endpoint == "metrics_text"
+        ):
+            raise NotFound()
         if len(request.query_string) > settings.max_query_length:
             return error_response(
                 "query_too_long", f"the query string is longer than {settings.max_query_length} bytes", 414
             )
+        if several_origins(request.headers.getlist("Origin")):
+            return error_response("origin_not_allowed", "more than one Origin header", 403)
         if (
             access.requires_token
+            and not on_admin_bind
             and request.method != "OPTIONS"
             and request.endpoint in TOKEN_PROTECTED_ENDPOINTS
             and not access.token_valid(bearer_token(request.headers.get("Authorization")))
@@ -161,6 +180,8 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
 
     @app.get("/healthz")
     async def healthz() -> Response:
+        if access.has_admin_bind and not access.on_admin_bind(request.scope):
+            return jsonify({"status": "ok"})  # the details (upstream errors included) are the admin bind's
         statistics = hub.statistics()
         last_messages = {source.name: source.last_message_ts for source in supervised}
         return jsonify(
@@ -190,11 +211,14 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
 
     @app.get("/")
     async def index() -> Response:
-        return await send_from_directory(settings.web_dir, "index.html")
+        return await web_file("index.html")
 
     @app.get("/<path:filename>")
     async def web_file(filename: str) -> Response:
-        return await send_from_directory(settings.web_dir, filename)
+        path = web_files.find(filename)
+        if path is None:
+            raise NotFound()
+        return await send_file(path)
 
     return Assembly(settings, hub, supervised, ingest, service, endpoint, app)
 

@@ -1,5 +1,5 @@
 """How errors are told in logs, statuses and config messages: the leaves of a (nested) exception
-group, and text with any `token=` secret hidden. Every module that reports an error uses these."""
+group, and text with every secret hidden. Every module that reports an error, and the log filter, use these."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import TypeVar
 
 E = TypeVar("E", bound=BaseException)
 
-TOKEN_IN_TEXT = re.compile(r"(token=)[^&#\s'\"]*", re.IGNORECASE)
-"""`token=<secret>` in a URL, a query string or a quoted repr: the secret ends at `&`, `#`, a space or a quote."""
+TOKEN_IN_TEXT = re.compile(r"(token=|\bbearer[ .])[^&#,\s'\"]*", re.IGNORECASE)
+"""A secret in text: a `token=` parameter (ours, Finnhub's), a `Bearer` header value, a `bearer.` subprotocol;
+it ends at `&`, `#`, `,`, a space or a quote (so a quoted repr keeps its closing quote)."""
 
 
-def redact_token(text: str) -> str:
-    """`text` with the value of every `token=` replaced by `***` (an API key in a URL is never logged)."""
+def redact_tokens(text: str) -> str:
+    """`text` with the value of every TOKEN_IN_TEXT match replaced by `***`."""
     return TOKEN_IN_TEXT.sub(r"\1***", text)
 
 

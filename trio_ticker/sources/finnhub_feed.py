@@ -13,7 +13,7 @@ import httpx
 import trio
 from pydantic import SecretStr
 
-from ..errors import redact_token
+from ..errors import redact_tokens
 from .finnhub import (
     SOURCE_NAME,
     ErrorMessage,
@@ -64,7 +64,7 @@ class FinnhubFeed:
     async def run_connection(
         self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        log.info("event=finnhub_connecting url=%s", redact_token(self._ws_url))
+        log.info("event=finnhub_connecting url=%s", redact_tokens(self._ws_url))
         async with (
             httpx.AsyncClient(timeout=self._http_timeout, transport=self._http_transport) as client,
             self._open_socket(self._ws_url) as socket,
@@ -87,7 +87,7 @@ class FinnhubFeed:
             try:
                 quote = await self._quotes.fetch(symbol)
             except (QuoteError, httpx.HTTPError) as error:
-                log.warning("event=finnhub_quote_failed symbol=%s error=%r", symbol, redact_token(str(error)))
+                log.warning("event=finnhub_quote_failed symbol=%s error=%r", symbol, redact_tokens(str(error)))
                 continue
             if quote is None:
                 if symbol not in self.no_data:
@@ -117,7 +117,7 @@ class FinnhubFeed:
                         await feed.publish_or_mark_active(self._book.on_trade(trade), trade.symbol)
                 elif isinstance(message, ErrorMessage):
                     self.error_messages += 1
-                    log.warning("event=finnhub_error msg=%r", redact_token(message.message[:200]))
+                    log.warning("event=finnhub_error msg=%r", redact_tokens(message.message[:200]))
 
     async def verify_quiet(self, symbol: str, feed: FeedOutput) -> Verdict:
         """Quiet is fine when the quote has no trade newer than the last one we published."""

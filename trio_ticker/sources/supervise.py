@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import trio
 
-from ..errors import leaves, redact_token
+from ..errors import leaves, redact_tokens
 from ..model import Ingest, SourceState, SourceStatus
 from .retry import Backoff, Jitter, RetryPolicy
 from .source import FeedOutput, HubGone, QuietChecker, Source, SourceUnauthorized, Verdict
@@ -202,4 +202,4 @@ def _is_unauthorized(group: BaseExceptionGroup[Exception]) -> bool:
 
 def _describe(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return redact_token(text)[:200]
+    return redact_tokens(text)[:200]

@@ -7,6 +7,7 @@ An HTTP worker runs a `TickFollower` feeding its hub and, unless TICKER_ROLE=fan
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 from collections.abc import Callable, Sequence
@@ -93,6 +94,7 @@ class ScaleOutNode:
         """/healthz's `redis` block."""
         follower = self.follower
         redis = {
+            "pid": os.getpid(),  # which worker answered: its leader flag is this process's
             "state": "connected" if follower.connected else "disconnected",
             "role": self.role,
             "leader": self.leader is not None and self.leader.leading,
