@@ -25,6 +25,7 @@ from .delivery.slow_clients import SlowClientReaper
 from .edge.access import AccessPolicy, bearer_token, several_origins
 from .edge.limits import LimitCounters
 from .edge.metrics import TickerMetrics
+from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
 from .ingest.local import LocalIngest
@@ -35,7 +36,6 @@ from .service import IngestRoute, TickerService
 from .settings import ConfigError, Settings, load_settings
 from .sources.build import build_supervised_sources
 from .sources.supervise import Supervisor
-from .web_files import WebFiles
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
 TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})

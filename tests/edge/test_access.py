@@ -14,8 +14,8 @@ import trio
 from pydantic import SecretStr
 from trio_websocket import open_websocket_url
 
-from tests.raw_http import get_raw
 from tests.support.helpers import make_settings
+from tests.support.raw_http import get_raw
 from trio_ticker.app import create_app
 from trio_ticker.edge.access import AccessPolicy, WebSocketHandshake, bearer_token
 from trio_ticker.edge.hypercorn_server import hypercorn_config, serve

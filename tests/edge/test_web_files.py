@@ -15,11 +15,11 @@ import httpx
 import orjson
 import pytest
 
-from tests.raw_http import get_raw
 from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
+from tests.support.raw_http import get_raw
 from trio_ticker.app import create_app
-from trio_ticker.web_files import WebFiles
+from trio_ticker.edge.web_files import WebFiles
 
 ODD_PATHS = [
     "/" + "a" * 256,  # one name over NAME_MAX
