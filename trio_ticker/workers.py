@@ -27,7 +27,7 @@ from hypercorn.utils import repr_socket_addr
 from .edge.hypercorn_server import hypercorn_config, open_sockets
 from .logs import configure_logging
 from .settings import Settings
-from .sources.retry import Jitter, RetryPolicy
+from .sources.retry import Backoff, Jitter, RetryPolicy
 
 log = logging.getLogger("trio_ticker.workers")
 
@@ -68,22 +68,6 @@ class WorkerProcess(Protocol):
 
 
 SpawnWorker = Callable[[], Awaitable[WorkerProcess]]
-
-
-class RestartSchedule:
-    """When one slot's next worker starts: `policy`'s delay for the failures in a row, reset by a healthy run."""
-
-    def __init__(self, policy: RetryPolicy, jitter: Jitter) -> None:
-        self._policy = policy
-        self._jitter = jitter
-        self.failures = 0
-
-    def delay_after(self, ran_for: float) -> float:
-        """Seconds to wait before replacing a worker that exited `ran_for` seconds after it was started."""
-        if ran_for >= self._policy.healthy_after:
-            self.failures = 0
-        self.failures += 1
-        return self._policy.delay(self.failures, self._jitter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +122,7 @@ class WorkerPool:
             task_status.started()
 
     async def _keep_running(self, slot: int, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        schedule = RestartSchedule(self._policy, self._jitter)
+        schedule = Backoff(self._policy, self._jitter)  # this slot's exits in a row, reset by a healthy run
         starting: trio.TaskStatus[None] | None = task_status
         while True:
             began = trio.current_time()
@@ -147,7 +131,9 @@ class WorkerPool:
                 log.error("event=worker_start_failed slot=%d pid=%d status=%s", slot, ended.pid, ended.status)
                 raise WorkerStartFailed(f"worker {slot} ended with {ended.status} before it served")
             starting = None
-            delay = schedule.delay_after(trio.current_time() - began)
+            schedule.ended_after(trio.current_time() - began)
+            schedule.failed()
+            delay = schedule.delay()
             log.log(
                 logging.ERROR if schedule.failures >= CRASH_LOOP_FAILURES else logging.WARNING,
                 "event=worker_exited slot=%d pid=%d status=%s served=%s failures=%d restart_in=%.2f",

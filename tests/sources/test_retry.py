@@ -32,3 +32,11 @@ def test_each_delay_is_a_fresh_draw_within_the_ceiling() -> None:
     backoff.failed()
     draws = {backoff.delay() for _ in range(50)}
     assert len(draws) > 1 and all(0.0 <= draw <= 8.0 for draw in draws)
+
+
+def test_an_attempt_that_lived_healthy_after_starts_the_count_over() -> None:
+    backoff = Backoff(RetryPolicy(initial=1.0, maximum=60.0, healthy_after=30.0), Ceiling())
+    backoff.failed()
+    backoff.failed()
+    assert not backoff.ended_after(29.9) and backoff.failures == 2
+    assert backoff.ended_after(30.0) and backoff.failures == 0

@@ -1,7 +1,8 @@
 """The one retry policy: capped, fully jittered exponential backoff, for the sources and for scale-out.
 
 `RetryPolicy` is the numbers (from Settings); `Backoff` counts one retry loop's consecutive failures
-and draws the delay before its next attempt.
+and draws the delay before its next attempt. The source supervisor, the scale-out leader and
+follower, and the `--workers` supervisor all retry through it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class Backoff:
     def reset(self) -> None:
         """The connection proved healthy: the next failure waits the shortest delay again."""
         self.failures = 0
+
+    def ended_after(self, seconds: float) -> bool:
+        """An attempt ended after `seconds`: True, and the count starts over, when it lived `healthy_after`."""
+        healthy = seconds >= self.policy.healthy_after
+        if healthy:
+            self.reset()
+        return healthy
 
     def delay(self) -> float:
         """How long to wait before the next attempt (a fresh draw each call)."""

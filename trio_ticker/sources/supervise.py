@@ -100,9 +100,7 @@ class Supervisor:
                 unauthorized = _is_unauthorized(group)
             finally:
                 self._attempt_scope, self._live_since = None, None
-            healthy = trio.current_time() - began >= backoff.policy.healthy_after
-            if healthy:
-                backoff.reset()
+            healthy = backoff.ended_after(trio.current_time() - began)
             if error is None and healthy:
                 delay, detail = 0.0, "planned reconnect"
             else:
