@@ -15,8 +15,8 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
+from tests.support.process import HYPERCORN, running
 from tests.support.raw_http import get_raw
-from tests.test_process import HYPERCORN, running
 from trio_ticker.errors import redact_tokens
 from trio_ticker.logs import HYPERCORN_LOGGERS, TokenRedactingFilter, configure_logging
 

@@ -17,8 +17,8 @@ import trio
 import trio.testing
 from hypercorn.config import Sockets
 
-from tests.sources.test_supervise import MaxJitter
 from tests.support.helpers import make_settings
+from tests.support.sources import MaxJitter
 from trio_ticker.sources.retry import RetryPolicy
 from trio_ticker.workers import CRASH_LOOP_FAILURES, WorkerPool, WorkerStartFailed, supervise_workers
 

@@ -22,8 +22,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from tests.support.process import HYPERCORN, REPO, ServerProcess, running
 from tests.support.redis_server import RedisServer, open_redis_server
-from tests.test_process import HYPERCORN, REPO, ServerProcess, running
 
 pytestmark = pytest.mark.slow
 SYMBOLS = ("AAPL", "BTCUSDT")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from .chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from .server_process import REPO_ROOT, ServerProcess
+from tests.support.browser_server import REPO_ROOT, ServerProcess
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 

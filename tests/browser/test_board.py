@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect
 
-from .server_process import ServerProcess
+from tests.support.board_page import PRICE, WAIT_MS, row
+from tests.support.browser_server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
 ALL_SYMBOLS = ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"]
-PRICE = re.compile(r"^\d{1,3}(,\d{3})*\.\d{2}$")
-WAIT_MS = 20_000
 
 
 class FrameLog:
@@ -54,10 +53,6 @@ def wait_until(page: Page, found: Callable[[], list[dict[str, Any]]]) -> list[di
             return result
         page.wait_for_timeout(100)
     raise AssertionError(f"nothing found within {WAIT_MS} ms")
-
-
-def row(page: Page, symbol: str) -> Any:
-    return page.locator(f'#rows tr[data-symbol="{symbol}"]')
 
 
 def seq_of(page: Page, symbol: str) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .chromium import require_chromium
+from tests.support.chromium import require_chromium
 
 
 def test_missing_chromium_skips_with_install_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect
 
-from .server_process import ServerProcess
-from .test_board import PRICE, WAIT_MS, row
+from tests.support.board_page import PRICE, WAIT_MS, row
+from tests.support.browser_server import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ from trio_websocket import ConnectionRejected, open_websocket_url
 
 from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
+from tests.support.process import HYPERCORN, running
 from tests.support.well_behaved import well_behaved_client
-from tests.test_process import HYPERCORN, running
 from trio_ticker.app import create_app
 from trio_ticker.edge.access import AccessPolicy
 from trio_ticker.settings import ConfigError, load_settings

@@ -7,30 +7,21 @@ import orjson
 import trio
 from pydantic import SecretStr
 
-from tests.fakes.memory_upstream import MemoryServerSide, MemoryUpstream
-from tests.sources.test_supervise import POLICY, MaxJitter, run_for
+from tests.fakes.memory_upstream import (
+    MemoryServerSide,
+    MemoryUpstream,
+    acknowledge_subscriptions,
+    mini_ticker,
+    quote_app,
+    trade,
+)
+from tests.support.sources import POLICY, MaxJitter, run_for
 from trio_ticker.model import Ingest, PriceUpdate, SourceStatus, StaleChange
 from trio_ticker.sources.binance_feed import BinanceFeed
 from trio_ticker.sources.finnhub_feed import FinnhubFeed
 from trio_ticker.sources.finnhub_quotes import QuoteClient, finnhub_limiter
 from trio_ticker.sources.ratelimit import SlidingWindowLimiter
 from trio_ticker.sources.supervise import Supervisor
-
-
-def mini_ticker(symbol: str, last: str, open_: str) -> str:
-    data = {"e": "24hrMiniTicker", "E": 1, "s": symbol, "c": last, "o": open_}
-    return orjson.dumps({"stream": f"{symbol.lower()}@miniTicker", "data": data}).decode()
-
-
-def trade(symbol: str, price: str) -> str:
-    data = {"e": "trade", "E": 2, "s": symbol, "t": 1, "p": price, "q": "1", "T": 2, "m": True, "M": True}
-    return orjson.dumps({"stream": f"{symbol.lower()}@trade", "data": data}).decode()
-
-
-async def acknowledge_subscriptions(server: MemoryServerSide, count: int = 1) -> None:
-    for _ in range(count):
-        request = orjson.loads(await server.receive())
-        await server.send(orjson.dumps({"result": None, "id": request["id"]}))
 
 
 def events(received: list[tuple[float, Ingest]]) -> list[tuple[float, str]]:
@@ -181,14 +172,6 @@ async def test_limiter_allows_60_a_minute_and_30_a_second(autojump_clock: trio.a
     limiter.pause_until(200.0)
     await limiter.acquire()
     assert trio.current_time() == 200.0
-
-
-def quote_app(answers: list[httpx.Response], seen: list[tuple[float, str]]) -> httpx.MockTransport:
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append((trio.current_time(), request.headers.get("X-Finnhub-Token", "")))
-        return answers.pop(0) if len(answers) > 1 else answers[0]
-
-    return httpx.MockTransport(handle)
 
 
 async def test_quote_client_honours_retry_after_for_every_caller(autojump_clock: trio.abc.Clock) -> None:

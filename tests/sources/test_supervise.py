@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import trio
 
+from tests.support.sources import POLICY, MaxJitter, run_for
 from trio_ticker.model import Ingest, PriceUpdate, SourceState, SourceStatus
-from trio_ticker.sources.retry import RetryPolicy
 from trio_ticker.sources.source import FeedOutput, SourceUnauthorized
 from trio_ticker.sources.supervise import Supervisor
-
-POLICY = RetryPolicy(initial=1.0, maximum=8.0, healthy_after=60.0, unauthorized_delay=300.0)
-
-
-class MaxJitter:
-    """Always the top of the jitter range, so delays are exact."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 class ScriptedSource:
@@ -44,25 +35,6 @@ class ScriptedSource:
         await trio.sleep(life)
         if not self.end_cleanly:
             raise self.error
-
-
-async def run_for(seconds: float, *sources: Supervisor) -> list[tuple[float, Ingest]]:
-    """Run supervisors for `seconds` of virtual time; return every item they sent, with its time."""
-    received: list[tuple[float, Ingest]] = []
-    send, receive = trio.open_memory_channel[Ingest](100)
-
-    async def collect() -> None:
-        async for item in receive:
-            received.append((trio.current_time(), item))
-
-    with trio.fail_after(seconds + 60):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(collect)
-            with trio.move_on_after(seconds):
-                async with trio.open_nursery() as sources_nursery, send:
-                    for supervisor in sources:
-                        await sources_nursery.start(supervisor.run, send.clone())
-    return received
 
 
 def states(received: list[tuple[float, Ingest]]) -> list[tuple[float, SourceState, int]]:

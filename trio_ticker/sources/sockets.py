@@ -71,7 +71,7 @@ class WebSocketFeedSocket:
     trio-websocket (0.12) has no public non-blocking receive, and its reader task hands each
     message to `get_message` with an awaited `send` on a private memory channel: a checkpoint per
     message at both ends, so under load one message per scheduler pass. This class is the one place
-    that touches those internals (`tests/test_feed_sockets.py` pins it against a real connection):
+    that touches those internals (`tests/sources/test_feed_sockets.py` pins it against a real connection):
     the reader's hand-off skips the checkpoint while the queue has room, and `get_message_nowait`
     takes from the queue with `receive_nowait`. Should a later trio-websocket lack them, it logs a
     warning and works one message per wake-up, as plain `get_message` does.

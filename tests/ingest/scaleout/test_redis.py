@@ -1,5 +1,5 @@
 """Scale-out against a real redis-server: the fencing proof, two workers sharing one demo feed,
-leader failover, and a Redis restart mid-stream (tests/redis_server.py starts and stops Redis).
+leader failover, and a Redis restart mid-stream (tests/support/redis_server.py starts and stops Redis).
 """
 
 from __future__ import annotations

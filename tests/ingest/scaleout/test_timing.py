@@ -1,5 +1,5 @@
 """Lease, failover and reconnect timing of the scale-out leader and follower, on the autojump clock
-over the in-memory store (tests/fake_store.py); tests/test_scaleout_redis.py runs them on real Redis.
+over the in-memory store (tests/fakes/memory_store.py); tests/ingest/scaleout/test_redis.py runs them on real Redis.
 """
 
 from __future__ import annotations
