@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     redis_reconnect_initial_delay: float = Field(0.2, gt=0, le=60)
     redis_reconnect_max_delay: float = Field(5.0, gt=0, le=600)
 
-    # Cyclic GC thresholds (young,middle,old) set at startup; "" leaves the collector alone (docs/benchmarks.md).
+    # Cyclic GC thresholds (young,middle,old) set at startup; "" leaves the collector alone (docs/architecture.md).
     gc_thresholds: GcThresholdSetting = (10_000, 1000, 100)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

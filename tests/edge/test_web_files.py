@@ -1,7 +1,7 @@
 """The web client's files against a real Hypercorn server: odd paths get the documented 404, quietly.
 
-Over-long names used to escape as OSError (500 and a traceback repeating the name at ERROR), and
-symlinks inside the web directory were followed out of it.
+An over-long name must not escape as OSError (a 500, and a traceback repeating the name at ERROR), and
+a symlink inside the web directory must not lead out of it.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ After each flush a writer queues for its next turn: not before `interval` after 
 behind every writer that queued before it and is due (never behind one whose interval still runs).
 One pacer task releases the writers whose turn has come, in queue order, at most `group` of them
 per scheduler pass. Small groups keep each pass short: a frame taken in one pass goes out in the
-next (Hypercorn's send takes two), so a pass carrying thousands of writers made every frame wait
-for all of them (measured: latency of several rounds, and ~25 % fewer frames per second at 3000
-clients with 16 groups of ~190 than with ~12).
+next (Hypercorn's send takes two), so a pass carrying thousands of writers would make every frame
+wait for all of them (a latency of several rounds, and about a quarter fewer frames per second at
+3000 clients in groups of ~190 than of ~12).
 When the loop keeps up each client gets at most one frame per interval; when it is saturated the
 round stretches to what the server can send and a tick waits about one round. With no writer
 queued the pacer sleeps: an idle server does not wake up for it. Single-frame writers take a
@@ -25,8 +25,8 @@ from typing import Any
 import trio
 
 FLUSH_GROUP = 8
-"""Writers released per scheduler pass when more are due. At 3000 x 20 on the 2-core machine 4, 8 and 16
-measured within the run-to-run noise (8: p99 219-275 ms over five runs), 32 worse, 190 (the old phases) much worse."""
+"""Writers released per scheduler pass when more are due. At 3000 x 20 on the 2-core machine groups of 4, 8 and 16
+measure within the run-to-run noise (8: p99 219-275 ms over five runs), 32 worse, ~190 much worse."""
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ class JitteredPingConfig(Config):
     Hypercorn pings a WebSocket at its handshake and then sleeps `websocket_ping_interval`, which it reads
     again before every sleep. Clients that connected together (everyone reconnecting after a restart) would
     be pinged, and pong back, within the same few seconds for as long as they stay connected: at 3 000
-    clients that burst added about 50 ms to the p99 of the seconds it fell in (docs/benchmarks.md). Drawn
+    clients that burst adds about 50 ms to the p99 of the seconds it falls in. Drawn
     afresh at each read, the intervals drift the connections' pings apart within a few rounds.
     """
 

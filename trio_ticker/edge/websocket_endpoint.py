@@ -1,7 +1,7 @@
 """`/ws` served at the ASGI level, in front of the Quart app.
 
-Quart's websocket layer costs about 30 % per frame on the hot path (see docs/benchmarks.md),
-so the client endpoint speaks ASGI directly; every other scope goes on to Quart unchanged.
+Quart's websocket layer costs about 30 % per frame on the hot path, so the client endpoint speaks
+ASGI directly; every other scope goes on to Quart unchanged.
 The handshake checks (Origin, token, connection limit) run here, before a session exists.
 """
 
