@@ -10,6 +10,7 @@ start it directly. Which ingest route runs is the composition root's choice (app
 from __future__ import annotations
 
 import logging
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 import trio
@@ -37,30 +38,23 @@ class IngestRoute(Protocol):
         """Blocks of its own for /healthz (the Redis connection), by name; none for local ingest."""
 
 
+@dataclass(eq=False)
 class TickerService:
-    def __init__(
-        self,
-        hub: Hub,
-        ingest: IngestRoute,
-        *,
-        pacer: FlushPacer,
-        reaper: SlowClientReaper,
-        ingest_buffer: int,
-    ) -> None:
-        self.hub = hub
-        self.ingest = ingest
-        self._pacer = pacer
-        self._reaper = reaper
-        self._ingest_buffer = ingest_buffer
-        self._cancel_scope: trio.CancelScope | None = None
+    hub: Hub
+    ingest: IngestRoute
+    _: KW_ONLY
+    pacer: FlushPacer
+    reaper: SlowClientReaper
+    ingest_buffer: int
+    _cancel_scope: trio.CancelScope | None = field(default=None, init=False)
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
-        send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self._ingest_buffer)
+        send_ingest, receive_ingest = trio.open_memory_channel[Ingest](self.ingest_buffer)
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
-                await nursery.start(self._pacer.run)
-                await nursery.start(self._reaper.run, self.hub.evict_slow_client)
+                await nursery.start(self.pacer.run)
+                await nursery.start(self.reaper.run, self.hub.evict_slow_client)
                 await nursery.start(self.hub.run, receive_ingest)
                 await nursery.start(self.ingest.run, send_ingest)
                 task_status.started(self)
