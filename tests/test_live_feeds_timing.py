@@ -99,9 +99,9 @@ async def test_garbage_frames_are_counted_and_skipped(autojump_clock: trio.abc.C
             await server.send(frame)
         await trio.sleep_forever()
 
-    feed = binance(MemoryUpstream(noisy))
-    received = await run_for(5, Supervisor(feed, stale_after=10, policy=POLICY, jitter=MaxJitter()))
-    assert feed.garbage_frames == 2
+    supervisor = Supervisor(binance(MemoryUpstream(noisy)), stale_after=10, policy=POLICY, jitter=MaxJitter())
+    received = await run_for(5, supervisor)
+    assert supervisor.statistics().rejected == {"malformed": 2}
     assert [text for _, text in events(received) if text.startswith("tick")] == ["tick BTCUSDT 5.0", "tick BTCUSDT 6.0"]
 
 

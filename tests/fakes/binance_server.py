@@ -2,7 +2,8 @@
 
 Scriptable per test through `plan`: one `ConnectionPlan` per connection (the last repeats): stream
 normally, drop after N events, stall silently (pings still answered), send garbage or
-`serverShutdown`; it always closes with 1008 when a client sends more than 5 messages a second.
+`serverShutdown`; `extra_frames` go out once, before the third (or a later) round of events. It
+always closes with 1008 when a client sends more than 5 messages a second.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class FakeBinance:
     plans: list[ConnectionPlan] = field(default_factory=lambda: [ConnectionPlan()])
     interval: float = 0.05
     prices: dict[str, str] = field(default_factory=lambda: {"BTCUSDT": "96500.00", "ETHUSDT": "3420.00"})
+    extra_frames: list[str] = field(default_factory=list)  # sent once in all, by the first connection to get there
     connections: int = 0
     subscriptions: list[list[str]] = field(default_factory=list)
     closed_1008: int = 0
@@ -81,6 +83,10 @@ class FakeBinance:
         sent = 0
         for step in itertools.count():
             await trio.sleep(self.interval)
+            if step >= 2 and streams and self.extra_frames:
+                extra, self.extra_frames = self.extra_frames, []
+                for frame in extra:
+                    await ws.send_message(frame)
             for stream in list(streams):
                 if plan.events_before is not None and sent >= plan.events_before:
                     await self._finish(ws, plan.then)
