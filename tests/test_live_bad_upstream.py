@@ -7,9 +7,7 @@ Every JSON answer is read with a strict parser: `NaN`, `Infinity` and `-Infinity
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,7 +18,7 @@ from trio_websocket import open_websocket_url
 
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
-from tests.helpers import make_settings
+from tests.helpers import make_settings, trio_ticker_warnings
 from tests.live_server import serve_app
 from tests.test_binance_codec import NOT_DECIMAL_TEXT, OUT_OF_RANGE
 from tests.test_live_end_to_end import frames_until, live_server, live_settings, ticks, upstreams
@@ -50,20 +48,6 @@ def finnhub_state(response: httpx.Response) -> str | None:
         return None
     state: str | None = strict_json(response.content)["sources"].get("finnhub", {}).get("state")
     return state
-
-
-@contextmanager
-def trio_ticker_warnings() -> Iterator[list[logging.LogRecord]]:
-    """WARNING+ records of the `trio_ticker` loggers (which do not propagate to the root once an app exists)."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("trio_ticker")
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
 
 
 def binance_event(data: dict[str, Any]) -> str:
