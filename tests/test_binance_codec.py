@@ -7,6 +7,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from tests.fakes.binance_server import NOT_DECIMAL_TEXT, OUT_OF_RANGE
 from trio_ticker.model import Mode, tick_from_update
 from trio_ticker.sources.binance import (
     BinanceBook,
@@ -44,14 +45,6 @@ TICKER = {
     "o": "0.0010", "h": "0.0025", "l": "0.0010", "v": "10000", "q": "18", "O": 0, "C": 86400000,
     "F": 0, "L": 18150, "n": 18151,
 }  # fmt: skip
-
-
-FULLWIDTH_123 = "\uff11\uff12\uff13"  # `Decimal` reads it as 123
-NOT_DECIMAL_TEXT = ["1e400", "1e-400", "1e308", FULLWIDTH_123, "5_0", " 7 ", "7\n", "-3", "+3", "NaN", "Infinity"]
-NOT_DECIMAL_TEXT += ["1E+2", ".5", "5.", "0x10", "", "1" * 21]
-"""Price strings `Decimal` accepts (or a float would) that are not how Binance writes a price."""
-OUT_OF_RANGE = ["0", "0.00000000", "0.000000009", "1000000000000", "99999999999999999999.5"]
-"""Plain decimals outside [MIN_PRICE, MAX_PRICE)."""
 
 
 def combined(stream: str, data: dict[str, object]) -> bytes:

@@ -16,11 +16,10 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.fakes.binance_server import FakeBinance
+from tests.fakes.binance_server import NOT_DECIMAL_TEXT, OUT_OF_RANGE, FakeBinance
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
 from tests.helpers import make_settings, trio_ticker_warnings
 from tests.live_server import serve_app
-from tests.test_binance_codec import NOT_DECIMAL_TEXT, OUT_OF_RANGE
 from tests.test_live_end_to_end import frames_until, live_server, live_settings, ticks, upstreams
 from trio_ticker.app import create_app
 

@@ -3,7 +3,8 @@
 Scriptable per test through `plan`: one `ConnectionPlan` per connection (the last repeats): stream
 normally, drop after N events, stall silently (pings still answered), send garbage or
 `serverShutdown`; `extra_frames` go out once, before the third (or a later) round of events. It
-always closes with 1008 when a client sends more than 5 messages a second.
+always closes with 1008 when a client sends more than 5 messages a second. `NOT_DECIMAL_TEXT` and
+`OUT_OF_RANGE` are price strings a misbehaving upstream might send.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from dataclasses import dataclass, field
 import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+FULLWIDTH_123 = "\uff11\uff12\uff13"  # `Decimal` reads it as 123
+NOT_DECIMAL_TEXT = ["1e400", "1e-400", "1e308", FULLWIDTH_123, "5_0", " 7 ", "7\n", "-3", "+3", "NaN", "Infinity"]
+NOT_DECIMAL_TEXT += ["1E+2", ".5", "5.", "0x10", "", "1" * 21]
+"""Price strings `Decimal` accepts (or a float would) that are not how Binance writes a price."""
+OUT_OF_RANGE = ["0", "0.00000000", "0.000000009", "1000000000000", "99999999999999999999.5"]
+"""Plain decimals outside the accepted price range [1e-8, 1e12)."""
 
 
 @dataclass
