@@ -206,19 +206,11 @@ async def test_quote_client_honours_retry_after_for_every_caller(autojump_clock:
     assert other is not None and other.current == 10.5
 
 
-async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojump_clock: trio.abc.Clock) -> None:
-    async def quiet_market(server: MemoryServerSide) -> None:
-        assert orjson.loads(await server.receive()) == {"type": "subscribe", "symbol": "AAPL"}
-        while True:
-            await trio.sleep(60)
-            await server.send('{"type":"ping"}')
+GOOD_QUOTE = {"c": 189.5, "d": 1, "dp": 0.5, "h": 190, "l": 188, "o": 189, "pc": 188.5, "t": 1_700_000_000}
 
-    quote = {"c": 189.5, "d": 1, "dp": 0.5, "h": 190, "l": 188, "o": 189, "pc": 188.5, "t": 1_700_000_000}
-    newer = {**quote, "c": 190.0, "t": 1_700_000_500}
-    seen: list[tuple[float, str]] = []
-    answers = [httpx.Response(200, json=quote)] * 4 + [httpx.Response(200, json=newer)]
-    upstream = MemoryUpstream(quiet_market)
-    feed = FinnhubFeed(
+
+def finnhub(upstream: MemoryUpstream, answers: list[httpx.Response], seen: list[tuple[float, str]]) -> FinnhubFeed:
+    return FinnhubFeed(
         ("AAPL",),
         ws_url="wss://finnhub.test",
         rest_url="https://finnhub.test/api/v1",
@@ -226,7 +218,23 @@ async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojum
         open_socket=upstream.open_socket,
         limiter=finnhub_limiter(),
         http_transport=quote_app(answers, seen),
+        retry=POLICY,
+        jitter=MaxJitter(),
     )
+
+
+async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojump_clock: trio.abc.Clock) -> None:
+    async def quiet_market(server: MemoryServerSide) -> None:
+        assert orjson.loads(await server.receive()) == {"type": "subscribe", "symbol": "AAPL"}
+        while True:
+            await trio.sleep(60)
+            await server.send('{"type":"ping"}')
+
+    newer = {**GOOD_QUOTE, "c": 190.0, "t": 1_700_000_500}
+    seen: list[tuple[float, str]] = []
+    answers = [httpx.Response(200, json=GOOD_QUOTE)] * 4 + [httpx.Response(200, json=newer)]
+    upstream = MemoryUpstream(quiet_market)
+    feed = finnhub(upstream, answers, seen)
     received = await run_for(500, Supervisor(feed, stale_after=120, policy=POLICY, jitter=MaxJitter()))
     assert upstream.urls[0] == "wss://finnhub.test?token=s3cret"
     # Snapshot at 0; quiet checks at 120, 240, 360 find nothing newer; the one at 480 finds a trade
@@ -246,26 +254,9 @@ async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojum
     ]
 
 
-def finnhub(upstream: MemoryUpstream, answers: list[httpx.Response], seen: list[tuple[float, str]]) -> FinnhubFeed:
-    return FinnhubFeed(
-        ("AAPL",),
-        ws_url="wss://finnhub.test",
-        rest_url="https://finnhub.test/api/v1",
-        api_key=SecretStr("s3cret"),
-        open_socket=upstream.open_socket,
-        limiter=finnhub_limiter(),
-        http_transport=quote_app(answers, seen),
-        retry=POLICY,
-        jitter=MaxJitter(),
-    )
-
-
 async def no_trades(server: MemoryServerSide) -> None:
     while True:
         await server.receive()  # subscriptions
-
-
-GOOD_QUOTE = {"c": 189.5, "d": 1, "dp": 0.5, "h": 190, "l": 188, "o": 189, "pc": 188.5, "t": 1_700_000_000}
 
 
 async def test_a_long_429_shows_rate_limited_at_once_and_live_after_the_pause(autojump_clock: trio.abc.Clock) -> None:
