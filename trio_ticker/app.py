@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from quart import Response, jsonify, request, send_file, websocket
+from quart.json.provider import DefaultJSONProvider
 from quart.typing import ResponseReturnValue
 from quart_cors import cors
 from quart_trio import QuartTrio
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     configure_logging(settings.log_level)
     service = service or TickerService(settings)
     app = QuartTrio(__name__, static_folder=None)
+    app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     endpoint = WebSocketEndpoint(app.asgi_app, service, access)
     app.asgi_app = endpoint  # type: ignore[method-assign]
@@ -172,6 +174,15 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
         return await send_file(path)
 
     return app
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Quart's JSON, refusing NaN and the infinities that Python's `json` would write as `NaN` / `Infinity`
+    (not JSON): such a value is a bug, answered 500 rather than sent."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
 
 def error_response(code: str, message: str, status: int, **details: Any) -> tuple[Response, int]:
