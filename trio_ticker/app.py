@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quart import Response, jsonify, request, send_file, websocket
+from quart.json.provider import DefaultJSONProvider
 from quart.typing import ResponseReturnValue
 from quart_cors import cors
 from quart_trio import QuartTrio
@@ -89,11 +90,12 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     ingest = build_ingest(settings, hub, supervised)
     service = TickerService(hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer)
     app = QuartTrio(__name__, static_folder=None)
+    app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     counters = LimitCounters()
     endpoint = WebSocketEndpoint(app.asgi_app, hub, pacer, settings, access, counters)
     app.asgi_app = endpoint  # type: ignore[method-assign]
-    metrics.collect_at_scrape(hub, lambda: endpoint.open_connections, counters)
+    metrics.collect_at_scrape(hub, supervised, lambda: endpoint.open_connections, counters)
     web_files = WebFiles(settings.web_dir)
 
     # Registered before quart_cors's own check, which answers 400 to a WebSocket without an Origin.
@@ -221,6 +223,15 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
         return await send_file(path)
 
     return Assembly(settings, hub, supervised, ingest, service, endpoint, app)
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Quart's JSON, refusing NaN and the infinities that Python's `json` would write as `NaN` / `Infinity`
+    (not JSON): such a value is a bug, answered 500 rather than sent."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
 
 def error_response(code: str, message: str, status: int, **details: Any) -> tuple[Response, int]:

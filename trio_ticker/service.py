@@ -2,9 +2,10 @@
 hub) and the ingest route that feeds the hub.
 
 `TickerService.run` is startable: it reports started only once the hub is consuming and the
-ingest route has started (every local source live or failed once, or the Redis snapshot loaded),
-so the app serves only after the first prices exist. The app's lifespan starts it once; tests
-start it directly. Which ingest route runs is the composition root's choice (app.py).
+ingest route has started (every local source settled: live, failed, or waiting out a rate limit;
+or the Redis snapshot loaded), so the app serves the first prices at once and no single upstream
+holds it up. The app's lifespan starts it once; tests start it directly. Which ingest route runs
+is the composition root's choice (app.py).
 """
 
 from __future__ import annotations

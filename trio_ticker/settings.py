@@ -24,8 +24,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import redact_tokens
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.:_/-]{0,31}$")
-"""Upper-case letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`)."""
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9.:_/-]{0,31}")
+"""Upper-case ASCII letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`);
+matched with `fullmatch` on text checked to be ASCII before any case mapping."""
 
 ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
@@ -47,9 +48,13 @@ class ConfigError(Exception):
 
 
 def _split_symbols(value: Any) -> Any:
-    if isinstance(value, str):
-        return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+    if isinstance(value, str):  # non-ASCII is kept as written, so the check below refuses it
+        return tuple(_ascii_upper(part.strip()) for part in value.split(",") if part.strip())
     return value
+
+
+def _ascii_upper(text: str) -> str:
+    return text.upper() if text.isascii() else text
 
 
 class Settings(BaseSettings):
@@ -149,7 +154,7 @@ class Settings(BaseSettings):
     @field_validator("stock_symbols", "crypto_symbols")
     @classmethod
     def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [symbol for symbol in value if not SYMBOL_PATTERN.match(symbol)]
+        bad = [symbol for symbol in value if not SYMBOL_PATTERN.fullmatch(symbol)]
         if bad:
             raise ValueError(f"invalid symbol(s) {', '.join(map(repr, bad))}: use A-Z, 0-9 and . : _ / -")
         if len(set(value)) != len(value):
@@ -233,7 +238,7 @@ class Settings(BaseSettings):
     @field_validator("default_symbol", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+        return _ascii_upper(value.strip()) if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,7 +1,11 @@
-"""Shared test helpers: settings without a developer's `.env`, and a live-task counter."""
+"""Shared test helpers: settings without a developer's `.env`, a live-task counter, and the warnings
+trio_ticker logs."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import trio
@@ -27,3 +31,17 @@ def count_tasks() -> int:
         for nursery in task.child_nurseries:
             stack.extend(nursery.child_tasks)
     return total
+
+
+@contextmanager
+def trio_ticker_warnings() -> Iterator[list[logging.LogRecord]]:
+    """WARNING+ records of the `trio_ticker` loggers (which stop propagating to pytest's once an app exists)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("trio_ticker")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)

@@ -19,8 +19,11 @@ class MaxJitter:
         return b
 
 
-async def run_for(seconds: float, *sources: Supervisor) -> list[tuple[float, Ingest]]:
-    """Run supervisors for `seconds` of virtual time; return every item they sent, with its time."""
+async def run_for(
+    seconds: float, *sources: Supervisor, started_at: list[float] | None = None
+) -> list[tuple[float, Ingest]]:
+    """Run supervisors for `seconds` of virtual time; return every item they sent, with its time (and note in
+    `started_at` when each reported started)."""
     received: list[tuple[float, Ingest]] = []
     send, receive = trio.open_memory_channel[Ingest](100)
 
@@ -35,4 +38,6 @@ async def run_for(seconds: float, *sources: Supervisor) -> list[tuple[float, Ing
                 async with trio.open_nursery() as sources_nursery, send:
                     for supervisor in sources:
                         await sources_nursery.start(supervisor.run, send.clone())
+                        if started_at is not None:
+                            started_at.append(trio.current_time())
     return received

@@ -9,7 +9,7 @@ with `observe_tick_age` as its sampler.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from ..delivery.hub import Hub
 from ..model import SourceState, Tick
+from ..sources.supervise import Supervisor
 from .limits import LimitCounters
 
 TICK_AGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -32,9 +33,11 @@ class TickerMetrics:
             registry=self.registry,
         )
 
-    def collect_at_scrape(self, hub: Hub, connections: Callable[[], int], counters: LimitCounters) -> None:
-        """Report the hub's statistics and sources, the open connections and the limit counters at each scrape."""
-        self.registry.register(_ScrapeTimeCollector(hub, connections, counters))
+    def collect_at_scrape(
+        self, hub: Hub, sources: Sequence[Supervisor], connections: Callable[[], int], counters: LimitCounters
+    ) -> None:
+        """Report the hub's statistics, the sources, the open connections and the limit counters at each scrape."""
+        self.registry.register(_ScrapeTimeCollector(hub, sources, connections, counters))
 
     def observe_tick_age(self, tick: Tick) -> None:
         # Upstream clocks may run ahead of ours: a negative age counts as zero.
@@ -45,8 +48,11 @@ class TickerMetrics:
 
 
 class _ScrapeTimeCollector(Collector):
-    def __init__(self, hub: Hub, connections: Callable[[], int], counters: LimitCounters) -> None:
+    def __init__(
+        self, hub: Hub, sources: Sequence[Supervisor], connections: Callable[[], int], counters: LimitCounters
+    ) -> None:
         self._hub = hub
+        self._sources = sources
         self._connections = connections
         self._counters = counters
 
@@ -66,6 +72,11 @@ class _ScrapeTimeCollector(Collector):
             ("ticker_messages_out", "Tick frames offered to client outboxes", statistics.messages_out),
             ("ticker_conflated", "Unsent ticks replaced by a newer one for a slow client", statistics.conflated),
             ("ticker_evicted", "Clients closed as slow consumers (4008)", statistics.evicted),
+            (
+                "ticker_unusable_prices",
+                "Price updates the hub dropped: a price outside the accepted range",
+                statistics.unusable_prices,
+            ),
             ("ticker_rate_limited", "Client messages refused with rate_limited", self._counters.rate_limited),
             (
                 "ticker_too_many_subscriptions",
@@ -96,6 +107,15 @@ class _ScrapeTimeCollector(Collector):
             reconnects.add_metric([name], status.reconnects)
         yield states
         yield reconnects
+        rejected = CounterMetricFamily(
+            "ticker_upstream_rejected",
+            "Upstream messages (or trades in one) a source refused, by kind",
+            labels=["source", "kind"],
+        )
+        for source in self._sources:
+            for kind, count in sorted(source.statistics().rejected.items()):
+                rejected.add_metric([source.name, kind], count)
+        yield rejected
 
 
 def _labelled_counter(name: str, help_text: str, label: str, values: dict[str, int]) -> CounterMetricFamily:

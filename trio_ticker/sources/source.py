@@ -6,13 +6,15 @@ publishes through the `FeedOutput` it is given; `supervise.Supervisor` runs it f
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 import trio
 
 from ..model import Ingest, PriceUpdate, StaleChange
+from .rejects import RejectedMessages, RejectKind
 
 
 class SourceUnauthorized(Exception):
@@ -42,8 +44,13 @@ class QuietChecker(Protocol):
         """Asked before a quiet symbol is marked stale (e.g. stocks outside market hours)."""
 
 
+async def _no_report() -> None:
+    pass
+
+
 class FeedOutput:
-    """What a connection attempt may do: publish prices, report activity, note messages."""
+    """What a connection attempt may do: publish prices, report activity, note messages, refuse
+    messages, and say that it waits out a rate limit or that a symbol has no usable price."""
 
     def __init__(
         self,
@@ -52,15 +59,57 @@ class FeedOutput:
         updates: trio.MemorySendChannel[Ingest],
         *,
         wall_clock: Callable[[], float],
+        rejected: RejectedMessages | None = None,
+        on_condition: Callable[[], Awaitable[None]] = _no_report,
     ) -> None:
         self.source = source
         self._updates = updates
         self._wall_clock = wall_clock
+        self._on_condition = on_condition
         now = trio.current_time()
         self.last_activity: dict[str, float] = dict.fromkeys(symbols, now)
         self.stale: set[str] = set()
         self.last_message_ts: int | None = None
         self.freshened = trio.Event()
+        self.rejected = rejected or RejectedMessages(source)
+        self.unpriced: dict[str, str] = {}  # symbol -> why it has no usable price on this connection
+        self.rate_limit_detail: str | None = None
+        self._rate_limit_waits = 0
+
+    def accepts(self, symbol: str, sample: str | bytes) -> bool:
+        """Whether `symbol` is one of this source's; a message for any other is refused and counted."""
+        if symbol in self.last_activity:
+            return True
+        self.rejected.note(RejectKind.UNKNOWN_SYMBOL, f"unknown symbol {symbol[:40]!r}", sample)
+        return False
+
+    @contextlib.asynccontextmanager
+    async def waiting_out_rate_limit(self, detail: str) -> AsyncIterator[None]:
+        """While the body waits out an upstream's Retry-After, the source shows `rate_limited` (with `detail`)."""
+        self._rate_limit_waits += 1
+        self.rate_limit_detail = detail
+        await self._on_condition()
+        try:
+            yield
+        finally:
+            self._rate_limit_waits -= 1
+            if not self._rate_limit_waits:
+                self.rate_limit_detail = None
+        await self._on_condition()
+
+    async def mark_unpriced(self, symbol: str, reason: str) -> None:
+        """`symbol` has no usable price on this connection: the source is `degraded`, not `live`."""
+        if self.unpriced.get(symbol) != reason:
+            self.unpriced[symbol] = reason
+            await self._on_condition()
+
+    async def mark_priced(self, symbol: str) -> None:
+        if self.unpriced.pop(symbol, None) is not None:
+            await self._on_condition()
+
+    def end_connection(self) -> None:
+        """What an attempt said about its symbols ends with it; the next attempt reports afresh."""
+        self.unpriced.clear()
 
     def now_ms(self) -> int:
         return int(self._wall_clock() * 1000)

@@ -1,7 +1,8 @@
 """Supervision shared by every source: restarts with capped, fully jittered exponential backoff,
 the per-symbol stale watchdog, and the source's state as the hub and /healthz see it.
 
-A source implements one connection attempt (`run_connection`); `Supervisor` runs it forever.
+A source implements one connection attempt (`run_connection`); `Supervisor` runs it forever. The
+attempt reports through its `FeedOutput` when it waits out a rate limit or lacks a usable price.
 """
 
 from __future__ import annotations
@@ -10,20 +11,31 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import trio
 
 from ..errors import leaves, redact_tokens
 from ..model import Ingest, SourceState, SourceStatus
+from .rejects import RejectedMessages
 from .retry import Backoff, Jitter, RetryPolicy
 from .source import FeedOutput, HubGone, QuietChecker, Source, SourceUnauthorized, Verdict
+
+MAX_DETAIL_LENGTH = 200
 
 log = logging.getLogger(__name__)
 
 
 class SourceStalled(Exception):
     """The connection is open but no symbol has had data for the stale threshold."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatistics:
+    state: SourceState
+    reconnects: int
+    rejected: Mapping[str, int]  # upstream messages refused, by `RejectKind` value
 
 
 class Supervisor:
@@ -49,6 +61,11 @@ class Supervisor:
         self._attempt_scope: trio.CancelScope | None = None
         self._live_since: float | None = None
         self._wake = trio.Event()
+        self._phase, self._phase_detail = SourceState.CONNECTING, ""
+        self._shown: tuple[SourceState, str, int] | None = None
+        self._showing = trio.Lock()  # statuses reach the hub in the order they were decided
+        self._settled = trio.Event()
+        self.rejected = RejectedMessages(source.name)
         self.state = SourceState.CONNECTING
         self.reconnects = 0
 
@@ -56,26 +73,40 @@ class Supervisor:
     def last_message_ts(self) -> int | None:
         return self._feed.last_message_ts if self._feed else None
 
+    def statistics(self) -> SourceStatistics:
+        return SourceStatistics(self.state, self.reconnects, self.rejected.counts())
+
     async def run(
         self,
         updates: trio.MemorySendChannel[Ingest],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Started after the first attempt is live or has failed, so a dead upstream never blocks startup."""
+        """Started once the state first leaves `connecting` (live, failed, or waiting out a rate limit), so
+        neither a dead nor a rate-limited upstream holds up startup."""
+        self._settled, self._shown = trio.Event(), None
         async with updates:
-            feed = self._feed = FeedOutput(self.name, self.symbols, updates, wall_clock=self._wall_clock)
+            feed = self._feed = FeedOutput(
+                self.name,
+                self.symbols,
+                updates,
+                wall_clock=self._wall_clock,
+                rejected=self.rejected,
+                on_condition=self._show_state,
+            )
             try:
                 async with trio.open_nursery() as nursery:
                     if self._stale_after is not None:
                         nursery.start_soon(self._watch_stale, feed, self._stale_after)
-                    await self._supervise(feed, task_status)
+                    nursery.start_soon(self._supervise, feed)
+                    await self._settled.wait()
+                    task_status.started()
             finally:
                 self._report_stopped(updates)
 
-    async def _supervise(self, feed: FeedOutput, task_status: trio.TaskStatus[None]) -> None:
-        backoff, started = Backoff(self._policy, self._jitter), False
-        await self._set_state(feed, SourceState.CONNECTING, "")
+    async def _supervise(self, feed: FeedOutput) -> None:
+        backoff = Backoff(self._policy, self._jitter)
+        await self._set_phase(SourceState.CONNECTING, "")
         while True:
             began = trio.current_time()
             unauthorized = False
@@ -87,10 +118,7 @@ class Supervisor:
                         await nursery.start(self.source.run_connection, feed)
                         self._live_since = trio.current_time()
                         self._wake.set()
-                        await self._set_state(feed, SourceState.LIVE, "")
-                        if not started:
-                            started = True
-                            task_status.started()
+                        await self._set_phase(SourceState.LIVE, "")
                 if attempt.cancelled_caught:
                     error = SourceStalled(f"no data for {self._stale_after:g}s")
             except* HubGone:
@@ -100,6 +128,7 @@ class Supervisor:
                 unauthorized = _is_unauthorized(group)
             finally:
                 self._attempt_scope, self._live_since = None, None
+                feed.end_connection()
             healthy = backoff.ended_after(trio.current_time() - began)
             if error is None and healthy:
                 delay, detail = 0.0, "planned reconnect"
@@ -118,25 +147,43 @@ class Supervisor:
                 backoff.failures,
                 delay,
             )
-            state = SourceState.UNAUTHORIZED if unauthorized else SourceState.RECONNECTING
-            await self._set_state(feed, state, detail)
-            if not started:
-                started = True
-                task_status.started()
+            await self._set_phase(SourceState.UNAUTHORIZED if unauthorized else SourceState.RECONNECTING, detail)
             await trio.sleep(delay)
 
-    async def _set_state(self, feed: FeedOutput, state: SourceState, detail: str) -> None:
-        self.state = state
-        await feed.send(
-            SourceStatus(
-                self.name,
-                state,
-                feed.now_ms(),
-                detail=detail,
-                reconnects=self.reconnects,
-                last_message_ts=feed.last_message_ts,
+    async def _set_phase(self, phase: SourceState, detail: str) -> None:
+        """Where the supervision loop is: connecting, live, or between attempts (and why)."""
+        self._phase, self._phase_detail = phase, detail
+        await self._show_state()
+
+    async def _show_state(self) -> None:
+        """Send the state clients see: the phase, unless the connection waits out a rate limit (any phase) or
+        lacks a usable price for a symbol (when live). Unchanged states are not sent again."""
+        feed = self._feed
+        assert feed is not None
+        async with self._showing:
+            state, detail = self._phase, self._phase_detail
+            if feed.rate_limit_detail is not None:
+                state, detail = SourceState.RATE_LIMITED, feed.rate_limit_detail
+            elif state is SourceState.LIVE and feed.unpriced:
+                missing = "; ".join(f"{symbol} ({reason})" for symbol, reason in feed.unpriced.items())
+                detail = redact_tokens(f"no usable price for {missing}")[:MAX_DETAIL_LENGTH]
+                state = SourceState.DEGRADED
+            if (state, detail, self.reconnects) == self._shown:
+                return
+            self._shown = (state, detail, self.reconnects)
+            self.state = state
+            if state is not SourceState.CONNECTING:
+                self._settled.set()
+            await feed.send(
+                SourceStatus(
+                    self.name,
+                    state,
+                    feed.now_ms(),
+                    detail=detail,
+                    reconnects=self.reconnects,
+                    last_message_ts=feed.last_message_ts,
+                )
             )
-        )
 
     def _report_stopped(self, updates: trio.MemorySendChannel[Ingest]) -> None:
         self.state = SourceState.STOPPED
@@ -200,4 +247,4 @@ def _is_unauthorized(group: BaseExceptionGroup[Exception]) -> bool:
 
 def _describe(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return redact_tokens(text)[:200]
+    return redact_tokens(text)[:MAX_DETAIL_LENGTH]
