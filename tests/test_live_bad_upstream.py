@@ -20,7 +20,7 @@ from tests.fakes.binance_server import NOT_DECIMAL_TEXT, OUT_OF_RANGE, FakeBinan
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
 from tests.support.helpers import make_settings, trio_ticker_warnings
 from tests.support.live_server import serve_app
-from tests.test_live_end_to_end import frames_until, live_server, live_settings, ticks, upstreams
+from tests.support.live_upstreams import frames_until, live_server, live_settings, ticks, upstreams
 from trio_ticker.app import create_app
 
 pytestmark = pytest.mark.slow
