@@ -12,14 +12,8 @@ import trio
 import trio.testing
 from pydantic import SecretStr
 
-from tests.fakes.memory_upstream import (
-    MemoryServerSide,
-    MemoryUpstream,
-    acknowledge_subscriptions,
-    mini_ticker,
-    quote_app,
-    trade,
-)
+from tests.fakes.memory_upstream import MemoryServerSide, MemoryUpstream
+from tests.fakes.upstream_messages import acknowledge_subscriptions, mini_ticker, quote_app, trade
 from trio_ticker.model import Ingest, PriceUpdate
 from trio_ticker.sources.binance_feed import BinanceFeed
 from trio_ticker.sources.finnhub_feed import FinnhubFeed

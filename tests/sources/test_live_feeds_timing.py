@@ -7,14 +7,8 @@ import orjson
 import trio
 from pydantic import SecretStr
 
-from tests.fakes.memory_upstream import (
-    MemoryServerSide,
-    MemoryUpstream,
-    acknowledge_subscriptions,
-    mini_ticker,
-    quote_app,
-    trade,
-)
+from tests.fakes.memory_upstream import MemoryServerSide, MemoryUpstream
+from tests.fakes.upstream_messages import acknowledge_subscriptions, mini_ticker, quote_app, trade
 from tests.support.sources import POLICY, MaxJitter, run_for
 from trio_ticker.model import Ingest, PriceUpdate, SourceStatus, StaleChange
 from trio_ticker.sources.binance_feed import BinanceFeed
