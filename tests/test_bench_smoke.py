@@ -73,3 +73,15 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert all(1.0 <= closed["after_seconds"] <= 4.0 for closed in stalled["stalled_closed"])
     assert stalled["server_clients_at_end"] == 5
     assert "stalled clients closed by the server: 2 of 2" in completed.stdout
+
+
+def test_the_delivery_cpu_benchmark_counts_every_frame() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "delivery_cpu.py"), "--clients", "5", "--ticks", "4"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert completed.stdout.startswith("delivery batch 5x20: 20 frames, ")  # every tick to every client
+    assert completed.stdout.rstrip().endswith(" us CPU/frame")
