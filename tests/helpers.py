@@ -6,9 +6,13 @@ from typing import Any
 
 import trio
 
+from trio_ticker.dialects import FULL_PROTOCOL_V1
 from trio_ticker.hub import Hub
 from trio_ticker.model import Ingest
 from trio_ticker.settings import Settings
+
+FULL_PROTOCOL = (FULL_PROTOCOL_V1,)
+"""The subprotocols a client of the full protocol offers (a plain connection speaks the prototypes' dialect)."""
 
 
 def make_settings(**overrides: Any) -> Settings:
