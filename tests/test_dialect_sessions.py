@@ -27,6 +27,7 @@ from trio_ticker.session import ClientSession
 SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT")
 STOCKS = ("AAPL", "GOOGL", "AMZN", "MSFT")
 DEFAULT = "BTCUSDT"
+DEFAULT_DELAY = 1.0
 PRICE_OBJECT_KEYS = {
     "ticker",
     "price",
@@ -68,7 +69,8 @@ async def open_prototype_session(
         hub,
         close_timeout=1.0,
         dialect=Dialect.PROTOTYPE,
-        initial_symbols=(DEFAULT,),
+        default_symbols=(DEFAULT,),
+        default_symbols_delay=DEFAULT_DELAY,
         peer="prototype",
         guard=guard,
     )
@@ -97,8 +99,10 @@ async def test_a_client_that_only_listens_gets_every_tick_of_the_default_symbol(
     hub.publish(update(DEFAULT, 96500.0))
     transport = MemoryTransport(client_window=100)
     async with trio.open_nursery() as nursery:
+        connected_at = trio.current_time()
         await open_prototype_session(nursery, hub, transport)
         snapshot = await receive_price(transport)
+        assert trio.current_time() == connected_at + DEFAULT_DELAY  # it sent nothing: the default symbol starts
         assert snapshot == {
             "ticker": DEFAULT,
             "price": 96500.0,
@@ -122,6 +126,25 @@ async def test_a_client_that_only_listens_gets_every_tick_of_the_default_symbol(
             (4, 96700.0, 79.75),
         ]
         assert await received_now(transport) == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_client_that_subscribes_on_open_never_gets_the_default_symbol(autojump_clock: trio.abc.Clock) -> None:
+    hub = Hub(SYMBOLS, client_buffer=16)
+    for symbol in SYMBOLS:
+        hub.publish(update(symbol, 100.0))
+    transport = MemoryTransport(client_window=100)
+    async with trio.open_nursery() as nursery:
+        outbox = await open_prototype_session(nursery, hub, transport)
+        await trio.sleep(DEFAULT_DELAY / 2)  # a slow round trip
+        for symbol in STOCKS:  # exactly what the stock streamer's page sends on open
+            await transport.client_send({"action": "subscribe", "symbol": symbol})
+        await trio.sleep(DEFAULT_DELAY * 2)
+        for symbol in SYMBOLS:
+            hub.publish(update(symbol, 101.0))
+        received = await received_now(transport)
+        assert [(m["ticker"], m["seq"]) for m in received] == [(s, 1) for s in STOCKS] + [(s, 2) for s in STOCKS]
+        assert list(outbox.subscriptions) == list(STOCKS)
         nursery.cancel_scope.cancel()
 
 
@@ -173,9 +196,9 @@ async def test_a_refused_subscribe_changes_nothing_and_gets_one_error_object(aut
         outbox = await open_prototype_session(nursery, hub, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "DOGE"], "id": 5})
         assert await received_now(transport) == [{"error": "unknown symbol DOGE", "code": "unknown_symbol", "id": 5}]
-        assert list(outbox.subscriptions) == [DEFAULT]  # the default still streams
         hub.publish(update(DEFAULT, 96500.0))
-        assert (await receive_price(transport))["ticker"] == DEFAULT
+        assert (await receive_price(transport))["ticker"] == DEFAULT  # not subscribed yet: the default comes
+        assert list(outbox.subscriptions) == [DEFAULT]
         nursery.cancel_scope.cancel()
 
 
@@ -208,7 +231,8 @@ async def test_unsubscribe_stops_a_symbol_without_an_ack(autojump_clock: trio.ab
         await open_prototype_session(nursery, hub, transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
         await transport.client_send({"action": "unsubscribe", "symbol": "AAPL"})
-        await transport.client_send({"action": "unsubscribe", "symbol": DEFAULT})  # not held: changes nothing
+        await transport.client_send({"action": "unsubscribe", "symbol": DEFAULT})  # never started: now it never will
+        await trio.sleep(DEFAULT_DELAY)
         assert await received_now(transport) == []
         hub.publish(update("AAPL", 190.0))
         hub.publish(update("MSFT", 420.0))
@@ -298,7 +322,7 @@ async def test_a_client_that_stops_reading_gets_the_latest_price_or_is_evicted_l
     async with trio.open_nursery() as nursery:
         await start_hub(nursery, hub)
         outbox = await open_prototype_session(nursery, hub, transport)
-        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(DEFAULT_DELAY)  # it listens: the default symbol streams
         for price in range(1, 41):
             hub.publish(update(DEFAULT, 100.0 + price))
         assert outbox.pending_count() <= 2  # conflated to the latest, whatever was published

@@ -1,8 +1,8 @@
 """One WebSocket client: a reader (commands -> hub) and a writer task (outbox -> socket).
 
 The session speaks the dialect its handshake chose (the full protocol, or the prototypes' dialect: no
-replies but errors, a default symbol until the first subscribe). The session's own task reads and the
-writer runs in the session's nursery. A close request (an
+replies but errors, the default symbol for a client that has not subscribed). The session's own task
+reads and the writer runs in the session's nursery. A close request (an
 eviction by the hub's slow-client reaper, a limit, a server shutdown) cancels that nursery
 through the outbox, and so does a disconnect, so exactly this client's tasks end. The hub never
 waits for a session; a session only ever waits for its own client.
@@ -35,12 +35,14 @@ class ClientSession:
         close_timeout: float,
         dialect: Dialect = Dialect.FULL,
         batch: bool = False,
-        initial_symbols: tuple[str, ...] = (),
+        default_symbols: tuple[str, ...] = (),
+        default_symbols_delay: float = 0.0,
         peer: str = "",
         guard: InboundGuard | None = None,
         buffer: int | None = None,
     ) -> None:
-        """`initial_symbols` are streamed from the start until the client's first subscribe replaces them."""
+        """`default_symbols` stream to a client that has not subscribed `default_symbols_delay` seconds after it
+        connected, until its first subscribe replaces them."""
         if batch and dialect is not Dialect.FULL:
             raise ValueError("only the full protocol batches")
         self._transport = transport
@@ -53,7 +55,9 @@ class ClientSession:
         )
         self._encode_error = prototype_dialect.encode_error if dialect is Dialect.PROTOTYPE else ProtocolError.to_frame
         self._batch = batch
-        self._initial_symbols = initial_symbols
+        self._default_symbols = default_symbols
+        self._default_symbols_delay = default_symbols_delay
+        self._default_symbols_at: float | None = None  # when they start, while they are still to start
         self._peer = peer
         self._buffer = buffer
         self._peer_gone = False
@@ -69,8 +73,9 @@ class ClientSession:
             self._dialect.value,
             self._batch,
         )
+        if self._default_symbols:
+            self._default_symbols_at = trio.current_time() + self._default_symbols_delay
         try:
-            self._hub.subscribe(outbox, self._initial_symbols)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_frames, outbox, nursery.cancel_scope)
                 outbox.stop_session_on_close_request(nursery.cancel_scope.cancel)
@@ -95,7 +100,7 @@ class ClientSession:
     async def _read_commands(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         try:
             while True:
-                frame = await self._transport.receive()
+                frame = await self._receive(outbox)
                 try:
                     await self._handle(self._decode(frame), outbox)
                 except ProtocolError as error:
@@ -114,6 +119,19 @@ class ClientSession:
             self._peer_gone, self._peer_close_code = True, gone.code
             cancel_scope.cancel()
 
+    async def _receive(self, outbox: ClientOutbox) -> str | bytes:
+        """The client's next frame; meanwhile the default symbols start if their delay ends before a subscribe.
+
+        The delay is what keeps them from a client that subscribes on open (the stock streamer's pages): its
+        subscribe arrives within a round trip, before the default symbol's snapshot would have gone out.
+        """
+        if self._default_symbols_at is not None:
+            with trio.move_on_at(self._default_symbols_at):
+                return await self._transport.receive()
+            self._default_symbols_at = None
+            self._hub.subscribe(outbox, self._default_symbols)
+        return await self._transport.receive()
+
     def _decode(self, frame: str | bytes) -> protocol.Command:
         guard = self._guard
         if guard is None:
@@ -128,13 +146,13 @@ class ClientSession:
             case Subscribe(symbols, request_id):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
-                replaced = tuple(symbol for symbol in self._initial_symbols if symbol not in symbols)
+                replaced = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)
                 if self._guard is not None:
                     kept = outbox.subscriptions
                     if replaced:
                         kept = {symbol: None for symbol in kept if symbol not in replaced}
                     self._guard.check_subscriptions(kept, symbols, request_id)
-                self._initial_symbols = ()
+                self._default_symbols, self._default_symbols_at = (), None
                 # The ack is queued before the subscription exists, so it precedes every tick.
                 if acks:
                     await outbox.send_control(protocol.encode_subscribed(symbols, request_id))
@@ -145,6 +163,7 @@ class ClientSession:
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
                 hub.unsubscribe(outbox, symbols)
+                self._default_symbols = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)
                 if acks:
                     await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id))
             case ListSymbols(request_id):

@@ -87,7 +87,8 @@ class WebSocketEndpoint:
             dialect=negotiated.dialect,
             batch=negotiated.batch,
             # The crypto broadcaster's clients never subscribe: they get the default symbol until they do.
-            initial_symbols=(settings.default_symbol,) if prototype else (),
+            default_symbols=(settings.default_symbol,) if prototype else (),
+            default_symbols_delay=settings.prototype_default_delay,
             buffer=settings.batch_client_buffer if negotiated.batch else settings.client_buffer,
             peer=_peer(scope),
             guard=InboundGuard(self._limits, self.counters, trio.current_time()),
