@@ -46,6 +46,7 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert [result["case"] for result in results] == [
         "ticker batch 5x20",
         "ticker single 5x20",
+        "ticker prototype 5x20",
         "naive 5x20",
         "bare 5x20",
         "ticker batch 5x20 +2 stalled",
@@ -61,13 +62,15 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert batch["missed_updates"] == 0  # a batching client that keeps up gets every tick
     assert batch["server_stats"]["encodes"] == batch["server_stats"]["ticks_in"]  # once per tick, not per client
     assert "ticker batch 5x20" in completed.stdout  # the table
-    bare = results[3]  # the floor: same pacing, no application; every batching client gets every tick
+    prototype = results[2]  # the prototypes' dialect: its price object too is encoded once per tick
+    assert prototype["server_stats"]["encodes"] == 2 * prototype["server_stats"]["ticks_in"]
+    bare = results[4]  # the floor: same pacing, no application; every batching client gets every tick
     assert bare["missed_updates"] == 0
     share = 100 * batch["frames_per_second"] / bare["frames_per_second"]
     assert f"ticker batch 5x20: {batch['frames_per_second']:,.0f} frames/s, {share:.0f} % of the floor (bare 5x20)" in (
         completed.stdout
     )
-    stalled = results[4]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
+    stalled = results[5]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
     assert stalled["baseline"]["latency_ms"]["p99"] is not None
     assert [closed["code"] for closed in stalled["stalled_closed"]] == ["1006", "1006"]
     assert all(1.0 <= closed["after_seconds"] <= 4.0 for closed in stalled["stalled_closed"])
