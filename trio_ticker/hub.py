@@ -1,8 +1,8 @@
 """The hub: latest tick per symbol, who subscribes to what, and fan-out into client outboxes.
 
-Sources feed one bounded ingest channel; `Hub.run` numbers each update (per-symbol `seq`),
-encodes it once per dialect that has subscribers, and offers the frame to each subscriber's outbox
-without ever waiting. A symbol nobody subscribes to costs one dict lookup.
+Sources feed one bounded ingest channel; `Hub.run` numbers each update (per-symbol `seq`), encodes
+it once (and once in the prototypes' dialect while that has subscribers), and offers the frame to
+each subscriber's outbox without ever waiting. A symbol nobody subscribes to costs a dict lookup per dialect.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Hub:
         return self.publish_tick(tick_from_update(update, seq=previous.seq + 1 if previous else 1))
 
     def publish_tick(self, tick: Tick) -> Tick | None:
-        """Store, encode once per dialect in use and fan out a numbered tick (scale-out feeds ticks Redis numbered).
+        """Store, encode once per dialect in use, and fan out a numbered tick (scale-out feeds ticks Redis numbered).
 
         Unknown symbols are dropped, and so is a tick not newer than the symbol's latest (a replay
         after a Redis reconnect), so a client never sees a symbol's seq go backwards.
