@@ -1,20 +1,23 @@
 """The prototypes' dialect through hub and sessions over in-memory transports, on the autojump clock.
 
-What the crypto broadcaster's and the stock streamer's clients get: the default symbol until the first
-subscribe, price objects and error objects only, stale marks inside the price objects; the same limits and
-slow-client rules as the full protocol; and a prototype frame encoded once per tick, only when needed.
+What the crypto broadcaster's and the stock streamer's clients get: the default symbol for a client that has
+not subscribed after a delay, price objects and error objects only, stale marks inside the price objects; the
+same limits and slow-client rules as the full protocol; and a prototype frame encoded once per tick, only when
+needed.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import trio
 import trio.testing
 
-from tests.helpers import start_hub
+from tests.helpers import PRICE_OBJECT_KEYS, start_hub
 from tests.memory_transport import MemoryTransport
 from trio_ticker.dialects import Dialect
 from trio_ticker.hub import Hub
@@ -28,19 +31,6 @@ SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT")
 STOCKS = ("AAPL", "GOOGL", "AMZN", "MSFT")
 DEFAULT = "BTCUSDT"
 DEFAULT_DELAY = 1.0
-PRICE_OBJECT_KEYS = {
-    "ticker",
-    "price",
-    "change",
-    "mode",
-    "symbol",
-    "last_price",
-    "change_percent",
-    "timestamp_ms",
-    "ts",
-    "seq",
-    "stale",
-}
 _timestamps = itertools.count(1_700_000_000_000)
 
 
@@ -78,10 +68,29 @@ async def open_prototype_session(
     return outbox
 
 
+@asynccontextmanager
+async def prototype_client(
+    hub: Hub, *, client_window: int = 100, guard_limits: SessionLimits | None = None
+) -> AsyncIterator[tuple[ClientOutbox, MemoryTransport]]:
+    """A prototype-dialect session for the block; the test plays its client through the transport."""
+    transport = MemoryTransport(client_window=client_window)
+    async with trio.open_nursery() as nursery:
+        outbox = await open_prototype_session(nursery, hub, transport, guard_limits=guard_limits)
+        yield outbox, transport
+        nursery.cancel_scope.cancel()
+
+
 async def receive_price(transport: MemoryTransport) -> dict[str, Any]:
     message = await transport.client_receive()
     assert set(message) == PRICE_OBJECT_KEYS, message
     return message
+
+
+async def closed(hub: Hub, transport: MemoryTransport) -> tuple[int | None, str]:
+    """The close code and reason the session sent, once it has ended (its client was the hub's only one)."""
+    with trio.fail_after(5):
+        await hub.wait_no_clients()
+    return transport.close_code, transport.close_reason
 
 
 async def received_now(transport: MemoryTransport) -> list[dict[str, Any]]:
@@ -97,10 +106,8 @@ async def test_a_client_that_only_listens_gets_every_tick_of_the_default_symbol(
 ) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
     hub.publish(update(DEFAULT, 96500.0))
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        connected_at = trio.current_time()
-        await open_prototype_session(nursery, hub, transport)
+    connected_at = trio.current_time()
+    async with prototype_client(hub) as (_, transport):
         snapshot = await receive_price(transport)
         assert trio.current_time() == connected_at + DEFAULT_DELAY  # it sent nothing: the default symbol starts
         assert snapshot == {
@@ -126,16 +133,13 @@ async def test_a_client_that_only_listens_gets_every_tick_of_the_default_symbol(
             (4, 96700.0, 79.75),
         ]
         assert await received_now(transport) == []
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_client_that_subscribes_on_open_never_gets_the_default_symbol(autojump_clock: trio.abc.Clock) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
     for symbol in SYMBOLS:
         hub.publish(update(symbol, 100.0))
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        outbox = await open_prototype_session(nursery, hub, transport)
+    async with prototype_client(hub) as (outbox, transport):
         await trio.sleep(DEFAULT_DELAY / 2)  # a slow round trip
         for symbol in STOCKS:  # exactly what the stock streamer's page sends on open
             await transport.client_send({"action": "subscribe", "symbol": symbol})
@@ -145,7 +149,6 @@ async def test_a_client_that_subscribes_on_open_never_gets_the_default_symbol(au
         received = await received_now(transport)
         assert [(m["ticker"], m["seq"]) for m in received] == [(s, 1) for s in STOCKS] + [(s, 2) for s in STOCKS]
         assert list(outbox.subscriptions) == list(STOCKS)
-        nursery.cancel_scope.cancel()
 
 
 async def test_the_first_subscribe_replaces_the_default_and_each_later_one_adds_a_symbol(
@@ -154,9 +157,7 @@ async def test_the_first_subscribe_replaces_the_default_and_each_later_one_adds_
     hub = Hub(SYMBOLS, client_buffer=16)
     for symbol, price in zip(SYMBOLS, (189.5, 171.2, 185.6, 418.3, 96500.0), strict=True):
         hub.publish(update(symbol, price))
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        outbox = await open_prototype_session(nursery, hub, transport)
+    async with prototype_client(hub) as (outbox, transport):
         assert (await receive_price(transport))["ticker"] == DEFAULT
         for symbol in STOCKS:  # exactly what the stock streamer's page sends on open
             await transport.client_send({"action": "subscribe", "symbol": symbol})
@@ -170,7 +171,6 @@ async def test_the_first_subscribe_replaces_the_default_and_each_later_one_adds_
         assert [(m["ticker"], m["seq"]) for m in live] == [(s, seq) for seq in (2, 3) for s in STOCKS]
         assert all(set(message) == PRICE_OBJECT_KEYS for message in live)
         assert hub.subscriber_count(DEFAULT) == 0
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_first_subscribe_naming_the_default_keeps_it_without_a_second_snapshot(
@@ -179,36 +179,28 @@ async def test_a_first_subscribe_naming_the_default_keeps_it_without_a_second_sn
     hub = Hub(SYMBOLS, client_buffer=16)
     hub.publish(update(DEFAULT, 96500.0))
     hub.publish(update("AAPL", 189.5))
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        outbox = await open_prototype_session(nursery, hub, transport)
+    async with prototype_client(hub) as (outbox, transport):
         await receive_price(transport)
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", DEFAULT]})
         assert [m["ticker"] for m in await received_now(transport)] == ["AAPL"]
         assert list(outbox.subscriptions) == [DEFAULT, "AAPL"]
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_refused_subscribe_changes_nothing_and_gets_one_error_object(autojump_clock: trio.abc.Clock) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        outbox = await open_prototype_session(nursery, hub, transport)
+    async with prototype_client(hub) as (outbox, transport):
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "DOGE"], "id": 5})
         assert await received_now(transport) == [{"error": "unknown symbol DOGE", "code": "unknown_symbol", "id": 5}]
         hub.publish(update(DEFAULT, 96500.0))
         assert (await receive_price(transport))["ticker"] == DEFAULT  # not subscribed yet: the default comes
         assert list(outbox.subscriptions) == [DEFAULT]
-        nursery.cancel_scope.cancel()
 
 
 async def test_garbage_gets_error_objects_and_list_and_ping_are_not_in_this_dialect(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        await open_prototype_session(nursery, hub, transport, guard_limits=limits())
+    async with prototype_client(hub, guard_limits=limits()) as (_, transport):
         for frame in ("nope", "[]", '{"action":"subscribe"}', '{"action":"list"}', '{"action":"ping"}', b"\xff"):
             await transport.client_send(frame)
         replies = await received_now(transport)
@@ -221,14 +213,11 @@ async def test_garbage_gets_error_objects_and_list_and_ping_are_not_in_this_dial
             "invalid_json",
         ]
         assert all(set(reply) == {"error", "code"} and isinstance(reply["error"], str) for reply in replies)
-        nursery.cancel_scope.cancel()
 
 
 async def test_unsubscribe_stops_a_symbol_without_an_ack(autojump_clock: trio.abc.Clock) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        await open_prototype_session(nursery, hub, transport)
+    async with prototype_client(hub) as (_, transport):
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
         await transport.client_send({"action": "unsubscribe", "symbol": "AAPL"})
         await transport.client_send({"action": "unsubscribe", "symbol": DEFAULT})  # never started: now it never will
@@ -237,7 +226,6 @@ async def test_unsubscribe_stops_a_symbol_without_an_ack(autojump_clock: trio.ab
         hub.publish(update("AAPL", 190.0))
         hub.publish(update("MSFT", 420.0))
         assert [m["ticker"] for m in await received_now(transport)] == ["MSFT"]
-        nursery.cancel_scope.cancel()
 
 
 async def test_staleness_rides_in_the_price_object_and_source_states_are_not_sent(
@@ -273,9 +261,7 @@ async def test_staleness_rides_in_the_price_object_and_source_states_are_not_sen
 
 async def test_flooding_gets_rate_limited_error_objects_then_close_1008(autojump_clock: trio.abc.Clock) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        await open_prototype_session(nursery, hub, transport, guard_limits=limits(burst=1, max_rejections=3))
+    async with prototype_client(hub, guard_limits=limits(burst=1, max_rejections=3)) as (_, transport):
         subscribe = {"action": "subscribe", "symbol": "AAPL"}
         await transport.client_send(subscribe)
         await transport.client_send(subscribe)  # over the rate
@@ -284,44 +270,36 @@ async def test_flooding_gets_rate_limited_error_objects_then_close_1008(autojump
         ]
         for _ in range(2):  # the third refusal in a row closes
             await transport.client_send(subscribe)
-        with trio.fail_after(5):
-            await hub.wait_no_clients()
-    assert (transport.close_code, transport.close_reason) == (CloseCode.POLICY_VIOLATION, "rate limit exceeded")
+        assert await closed(hub, transport) == (CloseCode.POLICY_VIOLATION, "rate limit exceeded")
 
 
 async def test_an_oversized_frame_closes_1009(autojump_clock: trio.abc.Clock) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        await open_prototype_session(nursery, hub, transport, guard_limits=limits(max_message_size=64))
+    async with prototype_client(hub, guard_limits=limits(max_message_size=64)) as (_, transport):
         await transport.client_send({"action": "subscribe", "symbol": "A" * 80})
-        with trio.fail_after(5):
-            await hub.wait_no_clients()
-    assert (transport.close_code, transport.close_reason) == (CloseCode.MESSAGE_TOO_BIG, "message too big")
+        assert await closed(hub, transport) == (CloseCode.MESSAGE_TOO_BIG, "message too big")
 
 
 async def test_the_first_subscribe_may_use_the_whole_subscription_limit(autojump_clock: trio.abc.Clock) -> None:
     hub = Hub(SYMBOLS, client_buffer=16)
-    transport = MemoryTransport(client_window=100)
-    async with trio.open_nursery() as nursery:
-        outbox = await open_prototype_session(nursery, hub, transport, guard_limits=limits(max_subscriptions=2))
+    async with prototype_client(hub, guard_limits=limits(max_subscriptions=2)) as (outbox, transport):
         await transport.client_send({"action": "subscribe", "symbols": ["AAPL", "MSFT"]})  # replaces the default
         await transport.client_send({"action": "subscribe", "symbol": "GOOGL"})
         assert await received_now(transport) == [
             {"error": "at most 2 subscriptions per connection", "code": "too_many_subscriptions"}
         ]
         assert list(outbox.subscriptions) == ["AAPL", "MSFT"]
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_client_that_stops_reading_gets_the_latest_price_or_is_evicted_like_any_other(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     hub = Hub(SYMBOLS, client_buffer=2, slow_client_timeout=5.0)
-    transport = MemoryTransport(client_window=0)  # reads nothing until told
-    async with trio.open_nursery() as nursery:
+    async with (
+        trio.open_nursery() as nursery,
+        prototype_client(hub, client_window=0) as (outbox, transport),  # it reads nothing until told
+    ):
         await start_hub(nursery, hub)
-        outbox = await open_prototype_session(nursery, hub, transport)
         await trio.sleep(DEFAULT_DELAY)  # it listens: the default symbol streams
         for price in range(1, 41):
             hub.publish(update(DEFAULT, 100.0 + price))

@@ -13,24 +13,10 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
 
-from tests.helpers import FULL_PROTOCOL
+from tests.helpers import FULL_PROTOCOL, PRICE_OBJECT_KEYS
 from tests.live_server import serve_app
 from tests.test_limits_server import TOKEN, Server, wait_closed
 from tests.well_behaved import well_behaved_client
-
-PRICE_OBJECT_KEYS = {
-    "ticker",
-    "price",
-    "change",
-    "mode",
-    "symbol",
-    "last_price",
-    "change_percent",
-    "timestamp_ms",
-    "ts",
-    "seq",
-    "stale",
-}
 
 
 async def receive(ws: WebSocketConnection) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, WebSocket
 
 from tests.fakes.binance_server import ConnectionPlan, FakeBinance
 from tests.fakes.finnhub_server import FakeFinnhub
+from tests.helpers import PRICE_OBJECT_KEYS
 
 from .fake_upstreams import FakeUpstreamsThread
 from .server_process import ServerProcess
@@ -29,19 +31,6 @@ pytestmark = pytest.mark.slow
 PAGES = Path(__file__).parent / "prototype_pages"
 PROTOTYPE_WS_URL = "ws://localhost:8000/ws"  # what the prototypes' pages connect to; the tests change only this
 STOCKS = ["AAPL", "GOOGL", "AMZN", "MSFT"]
-PRICE_OBJECT_KEYS = {
-    "ticker",
-    "price",
-    "change",
-    "mode",
-    "symbol",
-    "last_price",
-    "change_percent",
-    "timestamp_ms",
-    "ts",
-    "seq",
-    "stale",
-}
 FLIP_WAIT_MS = 60_000  # "the arrows flip both ways within a minute"; the fast feeds make it seconds
 WAIT_MS = 30_000
 BROADCAST_LINE = re.compile(r"^BTCUSDT \| \$\d+\.\d{2} \| -?\d+\.\d{2}% \| \d{1,2}:\d{2}:\d{2}\W+[AP]M$")
@@ -160,21 +149,34 @@ def check_stock_streamer(streamer: PrototypePage, mode: str) -> None:
     assert {frame["ticker"] for frame in streamer.frames} == set(STOCKS)  # never the default symbol
 
 
-def test_the_prototypes_clients_work_against_the_demo(context: BrowserContext, tmp_path: Path, artifacts: Path) -> None:
-    server = ServerProcess(demo_interval=0.05, env={**SERVER_ENV, "TICKER_DEMO_SPEED": "3600"})
+@contextmanager
+def prototype_pages(
+    context: BrowserContext, directory: Path, mode: str, env: dict[str, str], **server_options: Any
+) -> Iterator[tuple[PrototypePage, PrototypePage]]:
+    """A real server, then both prototype pages on it, each showing prices and (the streamer) flipped arrows;
+    when the block ends, checks that they only ever received price objects and never showed undefined or NaN."""
+    server = ServerProcess(env={**SERVER_ENV, **env}, **server_options)
     server.start()
     try:
-        broadcaster = PrototypePage(context, "crypto_broadcaster.html", server, tmp_path)
-        streamer = PrototypePage(context, "stock_streamer.html", server, tmp_path)
-        check_broadcaster(broadcaster, "demo")
-        check_stock_streamer(streamer, "demo")
-        streamer.page.screenshot(path=str(artifacts / "prototype-stock-streamer-demo.png"))
-        for page in (broadcaster, streamer):
+        pages = (
+            PrototypePage(context, "crypto_broadcaster.html", server, directory),
+            PrototypePage(context, "stock_streamer.html", server, directory),
+        )
+        check_broadcaster(pages[0], mode)
+        check_stock_streamer(pages[1], mode)
+        yield pages
+        for page in pages:
             page.assert_only_price_objects_were_received()
             page.assert_never_showed_undefined_or_nan()
     finally:
         server.stop()
         print("server log (last lines):", *server.log, sep="\n")
+
+
+def test_the_prototypes_clients_work_against_the_demo(context: BrowserContext, tmp_path: Path, artifacts: Path) -> None:
+    fast_demo = {"TICKER_DEMO_SPEED": "3600"}
+    with prototype_pages(context, tmp_path, "demo", fast_demo, demo_interval=0.05) as (_, streamer):
+        streamer.page.screenshot(path=str(artifacts / "prototype-stock-streamer-demo.png"))
 
 
 def stale_then_fresh(symbols: list[str]) -> Any:
@@ -198,37 +200,26 @@ def test_the_prototypes_clients_work_live_through_a_stale_period(
 ) -> None:
     binance = FakeBinance(plans=[ConnectionPlan(), ConnectionPlan()])  # the first one is stalled mid-test
     finnhub = FakeFinnhub(prices={"AAPL": 189.5, "GOOGL": 171.2, "AMZN": 185.6, "MSFT": 418.3})
-    with FakeUpstreamsThread(binance, finnhub) as fakes:
-        stale_after = {"TICKER_BINANCE_STALE_AFTER": "1", "TICKER_FINNHUB_STALE_AFTER": "1"}
-        server = ServerProcess(env={**SERVER_ENV, **fakes.server_env(), **stale_after})
-        server.start()
-        try:
-            broadcaster = PrototypePage(context, "crypto_broadcaster.html", server, tmp_path)
-            streamer = PrototypePage(context, "stock_streamer.html", server, tmp_path)
-            check_broadcaster(broadcaster, "live")
-            check_stock_streamer(streamer, "live")
+    stale_after = {"TICKER_BINANCE_STALE_AFTER": "1", "TICKER_FINNHUB_STALE_AFTER": "1"}
+    with (
+        FakeUpstreamsThread(binance, finnhub) as fakes,
+        prototype_pages(context, tmp_path, "live", {**fakes.server_env(), **stale_after}) as (broadcaster, streamer),
+    ):
+        # Both feeds go quiet: Binance's connection stalls (the server replaces it), Finnhub sends no trades
+        # while its quote shows a newer one (so the quiet is not a closed market).
+        def go_quiet() -> None:
+            binance.plans[0].events_before = 0
+            finnhub.trades = False
+            finnhub.quote_ts += 3600
 
-            # Both feeds go quiet: Binance's connection stalls (the server replaces it), Finnhub sends no trades
-            # while its quote shows a newer one (so the quiet is not a closed market).
-            def go_quiet() -> None:
-                binance.plans[0].events_before = 0
-                finnhub.trades = False
-                finnhub.quote_ts += 3600
-
-            fakes.call(go_quiet)
-            streamer.wait_for_frames(
-                lambda frames: all(any(f["stale"] and f["ticker"] == s for f in frames) for s in STOCKS)
-            )
-            streamer.page.screenshot(path=str(artifacts / "prototype-stock-streamer-stale.png"))
-            fakes.call(lambda: setattr(finnhub, "trades", True))
-            broadcaster.wait_for_frames(stale_then_fresh(["BTCUSDT"]))
-            streamer.wait_for_frames(stale_then_fresh(STOCKS))
-            moved_at = {symbol: len(streamer.seen()["cards"][f"card-{symbol}"]["prices"]) for symbol in STOCKS}
-            streamer.wait(PRICES_MOVED_SINCE, moved_at)  # and prices move again
-            assert binance.connections == 2  # the stalled connection was replaced
-            for page in (broadcaster, streamer):
-                page.assert_only_price_objects_were_received()
-                page.assert_never_showed_undefined_or_nan()
-        finally:
-            server.stop()
-            print("server log (last lines):", *server.log, sep="\n")
+        fakes.call(go_quiet)
+        streamer.wait_for_frames(
+            lambda frames: all(any(f["stale"] and f["ticker"] == s for f in frames) for s in STOCKS)
+        )
+        streamer.page.screenshot(path=str(artifacts / "prototype-stock-streamer-stale.png"))
+        fakes.call(lambda: setattr(finnhub, "trades", True))
+        broadcaster.wait_for_frames(stale_then_fresh(["BTCUSDT"]))
+        streamer.wait_for_frames(stale_then_fresh(STOCKS))
+        moved_at = {symbol: len(streamer.seen()["cards"][f"card-{symbol}"]["prices"]) for symbol in STOCKS}
+        streamer.wait(PRICES_MOVED_SINCE, moved_at)  # and prices move again
+        assert binance.connections == 2  # the stalled connection was replaced
