@@ -143,7 +143,11 @@ def test_bad_frames_are_the_full_protocols_typed_errors(frame: str, code: ErrorC
 
 
 command_like = objects_with(
-    {"symbol": st.text(max_size=40), "symbols": st.lists(st.text(max_size=40), max_size=5), "id": st.integers()},
+    {
+        "symbol": st.text(max_size=40),
+        "symbols": st.lists(st.text(max_size=40), max_size=5),
+        "id": st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    },
     required={"action": st.sampled_from(["subscribe", "unsubscribe", "list", "ping", ""]) | st.text(max_size=50)},
 )
 
