@@ -30,8 +30,8 @@ ACCESS_LINES = [  # what the requests below log, one line each
     b"GET /ws 1.1 404 q=batch=1&token=*** ref=- auth=- protocols=-\n",
     b"GET /prices 1.1 401 q=token=*** ref=http://x/?token=*** auth=- protocols=-\n",
     b"GET /prices 1.1 200 q= ref=- auth=Bearer *** protocols=-\n",
-    b"GET /ws 1.1 101 q=token=*** ref=- auth=- protocols=-\n",
-    b"GET /ws 1.1 101 q= ref=- auth=- protocols=trio-ticker, bearer.***\n",
+    b"GET /ws 1.1 101 q=token=*** ref=- auth=- protocols=trio-ticker.v1\n",
+    b"GET /ws 1.1 101 q= ref=- auth=- protocols=trio-ticker.v1, bearer.***\n",
 ]
 
 
