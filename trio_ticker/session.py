@@ -2,10 +2,10 @@
 
 The session speaks the dialect its handshake chose (the full protocol, or the prototypes' dialect: no
 replies but errors, the default symbol for a client that has not subscribed). The session's own task
-reads and the writer runs in the session's nursery. A close request (an
-eviction by the hub's slow-client reaper, a limit, a server shutdown) cancels that nursery
-through the outbox, and so does a disconnect, so exactly this client's tasks end. The hub never
-waits for a session; a session only ever waits for its own client.
+reads and the writer runs in the session's nursery. A close request (an eviction by the hub's
+slow-client reaper, a limit, a server shutdown) cancels that nursery through the outbox, and so does a
+disconnect, so exactly this client's tasks end. The hub never waits for a session; a session only ever
+waits for its own client.
 """
 
 from __future__ import annotations
