@@ -15,7 +15,7 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import protocol
+from . import hypercorn_ping, protocol
 from .access import AccessPolicy, bearer_token
 from .gc_tuning import tune_garbage_collector
 from .logs import configure_logging
@@ -33,6 +33,7 @@ TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_te
 def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
+    hypercorn_ping.install()  # here, so that the bare `hypercorn trio_ticker.app:app` command gets it too
     service = service or TickerService(settings)
     app = QuartTrio(__name__, static_folder=None)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
