@@ -50,6 +50,7 @@ class JitteredPingConfig(Config):
 def hypercorn_config(settings: Settings, rng: random.Random | None = None) -> Config:
     config = JitteredPingConfig(rng)
     config.bind = [f"{settings.host}:{settings.port}"]
+    config.backlog = settings.backlog
     config.graceful_timeout = settings.graceful_timeout
     config.websocket_ping_interval = settings.ws_ping_interval
     config.read_timeout = settings.ws_read_timeout  # type: ignore[assignment]  # Hypercorn takes floats
