@@ -5,6 +5,9 @@
 // With --stalled K: a baseline window (--baseline seconds) without them, then K clients subscribe and stop
 // reading (ws.pause()) and the measured window starts; their local ports and pause times are reported so the
 // server's log can say when each was closed (a paused socket cannot see its own close).
+// With --storm K: once the readers stream, K more clients open within --storm-spread seconds (a reconnect storm,
+// as after a restart) and subscribe at once; the measured window starts with the storm and the report says how long
+// each storm client took to open and to get its subscription acknowledged. Latency is measured on the readers.
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 
@@ -21,6 +24,9 @@ const { values: opts } = parseArgs({
     "connect-timeout": { type: "string", default: "120" }, // seconds for all clients to subscribe
     hold: { type: "boolean", default: false }, // after the report, keep every client until stdin closes (60 s max)
     deflate: { type: "boolean", default: false }, // offer permessage-deflate, as browsers do
+    storm: { type: "string", default: "0" }, // clients that open together once the readers stream
+    "storm-spread": { type: "string", default: "0.5" }, // seconds over which the storm clients open
+    "storm-deadline": { type: "string", default: "5" }, // seconds: the report counts storm clients open by then
   },
 });
 if (!opts.url) {
@@ -34,6 +40,9 @@ const durationMs = Number(opts.duration) * 1000;
 const baselineMs = Number(opts.baseline) * 1000;
 const concurrency = Number(opts.concurrency);
 const connectTimeoutMs = Number(opts["connect-timeout"]) * 1000;
+const stormCount = Number(opts.storm);
+const stormSpreadMs = Number(opts["storm-spread"]) * 1000;
+const stormDeadlineMs = Number(opts["storm-deadline"]) * 1000;
 const subscribeFrame = JSON.stringify({ action: "subscribe", symbols: [opts.symbol] });
 
 const HISTOGRAM_MS = 120_000; // 1 ms buckets; anything later lands in the last one
@@ -78,9 +87,13 @@ const closes = {}; // close code -> count
 const errors = {};
 
 class Client {
-  constructor(index, stalled) {
+  constructor(index, stalled, storm = false) {
     this.index = index;
     this.stalled = stalled;
+    this.storm = storm; // opened in the storm: timed, not part of the latency histograms
+    this.startedAt = null; // epoch ms of the connection attempt, and of its open and subscription ack
+    this.openedAt = null;
+    this.subscribedAt = null;
     this.updates = 0; // in the window
     this.missed = 0; // seq gaps in the window
     this.lastSeq = -1;
@@ -92,6 +105,7 @@ class Client {
 
   connect() {
     return new Promise((resolve) => {
+      this.startedAt = Date.now();
       const ws = new WebSocket(opts.url, { perMessageDeflate: opts.deflate });
       this.ws = ws;
       let settled = false;
@@ -102,12 +116,14 @@ class Client {
         }
       };
       ws.on("open", () => {
+        this.openedAt = Date.now();
         this.localPort = ws._socket.localPort; // names this client in the server's log
         settle(true);
       });
       ws.on("message", (data) => {
         if (!this.subscribed && this.onSubscribed) {
           this.subscribed = true;
+          this.subscribedAt = Date.now();
           this.onSubscribed();
           if (this.stalled) {
             ws.pause(); // never read again: kernel buffers fill, pings go unanswered
@@ -138,6 +154,7 @@ class Client {
   }
 
   onFrame(data) {
+    if (this.storm) return; // timed by its open and its ack; its ticks are not measured
     const message = JSON.parse(data);
     if (Array.isArray(message)) {
       for (const item of message) this.onMessage(item);
@@ -206,11 +223,46 @@ async function connectAll(clients) {
   return Promise.race([Promise.all(workers), timedOut]);
 }
 
+// The storm: every client starts its connection at its slot within the spread, and subscribes as soon as it opens.
+async function openStorm(clients) {
+  const started = Date.now();
+  const attempts = clients.map(async (client, i) => {
+    const due = started + (stormSpreadMs * i) / clients.length;
+    if (due > Date.now()) await sleep(due - Date.now());
+    if (await client.connect()) await client.subscribe();
+  });
+  return { started, done: Promise.all(attempts) };
+}
+
+function millisecondsSummary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? null };
+}
+
+function stormReport(clients, started) {
+  const opened = clients.filter((client) => client.openedAt !== null);
+  const subscribed = clients.filter((client) => client.subscribedAt !== null);
+  return {
+    clients: clients.length,
+    spread_seconds: stormSpreadMs / 1000,
+    opened: opened.length,
+    subscribed: subscribed.length,
+    deadline_seconds: stormDeadlineMs / 1000,
+    // From the storm's start, not from each client's slot: "every client connects within 5 s of the storm"
+    opened_within_deadline: opened.filter((client) => client.openedAt - started <= stormDeadlineMs).length,
+    subscribed_within_deadline: subscribed.filter((client) => client.subscribedAt - started <= stormDeadlineMs).length,
+    all_opened_seconds: opened.length === clients.length ? (Math.max(...opened.map((c) => c.openedAt)) - started) / 1000 : null,
+    open_ms: millisecondsSummary(opened.map((client) => client.openedAt - client.startedAt)),
+    subscribe_ms: millisecondsSummary(subscribed.map((client) => client.subscribedAt - client.startedAt)),
+  };
+}
+
 async function main() {
   const startCpu = process.cpuUsage();
   const connectStart = Date.now();
   const readers = Array.from({ length: clientCount }, (_, i) => new Client(i, false));
   const stalled = Array.from({ length: stalledCount }, (_, i) => new Client(clientCount + i, true));
+  const storm = Array.from({ length: stormCount }, (_, i) => new Client(clientCount + stalledCount + i, false, true));
   const outcome = await connectAll(readers);
   const open = readers.filter((client) => client.ws?.readyState === WebSocket.OPEN);
   await Promise.race([Promise.all(open.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
@@ -240,6 +292,7 @@ async function main() {
   const window = new Window(durationMs);
   measured = window;
   perClient = true;
+  const stormStart = storm.length ? await openStorm(storm) : null;
   await sleep(durationMs);
   measured = null;
   perClient = false;
@@ -270,6 +323,7 @@ async function main() {
     closed_during_run: readers.filter((client) => client.closed).length,
     stalled: stalledCount,
     stalled_clients: stalled.map((client) => ({ port: client.localPort ?? null, paused_at_ms: client.pausedAt })),
+    storm: stormStart ? stormReport(storm, stormStart.started) : null,
     closes,
     errors,
     loadgen_cpu_seconds: (cpu.user + cpu.system) / 1e6,
@@ -284,7 +338,7 @@ async function main() {
     const stdinClosed = new Promise((resolve) => process.stdin.on("end", resolve).on("error", resolve).resume());
     await Promise.race([stdinClosed, sleep(60_000)]);
   }
-  for (const client of [...readers, ...stalled]) client.ws?.terminate(); // unstarted after a connect timeout
+  for (const client of [...readers, ...stalled, ...storm]) client.ws?.terminate(); // unstarted after a connect timeout
   process.exit(0);
 }
 

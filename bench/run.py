@@ -39,6 +39,7 @@ class Case:
     stalled: int = 0
     idle: bool = False  # memory case: report RSS per connection
     deflate: bool = False  # clients offer permessage-deflate, as browsers do (Hypercorn always accepts it)
+    storm: int = 0  # clients that open within half a second once the others stream, and subscribe at once
     warmup: float | None = None  # seconds, when the case needs longer than --warmup
     duration: float | None = None  # measured seconds, when the case needs longer than --duration
     env: dict[str, str] = field(default_factory=dict)
@@ -61,6 +62,8 @@ STANDARD_CASES = [
     # Browsers always offer permessage-deflate and Hypercorn always accepts it: the same cases as browsers see them.
     Case("ticker batch 1000x50 deflate", "ticker", 1000, 50, deflate=True),
     Case("ticker idle 10000 deflate", "ticker", 10_000, 0.1, idle=True, deflate=True),
+    # A reconnect storm (every browser after a restart or a network blip) while 1 000 clients stream at 2 ticks/s.
+    Case("ticker storm 5000 +1000 streaming", "ticker", 1000, 2, storm=5000),
 ]
 QUICK_READ_TIMEOUT = {"TICKER_WS_PING_INTERVAL": "0.5", "TICKER_WS_READ_TIMEOUT": "1.5"}  # stalled closed in seconds
 QUICK_CASES = [
@@ -69,6 +72,7 @@ QUICK_CASES = [
     Case("naive 5x20", "naive", 5, 20),
     Case("bare 5x20", "bare", 5, 20),
     Case("ticker batch 5x20 +2 stalled", "ticker", 5, 20, stalled=2, duration=3, env=QUICK_READ_TIMEOUT),
+    Case("ticker storm 50 +5 streaming", "ticker", 5, 20, storm=50),
 ]
 
 
@@ -181,7 +185,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
                 "node", str(BENCH / "loadgen.mjs"), "--url", url, "--clients", str(case.clients),
                 "--stalled", str(case.stalled), "--warmup", str(warmup), "--baseline", str(baseline),
                 "--duration", str(duration), "--connect-timeout", str(args.connect_timeout), "--hold",
-                *(["--deflate"] if case.deflate else []),
+                *(["--deflate"] if case.deflate else []), "--storm", str(case.storm),
             ],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -306,6 +310,8 @@ def print_table(results: list[dict[str, object]]) -> None:
     for r in results:
         if r.get("stalled") and "error" not in r:
             print(stalled_summary(r))
+        if r.get("storm") and "error" not in r:
+            print(storm_summary(r))
 
 
 def stalled_summary(r: dict[str, object]) -> str:
@@ -320,6 +326,23 @@ def stalled_summary(r: dict[str, object]) -> str:
     return (
         f"{r['case']}: readers' p99 {cell(before)} ms alone, {cell(during)} ms with the stalled clients{change}; "
         f"stalled clients closed by the server: {len(closed)} of {r['stalled']}{when}"
+    )
+
+
+def storm_summary(r: dict[str, object]) -> str:
+    """How many storm clients opened (and subscribed) within the deadline, how long it took, and the readers' p99."""
+    storm: dict[str, object] = r["storm"]  # type: ignore[assignment]
+    opened_ms: dict[str, int | None] = storm["open_ms"]  # type: ignore[assignment]
+    subscribed_ms: dict[str, int | None] = storm["subscribe_ms"]  # type: ignore[assignment]
+    latency: dict[str, int | None] = r["latency_ms"]  # type: ignore[assignment]
+    deadline = storm["deadline_seconds"]
+    return (
+        f"{r['case']}: {storm['clients']} clients opened within {storm['spread_seconds']} s; "
+        f"open within {deadline} s: {storm['opened_within_deadline']}, subscribed within {deadline} s: "
+        f"{storm['subscribed_within_deadline']} (all open after {cell(storm['all_opened_seconds'], 2)} s); "
+        f"open ms p50 {cell(opened_ms['p50'])} / p99 {cell(opened_ms['p99'])} / max {cell(opened_ms['max'])}, "
+        f"subscribed ms p99 {cell(subscribed_ms['p99'])} / max {cell(subscribed_ms['max'])}; "
+        f"readers' p99 {cell(latency['p99'])} ms, max {cell(latency['max'])} ms during it"
     )
 
 
