@@ -15,7 +15,7 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import hypercorn_ping, protocol
+from . import hypercorn_idle, hypercorn_ping, protocol
 from .access import AccessPolicy, bearer_token
 from .gc_tuning import tune_garbage_collector
 from .logs import configure_logging
@@ -33,7 +33,9 @@ TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_te
 def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
-    hypercorn_ping.install()  # here, so that the bare `hypercorn trio_ticker.app:app` command gets it too
+    # Here, so that the bare `hypercorn trio_ticker.app:app` command gets them too.
+    hypercorn_ping.install()
+    hypercorn_idle.install()
     service = service or TickerService(settings)
     app = QuartTrio(__name__, static_folder=None)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
