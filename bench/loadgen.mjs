@@ -8,6 +8,9 @@
 // With --storm K: once the readers stream, K more clients open within --storm-spread seconds (a reconnect storm,
 // as after a restart) and subscribe at once; the measured window starts with the storm and the report says how long
 // each storm client took to open and to get its subscription acknowledged. Latency is measured on the readers.
+// With --churn N: no readers; --churn-rounds rounds of N connect / subscribe / leave cycles (--concurrency at a
+// time; every other client leaves with a close handshake, the others drop the socket), --churn-pause seconds apart,
+// each marked on stderr so the runner can watch the server's file descriptors and memory in between.
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 
@@ -27,6 +30,9 @@ const { values: opts } = parseArgs({
     storm: { type: "string", default: "0" }, // clients that open together once the readers stream
     "storm-spread": { type: "string", default: "0.5" }, // seconds over which the storm clients open
     "storm-deadline": { type: "string", default: "5" }, // seconds: the report counts storm clients open by then
+    churn: { type: "string", default: "0" }, // connect / subscribe / leave cycles per round
+    "churn-rounds": { type: "string", default: "3" },
+    "churn-pause": { type: "string", default: "5" }, // seconds between rounds (and after the last one)
   },
 });
 if (!opts.url) {
@@ -257,7 +263,60 @@ function stormReport(clients, started) {
   };
 }
 
+// One churn cycle: open, subscribe, and leave once acknowledged: a close handshake (a tab closed) or, for every
+// other client, the socket dropped without one (a network blip, a killed browser).
+function churnCycle(index) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(opts.url, { perMessageDeflate: opts.deflate });
+    let settled = false;
+    const settle = (ok) => {
+      if (!settled) {
+        settled = true;
+        resolve(ok);
+      }
+    };
+    ws.on("open", () => ws.send(subscribeFrame));
+    ws.once("message", () => {
+      if (index % 2 === 0) {
+        ws.close(1000); // done once the server's close frame is back
+      } else {
+        ws.terminate();
+        settle(true);
+      }
+    });
+    ws.on("close", (code) => settle(code === 1000));
+    ws.on("error", (error) => {
+      errors[error.code || error.message] = (errors[error.code || error.message] || 0) + 1;
+      settle(false);
+    });
+  });
+}
+
+async function churn(cycles, rounds, pauseMs) {
+  const report = [];
+  for (let round = 1; round <= rounds; round++) {
+    const started = Date.now();
+    console.error(`loadgen: event=churn_round_start round=${round}`);
+    let next = 0;
+    let completed = 0;
+    const worker = async () => {
+      while (next < cycles) if (await churnCycle(next++)) completed++;
+    };
+    await Promise.race([Promise.all(Array.from({ length: Math.min(concurrency, cycles) }, worker)), sleep(connectTimeoutMs)]);
+    const ended = Date.now();
+    console.error(`loadgen: event=churn_round_end round=${round}`);
+    report.push({ round, started_ms: started, ended_ms: ended, seconds: (ended - started) / 1000, completed });
+    await sleep(pauseMs);
+  }
+  const cpu = process.cpuUsage();
+  process.stdout.write(
+    JSON.stringify({ churn: { cycles, rounds: report }, errors, loadgen_cpu_total_seconds: (cpu.user + cpu.system) / 1e6 }) + "\n",
+  );
+  process.exit(0);
+}
+
 async function main() {
+  if (Number(opts.churn) > 0) return churn(Number(opts.churn), Number(opts["churn-rounds"]), Number(opts["churn-pause"]) * 1000);
   const startCpu = process.cpuUsage();
   const connectStart = Date.now();
   const readers = Array.from({ length: clientCount }, (_, i) => new Client(i, false));

@@ -49,6 +49,7 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
         "naive 5x20",
         "bare 5x20",
         "ticker batch 5x20 +2 stalled",
+        "ticker storm 50 +5 streaming",
     ]
     for result in results:
         assert result["subscribed"] == 5
@@ -73,3 +74,8 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert all(1.0 <= closed["after_seconds"] <= 4.0 for closed in stalled["stalled_closed"])
     assert stalled["server_clients_at_end"] == 5
     assert "stalled clients closed by the server: 2 of 2" in completed.stdout
+    storm = results[5]["storm"]  # 50 more clients open in half a second while 5 stream; each is timed
+    assert storm["opened"] == storm["subscribed"] == 50
+    assert storm["open_ms"]["max"] is not None and storm["subscribe_ms"]["max"] >= storm["subscribe_ms"]["p50"]
+    assert results[5]["server_clients_at_end"] == 55
+    assert "ticker storm 50 +5 streaming: 50 clients opened within 0.5 s" in completed.stdout
