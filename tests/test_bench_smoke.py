@@ -50,8 +50,10 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
         "bare 5x20",
         "ticker batch 5x20 +2 stalled",
         "ticker storm 50 +5 streaming",
+        "ticker churn 100 x2",
     ]
-    for result in results:
+    *streaming, churn = results
+    for result in streaming:
         assert result["subscribed"] == 5
         assert result["closed_during_run"] == 0
         assert result["updates"] > 0
@@ -79,3 +81,6 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert storm["open_ms"]["max"] is not None and storm["subscribe_ms"]["max"] >= storm["subscribe_ms"]["p50"]
     assert results[5]["server_clients_at_end"] == 55
     assert "ticker storm 50 +5 streaming: 50 clients opened within 0.5 s" in completed.stdout
+    assert [(r["round"], r["completed"]) for r in churn["rounds"]] == [(1, 100), (2, 100)]
+    assert all(r["fds_back_seconds"] is not None for r in churn["rounds"])  # every socket given back in the pause
+    assert "ticker churn 100 x2: RSS" in completed.stdout
