@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import orjson
@@ -12,7 +13,7 @@ from quart_trio import QuartTrio
 from tests.helpers import make_settings
 from trio_ticker.app import create_app
 from trio_ticker.hub import Hub
-from trio_ticker.model import Mode, PriceUpdate
+from trio_ticker.model import Mode, PriceUpdate, Tick
 from trio_ticker.service import TickerService
 from trio_ticker.settings import Settings
 
@@ -131,6 +132,20 @@ async def test_price_without_data_yet_is_503_with_retry_after(quiet_app: tuple[Q
     response = await app.test_client().get("/price?symbol=MSFT")
     assert response.status_code == 200
     assert (await response.get_json())["change"] == 20.5
+
+
+async def test_rest_json_is_strict_even_for_a_value_that_is_not_a_number(quiet_app: tuple[QuartTrio, Hub]) -> None:
+    app, hub = quiet_app
+    # Past the hub's own check (a tick as a Redis follower takes it): the emitter still never writes Infinity.
+    hub.publish_tick(Tick("MSFT", float("inf"), float("-inf"), float("nan"), 1, 1, Mode.LIVE))
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    for path in ("/price?symbol=MSFT", "/prices"):
+        response = await app.test_client().get(path)
+        body = json.loads(await response.get_data(as_text=True), parse_constant=refuse)
+        assert (response.status_code, body["type"]) == (500, "error")
 
 
 async def test_prices_symbols_and_health(app: QuartTrio) -> None:

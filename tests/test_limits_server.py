@@ -176,22 +176,45 @@ async def test_past_the_connection_limit_a_client_is_closed_1013_until_a_slot_fr
     assert server.counters.handshakes_refused == {"connection_limit": 1}
 
 
+async def check_origin_refused(url: str, *origins: bytes) -> None:
+    """A handshake with these Origin headers gets 403 with the `origin_not_allowed` error body."""
+    with pytest.raises(ConnectionRejected) as rejected:
+        async with open_websocket_url(url, extra_headers=[(b"Origin", origin) for origin in origins]):
+            pass
+    assert rejected.value.status_code == 403
+    assert rejected.value.body is not None
+    assert orjson.loads(rejected.value.body)["code"] == "origin_not_allowed"
+
+
+async def check_origin_served(url: str, origin: bytes) -> None:
+    async with open_websocket_url(url, extra_headers=[(b"Origin", origin)]) as ws:
+        await send(ws, {"action": "ping"})
+        assert (await receive(ws))["type"] == "pong"
+
+
 async def test_a_handshake_from_an_origin_not_listed_gets_403() -> None:
     server = Server(allowed_origins="https://good.example,http://localhost:8000")
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks:  # no Origin header: not a browser, allowed
-            with pytest.raises(ConnectionRejected) as rejected:
-                async with open_websocket_url(url, extra_headers=[(b"Origin", b"https://evil.example")]):
-                    pass
-            assert rejected.value.status_code == 403
-            assert rejected.value.body is not None
-            assert orjson.loads(rejected.value.body)["code"] == "origin_not_allowed"
-            async with open_websocket_url(url, extra_headers=[(b"Origin", b"https://GOOD.example")]) as ws:
-                await send(ws, {"action": "ping"})
-                assert (await receive(ws))["type"] == "pong"
+            await check_origin_refused(url, b"https://evil.example")
+            await check_origin_served(url, b"https://GOOD.example")
             await ticks.wait_for_more()
     assert server.counters.handshakes_refused == {"origin_not_allowed": 1}
+
+
+async def test_a_handshake_with_two_origin_headers_gets_403_whichever_comes_last() -> None:
+    # A proxy in front may check one Origin and the server read another: more than one is always refused.
+    for allowed in ("https://good.example", ""):
+        server = Server(allowed_origins=allowed)
+        async with serve_app(server.app, server.settings) as address:
+            url = f"ws://{address}/ws"
+            async with well_behaved_client(url) as ticks:
+                await check_origin_refused(url, b"https://evil.example", b"https://good.example")
+                await check_origin_refused(url, b"https://good.example", b"https://good.example")
+                await check_origin_served(url, b"https://good.example")
+                await ticks.wait_for_more()
+        assert server.counters.handshakes_refused == {"origin_not_allowed": 2}
 
 
 async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_never_logged(

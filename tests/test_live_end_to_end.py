@@ -186,19 +186,24 @@ async def test_rate_limited_and_all_zero_quotes() -> None:
     finnhub = FakeFinnhub(trades=False)
     finnhub.rest_script = {
         "AAPL": [(429, {"error": "API limit reached"}, {"Retry-After": "1"})],
-        "MSFT": [(200, ALL_ZERO_QUOTE, {})],
+        "MSFT": [(200, ALL_ZERO_QUOTE, {})] * 100,  # every retry finds no data
     }
     with trio.fail_after(30):
         async with upstreams(binance, finnhub) as rest_url:
             settings = live_settings(binance, finnhub, rest_url, stock_symbols="AAPL,MSFT")
             async with live_server(settings) as address, httpx.AsyncClient() as client:
-                aapl = (await client.get(f"http://{address}/price", params={"symbol": "AAPL"})).json()
+                with trio.fail_after(WAIT):  # the server serves during the pause; AAPL's price comes after it
+                    while (aapl := await client.get(f"http://{address}/price", params={"symbol": "AAPL"})).is_error:
+                        await trio.sleep(0.05)
                 msft = await client.get(f"http://{address}/price", params={"symbol": "MSFT"})
+                health = (await client.get(f"http://{address}/healthz")).json()
     calls = [(at, symbol) for at, symbol in finnhub.quote_calls]
-    assert [symbol for _, symbol in calls] == ["AAPL", "AAPL", "MSFT"]
+    assert [symbol for _, symbol in calls][:3] == ["AAPL", "AAPL", "MSFT"]
     assert calls[1][0] - calls[0][0] >= 1.0  # Retry-After honoured
-    assert (aapl["price"], aapl["change"], aapl["stale"]) == (189.5, 1.5, False)
+    assert (aapl.json()["price"], aapl.json()["change"], aapl.json()["stale"]) == (189.5, 1.5, False)
     assert msft.status_code == 503  # no price of 0 published
+    assert health["sources"]["finnhub"]["state"] == "degraded"
+    assert health["sources"]["finnhub"]["detail"] == "no usable price for MSFT (no data)"
 
 
 async def test_subscribing_many_streams_stays_under_binance_message_limit() -> None:

@@ -25,6 +25,7 @@ class ServerProcess:
     def __init__(self, process: trio.Process) -> None:
         self.process = process
         self.stderr = bytearray()
+        self.stdout = bytearray()  # only with `running(..., capture_stdout=True)`
         self.address = ""
 
     async def read_until_listening(self) -> None:
@@ -41,12 +42,29 @@ class ServerProcess:
         while chunk := await self.process.stderr.receive_some():
             self.stderr += chunk
 
+    async def drain_stdout(self) -> None:
+        assert self.process.stdout is not None
+        while chunk := await self.process.stdout.receive_some():
+            self.stdout += chunk
+
 
 @asynccontextmanager
-async def running(command: Sequence[str], **env: str) -> AsyncIterator[ServerProcess]:
+async def running(
+    command: Sequence[str], *, capture_stdout: bool = False, process_group: int | None = None, **env: str
+) -> AsyncIterator[ServerProcess]:
+    """`command` started from the repository, until it listens; killed at the end of the block if still running.
+
+    `process_group=0` starts it in a process group of its own, as a shell does (a terminal's Ctrl-C goes to it).
+    """
     environment = {**os.environ, "DEMO_MODE": "true", "TICKER_DEMO_INTERVAL": "0.1", **env}
+    stdout = subprocess.PIPE if capture_stdout else subprocess.DEVNULL  # Hypercorn's `--access-logfile -`
     process = await trio.lowlevel.open_process(
-        list(command), cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        list(command),
+        cwd=REPO,
+        env=environment,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        process_group=process_group,
     )
     server = ServerProcess(process)
     try:
@@ -54,6 +72,8 @@ async def running(command: Sequence[str], **env: str) -> AsyncIterator[ServerPro
             with trio.fail_after(30):
                 await server.read_until_listening()
             nursery.start_soon(server.drain_stderr)
+            if capture_stdout:
+                nursery.start_soon(server.drain_stdout)
             yield server
     finally:
         if process.returncode is None:

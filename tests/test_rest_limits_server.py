@@ -93,6 +93,23 @@ async def test_cors_follows_the_allowed_origins() -> None:
         assert anyone.headers["Access-Control-Allow-Origin"] == "*"
 
 
+async def test_a_request_with_two_origin_headers_gets_403() -> None:
+    service, app = build(allowed_origins="https://good.example")
+    async with serve_app(app, service.settings) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+        for path in ("/prices", "/healthz"):
+            refused = await http.get(
+                path, headers=[("Origin", "https://evil.example"), ("Origin", "https://good.example")]
+            )
+            assert refused.status_code == 403, path
+            assert refused.json() == {
+                "type": "error",
+                "code": "origin_not_allowed",
+                "message": "more than one Origin header",
+            }
+            assert "Access-Control-Allow-Origin" not in refused.headers
+        assert (await http.get("/prices", headers={"Origin": "https://good.example"})).status_code == 200
+
+
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

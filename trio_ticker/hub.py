@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import trio
 
 from . import protocol
-from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
+from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, is_usable_price, tick_from_update
 from .outbox import ClientOutbox, status_key
 from .pacing import FlushPacer
 from .protocol import CloseCode
@@ -38,6 +38,8 @@ class HubStatistics:
     messages_out: int
     conflated: int
     evicted: int
+    unknown_symbol_updates: int  # dropped: a symbol this hub does not serve
+    unusable_prices: int  # dropped: a price or reference outside the model's price range
 
 
 @dataclass(slots=True)
@@ -47,6 +49,8 @@ class _Counters:
     messages_out: int = 0
     conflated: int = 0
     evicted: int = 0
+    unknown_symbol_updates: int = 0
+    unusable_prices: int = 0
 
 
 class Hub:
@@ -110,19 +114,32 @@ class Hub:
             self._set_source_status(item)
 
     def publish(self, update: PriceUpdate) -> Tick | None:
-        """Number one update (`seq` = the symbol's previous + 1) and publish it."""
+        """Number one update (`seq` = the symbol's previous + 1) and publish it.
+
+        The sources' decoders refuse unusable prices; this is the last line, so no client ever gets one."""
+        if not (is_usable_price(update.price) and is_usable_price(update.reference)):
+            self._counters.unusable_prices += 1
+            if self._counters.unusable_prices == 1:
+                log.warning(
+                    "event=unusable_price symbol=%s source=%s further=counted_only", update.symbol, update.source
+                )
+            return None
         previous = self._latest.get(update.symbol)
         return self.publish_tick(tick_from_update(update, seq=previous.seq + 1 if previous else 1))
 
     def publish_tick(self, tick: Tick) -> Tick | None:
         """Store, encode once and fan out a numbered tick (scale-out feeds ticks Redis numbered).
 
-        Unknown symbols are dropped, and so is a tick not newer than the symbol's latest (a replay
-        after a Redis reconnect), so a client never sees a symbol's seq go backwards.
+        Unknown symbols are dropped (counted; the first one logged), and so is a tick not newer than the
+        symbol's latest (a replay after a Redis reconnect), so a client never sees a symbol's seq go backwards.
         """
         subscribers = self._subscribers.get(tick.symbol)
         if subscribers is None:
-            log.warning("event=unknown_symbol_update symbol=%s source=%s", tick.symbol, tick.source)
+            self._counters.unknown_symbol_updates += 1
+            if self._counters.unknown_symbol_updates == 1:
+                log.warning(
+                    "event=unknown_symbol_update symbol=%s source=%s further=counted_only", tick.symbol, tick.source
+                )
             return None
         previous = self._latest.get(tick.symbol)
         if previous is not None and tick.seq <= previous.seq:
@@ -260,4 +277,6 @@ class Hub:
             messages_out=counters.messages_out,
             conflated=counters.conflated,
             evicted=counters.evicted,
+            unknown_symbol_updates=counters.unknown_symbol_updates,
+            unusable_prices=counters.unusable_prices,
         )

@@ -37,14 +37,12 @@ class WebSocketEndpoint:
         self.counters = LimitCounters()
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] != "websocket" or scope["path"] != WS_PATH:
-            await self._app(scope, receive, send)
+        if scope["type"] != "websocket" or scope["path"] != WS_PATH or self._access.on_admin_bind(scope):
+            await self._app(scope, receive, send)  # the admin bind serves no WebSocket: Quart answers 404
             return
         handshake = WebSocketHandshake(scope)
-        if handshake.token_in_query:
-            scope["query_string"] = handshake.redacted_query_string()  # Hypercorn's access log reads it
-        if not self._access.origin_allowed(handshake.origin):
-            await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=handshake.origin)
+        if not self._access.origin_allowed(handshake.origins):
+            await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=", ".join(handshake.origins))
             return
         settings = self._service.settings
         if not self._access.token_valid(handshake.token):
