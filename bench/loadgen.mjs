@@ -258,6 +258,8 @@ function stormReport(clients, started) {
     opened_within_deadline: opened.filter((client) => client.openedAt - started <= stormDeadlineMs).length,
     subscribed_within_deadline: subscribed.filter((client) => client.subscribedAt - started <= stormDeadlineMs).length,
     all_opened_seconds: opened.length === clients.length ? (Math.max(...opened.map((c) => c.openedAt)) - started) / 1000 : null,
+    // When each connection attempt really began (its slot was within the spread): the load generator's own lag
+    started_ms: millisecondsSummary(clients.filter((c) => c.startedAt !== null).map((c) => c.startedAt - started)),
     open_ms: millisecondsSummary(opened.map((client) => client.openedAt - client.startedAt)),
     subscribe_ms: millisecondsSummary(subscribed.map((client) => client.subscribedAt - client.startedAt)),
   };

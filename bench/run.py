@@ -435,7 +435,8 @@ def storm_summary(r: dict[str, object]) -> str:
     return (
         f"{r['case']}: {storm['clients']} clients opened within {storm['spread_seconds']} s; "
         f"open within {deadline} s: {storm['opened_within_deadline']}, subscribed within {deadline} s: "
-        f"{storm['subscribed_within_deadline']} (all open after {cell(storm['all_opened_seconds'], 2)} s); "
+        f"{storm['subscribed_within_deadline']} (all open after {cell(storm['all_opened_seconds'], 2)} s; the last "
+        f"attempt began {cell(storm['started_ms']['max'])} ms in); "  # type: ignore[index]
         f"open ms p50 {cell(opened_ms['p50'])} / p99 {cell(opened_ms['p99'])} / max {cell(opened_ms['max'])}, "
         f"subscribed ms p99 {cell(subscribed_ms['p99'])} / max {cell(subscribed_ms['max'])}; "
         f"readers' p99 {cell(latency['p99'])} ms, max {cell(latency['max'])} ms during it"
