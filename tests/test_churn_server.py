@@ -17,7 +17,7 @@ import trio.testing
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from tests.helpers import count_tasks, make_settings
+from tests.helpers import FULL_PROTOCOL, count_tasks, make_settings
 from tests.live_server import serve_app
 from trio_ticker.app import create_app
 from trio_ticker.service import TickerService
@@ -39,7 +39,7 @@ async def connect_subscribe_and_leave(address: str, way: str) -> None:
     stream = await trio.open_tcp_stream(host, int(port))
     connection = WSConnection(ConnectionType.CLIENT)
     try:
-        await stream.send_all(connection.send(Request(host=address, target="/ws")))
+        await stream.send_all(connection.send(Request(host=address, target="/ws", subprotocols=list(FULL_PROTOCOL))))
         subscribed = False
         while not subscribed:
             connection.receive_data(await stream.receive_some())

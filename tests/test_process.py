@@ -16,6 +16,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
+from tests.helpers import FULL_PROTOCOL
+
 REPO = Path(__file__).resolve().parent.parent
 HYPERCORN = str(Path(sys.executable).parent / "hypercorn")
 URL_PATTERN = re.compile(rb"(?:Running on|urls=)\s*http://(127\.0\.0\.1:\d+)")
@@ -93,7 +95,10 @@ async def receive_a_tick(ws: WebSocketConnection) -> dict[str, object]:
 @pytest.mark.slow
 async def test_the_hypercorn_command_streams_and_exits_cleanly_on_sigterm() -> None:
     command = [HYPERCORN, "trio_ticker.app:app", "--worker-class", "trio", "--bind", "127.0.0.1:0"]
-    async with running(command) as server, open_websocket_url(f"ws://{server.address}/ws") as ws:
+    async with (
+        running(command) as server,
+        open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws,
+    ):
         await receive_a_tick(ws)
         server.process.send_signal(signal.SIGTERM)
         started = trio.current_time()
@@ -110,7 +115,7 @@ async def test_the_hypercorn_command_streams_and_exits_cleanly_on_sigterm() -> N
 async def test_python_m_closes_clients_with_going_away_then_exits() -> None:
     command = [sys.executable, "-m", "trio_ticker"]
     async with running(command, TICKER_PORT="0", TICKER_GRACEFUL_TIMEOUT="5") as server:
-        async with open_websocket_url(f"ws://{server.address}/ws") as ws:
+        async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws:
             await receive_a_tick(ws)
             server.process.send_signal(signal.SIGTERM)
             started = trio.current_time()

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     client_buffer: int = Field(16, ge=1, le=100_000)
     batch_client_buffer: int = Field(256, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
+    # A prototype-dialect client that has not subscribed this long after connecting gets the default symbol.
+    prototype_default_delay: float = Field(1.0, ge=0, le=60)
     # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).
     batch_flush_interval: float = Field(0.05, ge=0, le=5)
     close_timeout: float = Field(2.0, gt=0)
