@@ -2,7 +2,7 @@
 
 Hypercorn's trio `TCPServer` starts its keep-alive timer task as each connection opens and stops it when the
 request arrives, each time under a lock and with `nursery.start`: three of the ~24 scheduler steps a WebSocket
-handshake and subscription take (docs/benchmarks.md, "Connect storms"). `install()` swaps in a timer that does
+handshake and subscription took with it (docs/benchmarks.md, "Connect storms"). `install()` swaps in a timer that does
 the same with a cancel scope made up front and `start_soon`, neither of which waits.
 """
 
