@@ -16,7 +16,7 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import protocol
+from . import hypercorn_idle, hypercorn_ping, protocol
 from .access import AccessPolicy, bearer_token, several_origins
 from .gc_tuning import tune_garbage_collector
 from .logs import configure_logging
@@ -37,6 +37,9 @@ OPERATIONS_ENDPOINTS = frozenset({"healthz", "metrics_text"})
 def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
+    # Here, so that the bare `hypercorn trio_ticker.app:app` command gets them too.
+    hypercorn_ping.install()
+    hypercorn_idle.install()
     service = service or TickerService(settings)
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)
