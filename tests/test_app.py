@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
 import trio
 from quart_trio import QuartTrio
 
-from tests.support.helpers import make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings
 from trio_ticker.app import assemble, create_app
 from trio_ticker.delivery.hub import Hub
 from trio_ticker.model import Mode, PriceUpdate, Tick
@@ -30,13 +31,19 @@ async def quiet_app() -> AsyncIterator[tuple[QuartTrio, Hub]]:
         yield assembly.app, assembly.hub
 
 
+def full_protocol_websocket(client: Any, path: str = "/ws") -> Any:
+    """A test websocket that offers the full protocol's subprotocol (Quart's test client ignores its own
+    `subprotocols` argument, so it goes into the scope directly)."""
+    return client.websocket(path, scope_base={"subprotocols": list(FULL_PROTOCOL)})
+
+
 async def receive_json(ws: object) -> object:
     with trio.fail_after(5):
         return orjson.loads(await ws.receive())  # type: ignore[attr-defined]
 
 
-async def test_prototype_client_subscribes_and_streams(app: QuartTrio) -> None:
-    async with app.test_client().websocket("/ws") as ws:
+async def test_full_protocol_client_subscribes_and_streams(app: QuartTrio) -> None:
+    async with full_protocol_websocket(app.test_client()) as ws:
         await ws.send('{"action":"subscribe","symbol":"AAPL"}')
         assert await receive_json(ws) == {"type": "subscribed", "symbols": ["AAPL"]}
         snapshot = await receive_json(ws)
@@ -52,7 +59,7 @@ async def test_prototype_client_subscribes_and_streams(app: QuartTrio) -> None:
 
 
 async def test_protocol_errors_over_the_app(app: QuartTrio) -> None:
-    async with app.test_client().websocket("/ws") as ws:
+    async with full_protocol_websocket(app.test_client()) as ws:
         for frame, code in [
             ("nope", "invalid_json"),
             ("[]", "not_an_object"),
@@ -72,6 +79,7 @@ async def test_protocol_errors_over_the_app(app: QuartTrio) -> None:
 
 
 async def test_batch_opt_in_sends_arrays(app: QuartTrio) -> None:
+    # `?batch=1` alone selects the full protocol too (docs/protocol.md, "Two dialects").
     async with app.test_client().websocket("/ws?batch=1") as ws:
         await ws.send('{"action":"subscribe","symbols":["AAPL","MSFT"]}')
         messages: list[dict[str, object]] = []
@@ -147,7 +155,7 @@ async def test_prices_symbols_and_health(app: QuartTrio) -> None:
         "symbols": ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"],
         "default": "BTCUSDT",
     }
-    async with client.websocket("/ws") as ws:
+    async with full_protocol_websocket(client) as ws:
         await ws.send('{"action":"ping"}')
         await receive_json(ws)
         health_response = await client.get("/healthz")

@@ -16,6 +16,7 @@ from trio_websocket import open_websocket_url
 
 from tests.fakes.binance_server import ConnectionPlan, FakeBinance
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
+from tests.support.helpers import FULL_PROTOCOL
 from tests.support.live_upstreams import WAIT, frames_until, live_server, live_settings, ticks, upstreams
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ async def test_live_ticks_for_a_stock_and_a_crypto_symbol() -> None:
             upstreams(binance, finnhub) as rest_url,
             live_server(live_settings(binance, finnhub, rest_url)) as address,
         ):
-            async with open_websocket_url(f"ws://{address}/ws") as ws:
+            async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
                 await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": ["AAPL", "BTCUSDT"]}).decode())
                 frames = await frames_until(ws, lambda f: len(ticks(f, "AAPL")) >= 3 and len(ticks(f, "BTCUSDT")) >= 3)
             async with httpx.AsyncClient() as client:
@@ -56,7 +57,7 @@ async def test_a_dropped_feed_shows_reconnecting_then_fresh_ticks() -> None:
         async with (
             upstreams(binance, finnhub) as rest_url,
             live_server(live_settings(binance, finnhub, rest_url)) as address,
-            open_websocket_url(f"ws://{address}/ws") as ws,
+            open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws,
         ):
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": "BTCUSDT"}).decode())
 
@@ -84,7 +85,7 @@ async def test_a_silent_stall_marks_stale_within_the_threshold_then_recovers() -
         async with (
             upstreams(binance, finnhub) as rest_url,
             live_server(live_settings(binance, finnhub, rest_url, **settings_overrides)) as address,
-            open_websocket_url(f"ws://{address}/ws") as ws,
+            open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws,
         ):
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": "BTCUSDT"}).decode())
             frames = await frames_until(

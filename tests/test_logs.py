@@ -15,6 +15,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
+from tests.support.helpers import FULL_PROTOCOL
 from tests.support.process import HYPERCORN, running
 from tests.support.raw_http import get_raw
 from trio_ticker.errors import redact_tokens
@@ -29,8 +30,8 @@ ACCESS_LINES = [  # what the requests below log, one line each
     b"GET /ws 1.1 404 q=batch=1&token=*** ref=- auth=- protocols=-\n",
     b"GET /prices 1.1 401 q=token=*** ref=http://x/?token=*** auth=- protocols=-\n",
     b"GET /prices 1.1 200 q= ref=- auth=Bearer *** protocols=-\n",
-    b"GET /ws 1.1 101 q=token=*** ref=- auth=- protocols=-\n",
-    b"GET /ws 1.1 101 q= ref=- auth=- protocols=trio-ticker, bearer.***\n",
+    b"GET /ws 1.1 101 q=token=*** ref=- auth=- protocols=trio-ticker.v1\n",
+    b"GET /ws 1.1 101 q= ref=- auth=- protocols=trio-ticker.v1, bearer.***\n",
 ]
 
 
@@ -79,9 +80,8 @@ async def send_the_token_every_way(address: str) -> None:
     assert status == 401  # REST takes the header only
     status, _, _ = await get_raw(address, "/prices", (("Authorization", f"Bearer {TOKEN}"),))
     assert status == 200
-    for options in ({}, {"subprotocols": ["trio-ticker", f"bearer.{TOKEN}"]}):
-        query = "" if options else f"?token={TOKEN}"
-        async with open_websocket_url(f"ws://{address}/ws{query}", **options) as ws:  # type: ignore[arg-type]
+    for query, subprotocols in ((f"?token={TOKEN}", FULL_PROTOCOL), ("", (*FULL_PROTOCOL, f"bearer.{TOKEN}"))):
+        async with open_websocket_url(f"ws://{address}/ws{query}", subprotocols=subprotocols) as ws:
             await ws.send_message('{"action":"ping"}')
             with trio.fail_after(10):
                 await ws.get_message()

@@ -11,6 +11,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
+from tests.support.helpers import FULL_PROTOCOL
 from tests.support.process import HYPERCORN, REPO, running
 
 
@@ -26,7 +27,10 @@ async def receive_a_tick(ws: WebSocketConnection) -> dict[str, object]:
 @pytest.mark.slow
 async def test_the_hypercorn_command_streams_and_exits_cleanly_on_sigterm() -> None:
     command = [HYPERCORN, "trio_ticker.app:app", "--worker-class", "trio", "--bind", "127.0.0.1:0"]
-    async with running(command) as server, open_websocket_url(f"ws://{server.address}/ws") as ws:
+    async with (
+        running(command) as server,
+        open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws,
+    ):
         await receive_a_tick(ws)
         server.process.send_signal(signal.SIGTERM)
         started = trio.current_time()
@@ -43,7 +47,7 @@ async def test_the_hypercorn_command_streams_and_exits_cleanly_on_sigterm() -> N
 async def test_python_m_closes_clients_with_going_away_then_exits() -> None:
     command = [sys.executable, "-m", "trio_ticker"]
     async with running(command, TICKER_PORT="0", TICKER_GRACEFUL_TIMEOUT="5") as server:
-        async with open_websocket_url(f"ws://{server.address}/ws") as ws:
+        async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws:
             await receive_a_tick(ws)
             server.process.send_signal(signal.SIGTERM)
             started = trio.current_time()

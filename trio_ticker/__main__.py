@@ -59,9 +59,9 @@ async def serve_until_signalled(
                 hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
                 with trio.move_on_at(deadline):
                     await hub.wait_no_clients()
-                # Every client has its 1001 now. What Hypercorn still waits for is in-flight HTTP
-                # and each closed WebSocket's ping loop (it sleeps a whole ping interval before it
-                # notices the close), so its own graceful wait only needs a short drain.
+                # Every client has its 1001 now. What Hypercorn still waits for is in-flight HTTP (a
+                # closed WebSocket's ping loop ends with it: hypercorn_ping.py), so its own graceful
+                # wait only needs a short drain.
                 config.graceful_timeout = max(0.0, min(HTTP_DRAIN_SECONDS, deadline - trio.current_time()))
                 stop_serving.set()
                 break

@@ -20,6 +20,7 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, NotFound
 
+from . import hypercorn_idle, hypercorn_ping
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
@@ -74,6 +75,9 @@ def build_ingest(settings: Settings, hub: Hub, sources: tuple[Supervisor, ...]) 
 def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None) -> Assembly:
     """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself)."""
     configure_logging(settings.log_level)
+    # Here, so that the bare `hypercorn trio_ticker.app:app` command gets them too.
+    hypercorn_ping.install()
+    hypercorn_idle.install()
     metrics = TickerMetrics()
     pacer = FlushPacer(settings.batch_flush_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,21 @@ PING_JITTER = 0.2
 """Each WebSocket ping comes TICKER_WS_PING_INTERVAL * (1 +- this) after the previous one (JitteredPingConfig)."""
 
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
+MAX_BACKLOG = 1_000_000
+
+
+def kernel_max_backlog(path: Path = SOMAXCONN_PATH) -> int:
+    """The largest listen backlog the kernel grants (Linux cuts `listen(n)` to net.core.somaxconn).
+
+    Without /proc (not Linux), the C library's SOMAXCONN.
+    """
+    try:
+        return max(1, min(int(path.read_text()), MAX_BACKLOG))
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
 
 SymbolList = Annotated[tuple[str, ...], NoDecode]
 OriginList = Annotated[tuple[str, ...], NoDecode]
@@ -102,12 +118,17 @@ class Settings(BaseSettings):
     client_buffer: int = Field(16, ge=1, le=100_000)
     batch_client_buffer: int = Field(256, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
+    # A prototype-dialect client that has not subscribed this long after connecting gets the default symbol.
+    prototype_default_delay: float = Field(1.0, ge=0, le=60)
     # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).
     batch_flush_interval: float = Field(0.05, ge=0, le=5)
     close_timeout: float = Field(2.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    # Connections the kernel completes and queues while the server is busy: a reconnect storm overflows a small
+    # queue, and every refused SYN costs its client a retransmit of 1 s, then 3, 7, 15... (docs/benchmarks.md).
+    backlog: int = Field(default_factory=kernel_max_backlog, ge=1, le=MAX_BACKLOG)
     # IP:PORT serving only /metrics and the detailed /healthz (docs/configuration.md "Operations endpoints").
     admin_bind: str | None = None
     graceful_timeout: float = Field(5.0, gt=0)

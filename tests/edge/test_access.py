@@ -14,7 +14,7 @@ import trio
 from pydantic import SecretStr
 from trio_websocket import open_websocket_url
 
-from tests.support.helpers import make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings
 from tests.support.raw_http import get_raw
 from trio_ticker.app import create_app
 from trio_ticker.edge.access import AccessPolicy, WebSocketHandshake, bearer_token
@@ -62,10 +62,11 @@ def test_a_handshake_token_comes_from_header_then_subprotocol_then_query() -> No
 
     both = WebSocketHandshake(scope([(b"authorization", b"Bearer from-header")], ["bearer.from-sub"], b"token=q"))
     assert both.token == "from-header"
-    browser = WebSocketHandshake(scope([(b"origin", b"https://x.example")], ["trio-ticker", "bearer.sub"], b""))
-    assert (browser.token, browser.subprotocol, browser.origins) == ("sub", "trio-ticker", ("https://x.example",))
+    offered = ["trio-ticker.v1", "bearer.sub"]
+    browser = WebSocketHandshake(scope([(b"origin", b"https://x.example")], offered, b""))
+    assert (browser.token, browser.subprotocols, browser.origins) == ("sub", tuple(offered), ("https://x.example",))
     query = WebSocketHandshake(scope([], [], b"batch=1&token=secret"))
-    assert (query.token, query.subprotocol) == ("secret", None)
+    assert (query.token, query.subprotocols) == ("secret", ())
 
 
 async def test_hypercorns_access_log_never_sees_the_token(caplog: pytest.LogCaptureFixture) -> None:
@@ -79,7 +80,7 @@ async def test_hypercorns_access_log_never_sees_the_token(caplog: pytest.LogCapt
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(partial(serve, app, settings, config, shutdown_trigger=shutdown.wait))
         address = binds[0].removeprefix("http://")
-        async with open_websocket_url(f"ws://{address}/ws?batch=1&token={TOKEN}") as ws:
+        async with open_websocket_url(f"ws://{address}/ws?batch=1&token={TOKEN}", subprotocols=FULL_PROTOCOL) as ws:
             await ws.send_message('{"action":"ping"}')
             with trio.fail_after(5):
                 await ws.get_message()

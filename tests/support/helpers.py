@@ -10,7 +10,27 @@ from typing import Any
 
 import trio
 
+from trio_ticker.dialects import FULL_PROTOCOL_V1
 from trio_ticker.settings import Settings
+
+FULL_PROTOCOL = (FULL_PROTOCOL_V1,)
+"""The subprotocols a client of the full protocol offers (a plain connection speaks the prototypes' dialect)."""
+PRICE_OBJECT_KEYS = frozenset(
+    {
+        "ticker",
+        "price",
+        "change",
+        "mode",
+        "symbol",
+        "last_price",
+        "change_percent",
+        "timestamp_ms",
+        "ts",
+        "seq",
+        "stale",
+    }
+)
+"""Every key of a prototype-dialect price object, and nothing else (docs/protocol.md, "The prototypes' dialect")."""
 
 
 def make_settings(**overrides: Any) -> Settings:

@@ -1,9 +1,9 @@
 """The hub: latest tick per symbol, who subscribes to what, and fan-out into client outboxes.
 
-The ingest route feeds one bounded channel; `Hub.run` numbers each update (per-symbol `seq`),
-encodes it once, and offers the frame to each subscriber's outbox without ever waiting.
-A symbol nobody subscribes to costs one dict lookup. The slow-client reaper it is built with
-watches the outboxes that fall behind and calls back `evict_slow_client`.
+The ingest route feeds one bounded channel; `Hub.run` numbers each update (per-symbol `seq`), encodes
+it once (and once in the prototypes' dialect while that has subscribers), and offers the frame to
+each subscriber's outbox without ever waiting. A symbol nobody subscribes to costs a dict lookup per dialect.
+The slow-client reaper it is built with watches the outboxes that fall behind and calls back `evict_slow_client`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import trio
 
+from .. import prototype_dialect
+from ..dialects import Dialect
 from ..model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, is_usable_price, tick_from_update
 from ..protocol import full as protocol
 from ..protocol.full import CloseCode
@@ -65,10 +67,14 @@ class Hub:
         self.symbols: tuple[str, ...] = tuple(symbols)
         self._reaper = reaper
         self._client_buffer = client_buffer
+        # Subscribers per symbol, one table per dialect: each table's fan-out shares one frame per tick.
         self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
+        self._prototype_subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
         self._clients: dict[ClientOutbox, None] = {}
         self._latest: dict[str, Tick] = {}
         self._latest_frames: dict[str, str] = {}
+        self._previous_prices: dict[str, float] = {}  # the price of the tick before the latest: the prototypes' change
+        self._prototype_frames: dict[str, tuple[Tick, str]] = {}  # encoded when first wanted, for that tick
         self._sources: dict[str, SourceStatus] = {}
         self._counters = _Counters()
         self._client_ids = itertools.count(1)
@@ -122,7 +128,7 @@ class Hub:
         return self.publish_tick(tick_from_update(update, seq=previous.seq + 1 if previous else 1))
 
     def publish_tick(self, tick: Tick) -> Tick | None:
-        """Store, encode once and fan out a numbered tick (scale-out feeds ticks Redis numbered).
+        """Store, encode once per dialect in use, and fan out a numbered tick (scale-out feeds ticks Redis numbered).
 
         Unknown symbols are dropped (counted; the first one logged), and so is a tick not newer than the
         symbol's latest (a replay after a Redis reconnect), so a client never sees a symbol's seq go backwards.
@@ -144,12 +150,18 @@ class Hub:
         counters.encodes += 1
         self._latest[tick.symbol] = tick
         self._latest_frames[tick.symbol] = frame
+        self._previous_prices[tick.symbol] = tick.price if previous is None else previous.price
         entry = (tick.symbol, frame)
         conflated = 0
         for outbox in subscribers:
             conflated += outbox.offer_entry(entry)
+        prototype_subscribers = self._prototype_subscribers[tick.symbol]
+        if prototype_subscribers:
+            entry = (tick.symbol, self._prototype_frame(tick))
+            for outbox in prototype_subscribers:
+                conflated += outbox.offer_entry(entry)
         counters.conflated += conflated
-        counters.messages_out += len(subscribers)
+        counters.messages_out += len(subscribers) + len(prototype_subscribers)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self._on_tick_sampled is not None:
             self._on_tick_sampled(tick)
         return tick
@@ -165,27 +177,52 @@ class Hub:
         frame = protocol.encode_symbol_status(change.symbol, stale=change.stale, ts=change.ts)
         for outbox in self._subscribers.get(change.symbol, ()):
             outbox.offer(status_key(change.symbol, "stale"), frame)
+        # The prototypes' dialect has no status frames: its clients get the price object again, marked.
+        if prototype_subscribers := self._prototype_subscribers.get(change.symbol):
+            frame = self._prototype_frame(tick)
+            for outbox in prototype_subscribers:
+                outbox.offer(change.symbol, frame)
 
     def _set_source_status(self, status: SourceStatus) -> None:
         self._sources[status.source] = status
         frame = protocol.encode_source_status(status)
         key = status_key("", f"source:{status.source}")
         for outbox in self._clients:
-            outbox.offer(key, frame)
+            if outbox.dialect is Dialect.FULL:
+                outbox.offer(key, frame)
+
+    def _prototype_frame(self, tick: Tick) -> str:
+        """The prototypes' frame of the symbol's latest tick `tick`, encoded once."""
+        cached = self._prototype_frames.get(tick.symbol)
+        if cached is not None and cached[0] is tick:
+            return cached[1]
+        frame = prototype_dialect.encode_price(tick, self._previous_prices[tick.symbol])
+        self._counters.encodes += 1
+        self._prototype_frames[tick.symbol] = (tick, frame)
+        return frame
+
+    def _subscriber_table(self, outbox: ClientOutbox) -> dict[str, dict[ClientOutbox, None]]:
+        return self._prototype_subscribers if outbox.dialect is Dialect.PROTOTYPE else self._subscribers
 
     # -- clients ----------------------------------------------------------------------------------
 
     def connect(
-        self, *, peer: str = "", capacity: int | None = None, on_close_request: Callable[[], None] | None = None
+        self,
+        *,
+        peer: str = "",
+        capacity: int | None = None,
+        dialect: Dialect = Dialect.FULL,
+        on_close_request: Callable[[], None] | None = None,
     ) -> ClientOutbox:
-        """Register a client with an outbox of `capacity` frames (default: the hub's client buffer);
-        `on_close_request` is called when the hub or a limit asks for the connection to close."""
+        """Register a client speaking `dialect` with an outbox of `capacity` frames (default: the hub's client
+        buffer); `on_close_request` is called when the hub or a limit asks for the connection to close."""
         outbox = ClientOutbox(
             next(self._client_ids),
             capacity or self._client_buffer,
             peer=peer,
             on_behind=self._reaper.watch,
             on_close_request=on_close_request,
+            dialect=dialect,
         )
         self._clients[outbox] = None
         self._no_clients = trio.Event()
@@ -194,8 +231,9 @@ class Hub:
     def disconnect(self, outbox: ClientOutbox) -> None:
         """Forget a client entirely; safe to call more than once."""
         if self._clients.pop(outbox, False) is None:
+            table = self._subscriber_table(outbox)
             for symbol in outbox.subscriptions:
-                self._subscribers[symbol].pop(outbox, None)
+                table[symbol].pop(outbox, None)
             outbox.close()
             self._reaper.forget(outbox)
         if not self._clients:
@@ -203,18 +241,21 @@ class Hub:
 
     def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
         """Register `symbols` and queue each one's latest tick, atomically (no live tick in between)."""
+        table = self._subscriber_table(outbox)
+        prototype = outbox.dialect is Dialect.PROTOTYPE
         for symbol in symbols:
             if not outbox.add_subscription(symbol):
                 continue
-            self._subscribers[symbol][outbox] = None
-            frame = self._latest_frames.get(symbol)
-            if frame is not None:
-                outbox.offer(symbol, frame)
+            table[symbol][outbox] = None
+            tick = self._latest.get(symbol)
+            if tick is not None:
+                outbox.offer(symbol, self._prototype_frame(tick) if prototype else self._latest_frames[symbol])
 
     def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+        table = self._subscriber_table(outbox)
         for symbol in symbols:
             if outbox.remove_subscription(symbol):
-                self._subscribers[symbol].pop(outbox, None)
+                table[symbol].pop(outbox, None)
         outbox.discard_pending(symbols)
 
     def unknown(self, symbols: tuple[str, ...]) -> list[str]:
@@ -264,13 +305,15 @@ class Hub:
         return dict(self._sources)
 
     def subscriber_count(self, symbol: str) -> int:
-        return len(self._subscribers.get(symbol, ()))
+        return len(self._subscribers.get(symbol, ())) + len(self._prototype_subscribers.get(symbol, ()))
 
     def statistics(self) -> HubStatistics:
         counters = self._counters
         return HubStatistics(
             clients=len(self._clients),
-            subscriptions=sum(len(subscribers) for subscribers in self._subscribers.values()),
+            subscriptions=sum(
+                len(table[symbol]) for table in (self._subscribers, self._prototype_subscribers) for symbol in table
+            ),
             symbols_with_data=len(self._latest),
             ticks_in=counters.ticks_in,
             encodes=counters.encodes,

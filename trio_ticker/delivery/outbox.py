@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 
 import trio
 
+from ..dialects import Dialect
+
 Entry = tuple[str | None, str]
 """A queued frame and its conflation key: a symbol, a status key, or None for a reply (never conflated)."""
 
@@ -54,9 +56,11 @@ class ClientOutbox:
         peer: str = "",
         on_behind: Callable[[ClientOutbox, float], None] | None = None,
         on_close_request: Callable[[], None] | None = None,
+        dialect: Dialect = Dialect.FULL,
     ) -> None:
         self.client_id = client_id
         self.peer = peer
+        self.dialect = dialect  # which of the hub's frames it is offered
         self.state = NORMAL
         self.behind_since: float | None = None  # when it last fell behind, until it caught up
         self.close_code: int | None = None
@@ -172,7 +176,10 @@ class ClientOutbox:
 
     async def send_control(self, frame: str) -> None:
         """Queue a reply (ack, error, pong) in order, waiting for room: only this client waits."""
-        await self._send.send((None, frame))
+        try:
+            self._send_nowait((None, frame))  # no checkpoint when there is room: the reader's receive is one
+        except trio.WouldBlock:
+            await self._send.send((None, frame))
 
     def take_nowait(self, into: list[Entry]) -> None:
         """Append everything queued right now to `into` in order, without waiting: the channel, then what

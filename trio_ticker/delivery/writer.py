@@ -30,9 +30,13 @@ async def write_single_frames(
     # rather than old ones (the seq gap says so).
     lag_limit = 2 * pacer.interval
     backlog: list[Entry] = []
-    taken_at = trio.current_time()
-    oldest_possible = taken_at  # nothing in the backlog arrived before this
+    # A new client has nothing to send before its first reply: no turn until then (one wake-up less per
+    # handshake, which a reconnect storm has thousands of).
+    if not await _wait_for_update(outbox, pacer, backlog):
+        return  # close requested: the session is being cancelled
+    taken_at = oldest_possible = trio.current_time()  # nothing in the backlog arrived before this
     while True:
+        await send(backlog.pop(0)[1])
         await pacer.wait_turn(None)
         now = trio.current_time()
         if not backlog:
@@ -40,7 +44,7 @@ async def write_single_frames(
         outbox.take_nowait(backlog)
         if not backlog:
             if not await _wait_for_update(outbox, pacer, backlog):
-                return  # close requested: the session is being cancelled
+                return
             now = oldest_possible = trio.current_time()
         elif now - oldest_possible > lag_limit and len(backlog) > 1:
             queued = len(backlog)
@@ -48,7 +52,6 @@ async def write_single_frames(
             count_conflated(queued - len(backlog))
             oldest_possible = taken_at
         taken_at = now
-        await send(backlog.pop(0)[1])
 
 
 async def write_batches(outbox: ClientOutbox, send: Send, pacer: FlushPacer) -> None:
@@ -57,15 +60,17 @@ async def write_batches(outbox: ClientOutbox, send: Send, pacer: FlushPacer) -> 
     # frames fuller rather than more. Waiting for the turn *before* taking what is queued costs one
     # wake-up per frame under load; an idle client's first update goes out at its next turn, which is
     # due at once (within a scheduler pass when nobody else is queued).
-    flushed_at: float | None = None
+    entries: list[Entry] = []
+    if not await _wait_for_update(outbox, pacer, entries):  # a new client: no turn before its first reply
+        return  # close requested: the session is being cancelled
     while True:
-        await pacer.wait_turn(flushed_at)
-        entries: list[Entry] = []
-        outbox.take_nowait(entries)
-        if not entries and not await _wait_for_update(outbox, pacer, entries):
-            return  # close requested: the session is being cancelled
         flushed_at = trio.current_time()
         await send("[" + ",".join([frame for _, frame in entries]) + "]")
+        await pacer.wait_turn(flushed_at)
+        entries = []
+        outbox.take_nowait(entries)
+        if not entries and not await _wait_for_update(outbox, pacer, entries):
+            return
 
 
 async def _wait_for_update(outbox: ClientOutbox, pacer: FlushPacer, backlog: list[Entry]) -> bool:

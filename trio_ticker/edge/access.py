@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 from pydantic import SecretStr
 from werkzeug.datastructures import Authorization
 
-SUBPROTOCOL = "trio-ticker"
 TOKEN_SUBPROTOCOL_PREFIX = "bearer."
 TOKEN_QUERY_PARAMETER = "token"
 
@@ -100,8 +99,7 @@ class WebSocketHandshake:
         for name, value in self.query:
             if self.token is None and name == TOKEN_QUERY_PARAMETER:
                 self.token = value
-        # A browser that offers subprotocols fails the connection unless the server picks one.
-        self.subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
+        self.subprotocols = tuple(offered)  # the dialect is negotiated from them (dialects.py)
 
     def query_value(self, name: str, default: str) -> str:
         values = [value for key, value in self.query if key == name]

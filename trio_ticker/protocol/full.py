@@ -35,6 +35,7 @@ class ErrorCode(enum.StrEnum):
 class CloseCode(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002  # the client offered only subprotocols this server does not speak
     POLICY_VIOLATION = 1008  # sustained rate-limit abuse
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
