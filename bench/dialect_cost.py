@@ -14,10 +14,10 @@ import time
 
 import trio
 
-from trio_ticker.dialects import Dialect
-from trio_ticker.hub import Hub
+from trio_ticker.delivery.hub import Hub
+from trio_ticker.edge.session import ClientSession
 from trio_ticker.model import Ingest, Mode, PriceUpdate
-from trio_ticker.session import ClientSession
+from trio_ticker.protocol.dialects import Dialect
 
 SYMBOL = "BTCUSDT"
 SETTLE_SECONDS = 0.5  # the snapshots go out before the measured window

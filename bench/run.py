@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from trio_ticker.dialects import FULL_PROTOCOL_V1
+from trio_ticker.protocol.dialects import FULL_PROTOCOL_V1
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent

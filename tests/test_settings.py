@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trio_ticker.server import hypercorn_config
+from trio_ticker.edge.hypercorn_server import hypercorn_config
 from trio_ticker.settings import ConfigError, Settings, kernel_max_backlog, load_settings
 
 

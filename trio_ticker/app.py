@@ -20,10 +20,10 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import hypercorn_idle, hypercorn_ping
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
+from .edge import hypercorn_idle, hypercorn_ping
 from .edge.access import AccessPolicy, bearer_token, several_origins
 from .edge.limits import LimitCounters
 from .edge.metrics import TickerMetrics

@@ -21,10 +21,9 @@ from playwright.sync_api import Browser, BrowserContext, WebSocket
 
 from tests.fakes.binance_server import ConnectionPlan, FakeBinance
 from tests.fakes.finnhub_server import FakeFinnhub
-from tests.helpers import PRICE_OBJECT_KEYS
-
-from .fake_upstreams import FakeUpstreamsThread
-from .server_process import ServerProcess
+from tests.support.browser_server import ServerProcess
+from tests.support.browser_upstreams import FakeUpstreamsThread
+from tests.support.helpers import PRICE_OBJECT_KEYS
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from trio_ticker.dialects import FULL_PROTOCOL_V1
+from trio_ticker.protocol.dialects import FULL_PROTOCOL_V1
 from trio_ticker.settings import Settings
 
 FULL_PROTOCOL = (FULL_PROTOCOL_V1,)

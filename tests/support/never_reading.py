@@ -13,7 +13,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Event, Request, TextMessage
 
-from tests.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL
 
 HANDSHAKE_READ = 1024  # the 101 reply; reading more could swallow frames the test wants to leave unread
 

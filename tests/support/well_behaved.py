@@ -15,7 +15,7 @@ import orjson
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL
 
 
 class TickCounter:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import trio
 
-from .. import prototype_dialect
-from ..dialects import Dialect
 from ..model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, is_usable_price, tick_from_update
 from ..protocol import full as protocol
+from ..protocol import prototype as prototype_dialect
+from ..protocol.dialects import Dialect
 from ..protocol.full import CloseCode
 from .outbox import ClientOutbox, status_key
 from .slow_clients import SlowClientReaper

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 import trio
 
-from ..dialects import Dialect
+from ..protocol.dialects import Dialect
 
 Entry = tuple[str | None, str]
 """A queued frame and its conflation key: a symbol, a status key, or None for a reply (never conflated)."""

@@ -15,13 +15,13 @@ import time
 
 import trio
 
-from .. import prototype_dialect
 from ..delivery.hub import Hub
 from ..delivery.outbox import ClientOutbox
 from ..delivery.pacing import FlushPacer
 from ..delivery.writer import write_batches, write_single_frames
-from ..dialects import Dialect
 from ..protocol import full as protocol
+from ..protocol import prototype as prototype_dialect
+from ..protocol.dialects import Dialect
 from ..protocol.full import ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
 from .limits import CloseConnection, InboundGuard
 from .transport import ClientDisconnected, ClientTransport

@@ -16,7 +16,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, Webso
 
 from ..delivery.hub import Hub
 from ..delivery.pacing import FlushPacer
-from ..dialects import Dialect, Negotiated, negotiate
+from ..protocol.dialects import Dialect, Negotiated, negotiate
 from ..protocol.full import CloseCode
 from ..settings import Settings
 from .access import AccessPolicy, WebSocketHandshake

@@ -12,11 +12,11 @@ import trio
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import TrioSingleTask
 
-from tests.helpers import make_settings
-from trio_ticker import hypercorn_idle
+from tests.support.helpers import make_settings
 from trio_ticker.app import create_app
-from trio_ticker.hypercorn_idle import IdleTimer
-from trio_ticker.server import hypercorn_config, serve
+from trio_ticker.edge import hypercorn_idle
+from trio_ticker.edge.hypercorn_idle import IdleTimer
+from trio_ticker.edge.hypercorn_server import hypercorn_config, serve
 from trio_ticker.service import TickerService
 
 HYPERCORN_SINGLE_TASK = """\

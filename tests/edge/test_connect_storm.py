@@ -18,7 +18,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import Request
 
-from tests.test_process import running
+from tests.support.process import running
 from trio_ticker.settings import kernel_max_backlog
 
 STORM = 1000

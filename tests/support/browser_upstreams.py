@@ -16,7 +16,7 @@ import trio
 
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.finnhub_server import FakeFinnhub
-from tests.test_live_end_to_end import upstreams
+from tests.support.live_upstreams import upstreams
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0

@@ -14,11 +14,11 @@ from functools import partial
 import trio
 from hypercorn.protocol.ws_stream import WSStream
 
-from tests.helpers import make_settings
-from tests.test_ping_jitter import ping_times
-from trio_ticker import hypercorn_ping
+from tests.edge.test_ping_jitter import ping_times
+from tests.support.helpers import make_settings
 from trio_ticker.app import create_app
-from trio_ticker.server import hypercorn_config, serve
+from trio_ticker.edge import hypercorn_ping
+from trio_ticker.edge.hypercorn_server import hypercorn_config, serve
 from trio_ticker.service import TickerService
 from trio_ticker.settings import PING_JITTER
 

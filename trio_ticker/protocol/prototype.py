@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
+from ..model import Tick
+from . import full as protocol
 from .dialects import FULL_PROTOCOL_V1
-from .model import Tick
-from .protocol import full as protocol
-from .protocol.full import ErrorCode, ListSymbols, ProtocolError, RequestId, Subscribe, Unsubscribe
+from .full import ErrorCode, ListSymbols, ProtocolError, RequestId, Subscribe, Unsubscribe
 
 CHANGE_DECIMALS = 2
 """The stock streamer rounded its `change` to cents; so does this dialect, whatever the symbol's precision."""

@@ -17,8 +17,8 @@ import trio.testing
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from tests.helpers import FULL_PROTOCOL, count_tasks, make_settings
-from tests.live_server import serve_app
+from tests.support.helpers import FULL_PROTOCOL, count_tasks, make_settings
+from tests.support.live_server import serve_app
 from trio_ticker.app import create_app
 from trio_ticker.service import TickerService
 

@@ -17,15 +17,15 @@ import orjson
 import trio
 import trio.testing
 
-from tests.helpers import PRICE_OBJECT_KEYS, start_hub
-from tests.memory_transport import MemoryTransport
-from trio_ticker.dialects import Dialect
-from trio_ticker.hub import Hub
-from trio_ticker.limits import InboundGuard, LimitCounters, SessionLimits
+from tests.support.helpers import PRICE_OBJECT_KEYS, start_hub
+from tests.support.memory_transport import MemoryTransport
+from trio_ticker.delivery.hub import Hub
+from trio_ticker.delivery.outbox import ClientOutbox
+from trio_ticker.edge.limits import InboundGuard, LimitCounters, SessionLimits
+from trio_ticker.edge.session import ClientSession
 from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange
-from trio_ticker.outbox import ClientOutbox
-from trio_ticker.protocol import CloseCode
-from trio_ticker.session import ClientSession
+from trio_ticker.protocol.dialects import Dialect
+from trio_ticker.protocol.full import CloseCode
 
 SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT")
 STOCKS = ("AAPL", "GOOGL", "AMZN", "MSFT")
