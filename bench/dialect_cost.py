@@ -15,6 +15,8 @@ import time
 import trio
 
 from trio_ticker.delivery.hub import Hub
+from trio_ticker.delivery.pacing import FlushPacer
+from trio_ticker.delivery.slow_clients import SlowClientReaper
 from trio_ticker.edge.session import ClientSession
 from trio_ticker.model import Ingest, Mode, PriceUpdate
 from trio_ticker.protocol.dialects import Dialect
@@ -45,19 +47,28 @@ class CountingTransport:
 
 async def measure(dialect: Dialect, clients: int, rate: float, seconds: float) -> tuple[float, float, float]:
     """Microseconds of CPU per frame, frames per second and characters per frame for one dialect."""
-    hub = Hub((SYMBOL,), client_buffer=16, batch_flush_interval=0.05)
+    pacer, reaper = FlushPacer(0.05), SlowClientReaper(10.0)
+    hub = Hub((SYMBOL,), client_buffer=16, reaper=reaper)
     transports = [CountingTransport() for _ in range(clients)]
     _, no_sources = trio.open_memory_channel[Ingest](0)
     async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        await nursery.start(reaper.run, hub.evict_slow_client)
         await nursery.start(hub.run, no_sources)
         for transport in transports:
             if dialect is Dialect.PROTOTYPE:  # a listening prototype client: the default symbol, at once
                 session = ClientSession(
-                    transport, hub, close_timeout=1, dialect=dialect, default_symbols=(SYMBOL,), default_symbols_delay=0
+                    transport,
+                    hub,
+                    pacer,
+                    close_timeout=1,
+                    dialect=dialect,
+                    default_symbols=(SYMBOL,),
+                    default_symbols_delay=0,
                 )
                 await nursery.start(session.run)
             else:
-                hub.subscribe(await nursery.start(ClientSession(transport, hub, close_timeout=1).run), (SYMBOL,))
+                hub.subscribe(await nursery.start(ClientSession(transport, hub, pacer, close_timeout=1).run), (SYMBOL,))
         price = 96_500.0
         hub.publish(PriceUpdate(SYMBOL, price, 96_000.0, int(time.time() * 1000), Mode.DEMO))
         await trio.sleep(SETTLE_SECONDS)

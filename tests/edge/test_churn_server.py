@@ -19,8 +19,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessa
 
 from tests.support.helpers import FULL_PROTOCOL, count_tasks, make_settings
 from tests.support.live_server import serve_app
-from trio_ticker.app import create_app
-from trio_ticker.service import TickerService
+from trio_ticker.app import Assembly, assemble
 
 CYCLES = 600
 CONCURRENT = 20
@@ -65,18 +64,18 @@ def _events(connection: WSConnection, data: bytes) -> list[object]:
     return list(connection.events())
 
 
-async def wait_until_given_back(service: TickerService, fds: int, tasks: int) -> float:
+async def wait_until_given_back(assembly: Assembly, fds: int, tasks: int) -> float:
     """Seconds until the open fds, the tasks and the server's connections are back to the baseline."""
     started = trio.current_time()
-    while open_fds() > fds or count_tasks() > tasks or service.open_connections:
+    while open_fds() > fds or count_tasks() > tasks or assembly.endpoint.open_connections:
         await trio.sleep(0.05)
     return trio.current_time() - started
 
 
 async def test_connect_close_churn_gives_back_every_socket_and_task_within_seconds() -> None:
     settings = make_settings(demo_interval=0.02)  # ticks in flight as clients leave; default pings (20 s)
-    service = TickerService(settings)
-    app = create_app(settings, service)
+    assembly = assemble(settings)
+    app = assembly.app
     async with serve_app(app, settings) as address:
         await trio.testing.wait_all_tasks_blocked()  # Hypercorn's accept loop is running too
         baseline_fds, baseline_tasks = open_fds(), count_tasks()
@@ -88,9 +87,9 @@ async def test_connect_close_churn_gives_back_every_socket_and_task_within_secon
                         way = LEAVE_WAYS[(batch * CONCURRENT + index) % len(LEAVE_WAYS)]
                         nursery.start_soon(connect_subscribe_and_leave, address, way)
         with trio.move_on_after(GIVEN_BACK_WITHIN) as patience:
-            await wait_until_given_back(service, baseline_fds, baseline_tasks)
+            await wait_until_given_back(assembly, baseline_fds, baseline_tasks)
         assert not patience.cancelled_caught, (
             f"{open_fds() - baseline_fds} fds and {count_tasks() - baseline_tasks} tasks still held "
-            f"{GIVEN_BACK_WITHIN} s after the churn ({service.open_connections} connections open)"
+            f"{GIVEN_BACK_WITHIN} s after the churn ({assembly.endpoint.open_connections} connections open)"
         )
-        assert service.hub.statistics().clients == 0
+        assert assembly.hub.statistics().clients == 0

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
 
-from tests.edge.test_limits_server import TOKEN, Server, wait_closed
+from tests.support.edge_server import TOKEN, Server, wait_closed
 from tests.support.helpers import FULL_PROTOCOL, PRICE_OBJECT_KEYS
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client

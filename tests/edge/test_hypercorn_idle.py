@@ -17,7 +17,6 @@ from trio_ticker.app import create_app
 from trio_ticker.edge import hypercorn_idle
 from trio_ticker.edge.hypercorn_idle import IdleTimer
 from trio_ticker.edge.hypercorn_server import hypercorn_config, serve
-from trio_ticker.service import TickerService
 
 HYPERCORN_SINGLE_TASK = """\
 class TrioSingleTask:
@@ -88,7 +87,7 @@ async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_ti
     settings = make_settings(host="127.0.0.1", port=0)
     config = hypercorn_config(settings)
     config.keep_alive_timeout = 0.5
-    app = create_app(settings, TickerService(settings))
+    app = create_app(settings)
     shutdown = trio.Event()
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:

@@ -14,12 +14,11 @@ from functools import partial
 import trio
 from hypercorn.protocol.ws_stream import WSStream
 
-from tests.edge.test_ping_jitter import ping_times
 from tests.support.helpers import make_settings
+from tests.support.ping_watch import ping_times
 from trio_ticker.app import create_app
 from trio_ticker.edge import hypercorn_ping
 from trio_ticker.edge.hypercorn_server import hypercorn_config, serve
-from trio_ticker.service import TickerService
 from trio_ticker.settings import PING_JITTER
 
 HYPERCORN_PING_LOOP = """\
@@ -58,7 +57,7 @@ def test_hypercorn_still_runs_the_ping_loop_the_patch_replaces() -> None:
 async def test_the_first_ping_waits_an_interval_and_the_loop_keeps_pinging() -> None:
     interval = 0.3
     settings = make_settings(ws_ping_interval=interval, ws_read_timeout=None, host="127.0.0.1", port=0)
-    app = create_app(settings, TickerService(settings))
+    app = create_app(settings)
     shutdown = trio.Event()
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:

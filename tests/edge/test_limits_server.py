@@ -14,24 +14,10 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.edge_server import TOKEN, Server, wait_closed
+from tests.support.helpers import FULL_PROTOCOL
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client
-from trio_ticker.app import assemble
-from trio_ticker.edge.limits import LimitCounters
-
-TOKEN = "s3cret-token-0123456789"
-
-
-class Server:
-    def __init__(self, **overrides: Any) -> None:
-        self.settings = make_settings(demo_interval=0.02, **overrides)
-        self.assembly = assemble(self.settings)
-        self.app = self.assembly.app
-
-    @property
-    def counters(self) -> LimitCounters:
-        return self.assembly.endpoint.counters
 
 
 async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
@@ -43,13 +29,6 @@ async def receive(ws: WebSocketConnection) -> dict[str, Any]:
         while (message := orjson.loads(await ws.get_message()))["type"] in ("tick", "status"):
             pass
     return message  # type: ignore[no-any-return]
-
-
-async def wait_closed(ws: WebSocketConnection) -> tuple[int, str | None]:
-    with pytest.raises(ConnectionClosed) as closed, trio.fail_after(5):
-        while True:
-            await ws.get_message()
-    return closed.value.reason.code, closed.value.reason.reason
 
 
 async def test_a_frame_over_the_limit_is_closed_1009_by_hypercorn() -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import itertools
 import random
-import socket
 import statistics
 from functools import partial
 
 import pytest
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import Ping, Request
 
 from tests.support.helpers import make_settings
+from tests.support.ping_watch import ping_times
 from trio_ticker.app import assemble
 from trio_ticker.edge.hypercorn_server import hypercorn_config, serve
 from trio_ticker.settings import PING_JITTER
@@ -33,24 +31,6 @@ def test_each_read_of_the_ping_interval_is_drawn_within_the_jitter() -> None:
 def test_no_ping_interval_stays_no_pings() -> None:
     config = hypercorn_config(make_settings(ws_ping_interval=None, ws_read_timeout=None))
     assert config.websocket_ping_interval is None  # Hypercorn then starts no ping loop
-
-
-async def ping_times(address: str, duration: float) -> list[float]:
-    """Connect with a bare wsproto client and note when each ping arrives (answering none)."""
-    host, port = address.split(":")
-    stream = await trio.open_tcp_stream(host, int(port))
-    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-    connection = WSConnection(ConnectionType.CLIENT)
-    await stream.send_all(connection.send(Request(host=address, target="/ws")))
-    times: list[float] = []
-    with trio.move_on_after(duration):
-        while True:
-            connection.receive_data(await stream.receive_some())
-            for event in connection.events():
-                if isinstance(event, Ping):
-                    times.append(trio.current_time())
-    await stream.aclose()
-    return times
 
 
 async def test_hypercorn_draws_a_fresh_interval_before_every_ping() -> None:
