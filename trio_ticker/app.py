@@ -15,8 +15,9 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import protocol
+from . import hypercorn_guard, protocol
 from .access import AccessPolicy, bearer_token
+from .connections import ConnectionRegistry
 from .gc_tuning import tune_garbage_collector
 from .logs import configure_logging
 from .metrics import TickerMetrics
@@ -30,15 +31,21 @@ TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_te
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
 
 
-def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
+def create_app(
+    settings: Settings | None = None,
+    service: TickerService | None = None,
+    connections: ConnectionRegistry | None = None,
+) -> QuartTrio:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
+    hypercorn_guard.install()  # here, so the bare `hypercorn trio_ticker.app:app` command is guarded too
     service = service or TickerService(settings)
+    connections = connections or ConnectionRegistry(settings.max_connections)
     app = QuartTrio(__name__, static_folder=None)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
-    endpoint = WebSocketEndpoint(app.asgi_app, service, access)
+    endpoint = WebSocketEndpoint(app.asgi_app, service, access, connections)
     app.asgi_app = endpoint  # type: ignore[method-assign]
-    metrics = TickerMetrics(service, endpoint.counters)
+    metrics = TickerMetrics(service, endpoint.counters, connections)
     hub = service.hub
     # No list: any page may read the public REST data (`*`); a list: only those Origins.
     cors(
