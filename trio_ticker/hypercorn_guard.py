@@ -19,6 +19,7 @@ import trio
 from hypercorn.protocol.events import Body, Data, StreamClosed
 from hypercorn.protocol.http_stream import HTTPStream
 from hypercorn.protocol.ws_stream import WSStream
+from hypercorn.trio.task_group import TaskGroup
 from hypercorn.trio.tcp_server import TCPServer
 
 CONNECTIONS_STATE_KEY = "trio_ticker.connections"
@@ -35,18 +36,29 @@ class HypercornChangedError(RuntimeError):
 
 def install() -> None:
     """Guard Hypercorn's trio connections in this process (idempotent)."""
-    if getattr(TCPServer.run, GUARD_MARK, False):
+    if installed():
         return
     _check_internals()
-    TCPServer.run = _mark(_guard_connection_task(TCPServer.run))
-    TCPServer._close = _mark(_close_without_racing_a_send(TCPServer._close))
-    WSStream.handle = _mark(_drop_input_for_a_finished_app(_refuse_data_before_accept(WSStream.handle)))
-    HTTPStream.handle = _mark(_drop_input_for_a_finished_app(HTTPStream.handle))
+    for owner, name, wrap in _patches():
+        setattr(owner, name, _mark(wrap(getattr(owner, name))))
 
 
 def installed() -> bool:
-    methods = (TCPServer.run, TCPServer._close, WSStream.handle, HTTPStream.handle)
-    return all(getattr(method, GUARD_MARK, False) for method in methods)
+    return all(getattr(getattr(owner, name), GUARD_MARK, False) for owner, name, _ in _patches())
+
+
+Wrapper = Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]
+
+
+def _patches() -> tuple[tuple[type, str, Wrapper], ...]:
+    """Each Hypercorn method the guard wraps, and how."""
+    return (
+        (TCPServer, "run", _guard_connection_task),
+        (TCPServer, "_close", _close_without_racing_a_send),
+        (WSStream, "handle", lambda handle: _drop_input_for_a_finished_app(_refuse_data_before_accept(handle))),
+        (HTTPStream, "handle", _drop_input_for_a_finished_app),
+        (TaskGroup, "spawn_app", _close_the_queue_when_the_app_returns),
+    )
 
 
 def _check_internals() -> None:
@@ -59,6 +71,7 @@ def _check_internals() -> None:
         "WSStream.handle": callable(getattr(WSStream, "handle", None)),
         "HTTPStream.handle": callable(getattr(HTTPStream, "handle", None)),
         "WSStream._send_error_response": callable(getattr(WSStream, "_send_error_response", None)),
+        "TaskGroup.spawn_app": callable(getattr(TaskGroup, "spawn_app", None)),
     }
     missing = [name for name, present in wanted.items() if not present]
     if missing:
@@ -78,7 +91,6 @@ def _guard_connection_task(run: Callable[[Any], Awaitable[None]]) -> Callable[[A
             if registry is not None and not registry.admit(server.stream, partial(_abort, server.stream, cancel_scope)):
                 _reset(server.stream)
                 return
-            server.app = _AppThatStopsReceiving(server.app)
             try:
                 await run(server)
             except* Exception as group:
@@ -101,7 +113,7 @@ def _close_without_racing_a_send(close: Callable[[Any], Awaitable[None]]) -> Cal
             if server.send_lock.locked():
                 # A send is in flight, perhaps pinned by a peer that stopped reading. Closing the socket ends it
                 # with ClosedResourceError, which Hypercorn's send handles; an EOF now would collide with it.
-                await server.stream.aclose()
+                await trio.aclose_forcefully(server.stream)
                 return
             server.send_lock.acquire_nowait()
             try:
@@ -141,14 +153,18 @@ def _refuse_data_before_accept(handle: Callable[[Any, Any], Awaitable[None]]) ->
     return handle_refusing_early_data
 
 
+def _close_the_queue_when_the_app_returns(spawn_app: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Hypercorn's reader went on queueing a client's frames for an app that had returned (say, after closing
+    the client for its rate): once the queue was full it waited forever, holding the socket. With the queue
+    closed that delivery fails at once, and `_drop_input_for_a_finished_app` drops it."""
+
+    async def spawn_app_closing_its_queue(task_group: Any, app: Any, *args: Any) -> Any:
+        return await spawn_app(task_group, _AppThatStopsReceiving(app), *args)
+
+    return spawn_app_closing_its_queue
+
+
 class _AppThatStopsReceiving:
-    """The app, whose queue of incoming events is closed once it returns.
-
-    Hypercorn's reader goes on delivering a client's frames after the app has finished (say, closed the client
-    for its rate): once the queue was full it waited forever, holding the socket. Closing the queue makes that
-    delivery fail at once, and `_drop_input_for_a_finished_app` drops it.
-    """
-
     def __init__(self, app: Any) -> None:
         self._app = app
 
@@ -156,7 +172,7 @@ class _AppThatStopsReceiving:
         try:
             await self._app(scope, receive, send, sync_spawn, call_soon)
         finally:
-            receive.__self__.close()  # Hypercorn's trio task group hands the app its queue's `receive`
+            receive.__self__.close()  # the task group hands the app its queue's `receive`
 
 
 def _drop_input_for_a_finished_app(
@@ -190,7 +206,7 @@ def _peer(stream: Any) -> str:
         address = _socket(stream).getpeername()
     except OSError:
         return "unknown"
-    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address) or "unknown"
 
 
 def _reset(stream: Any) -> None:
