@@ -111,7 +111,7 @@ async def test_thousands_of_hostile_connections_leave_the_server_serving_and_not
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A short ping interval: a closed WebSocket's ping task notices the close at its next ping.
-    settings = make_settings(demo_interval=0.05, ws_ping_interval=1.0, ws_read_timeout=2.0)
+    settings = make_settings(demo_interval=0.05, ws_ping_interval=1.0, ws_read_timeout=2.0, log_level="WARNING")
     service = TickerService(settings)
     connections = ConnectionRegistry(settings.max_connections)
     app = create_app(settings, service, connections)
