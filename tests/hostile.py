@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import trio
 
+from trio_ticker.dialects import FULL_PROTOCOL_V1
+
 READ_FOR = 0.2  # seconds a hostile client listens for the server's answer before it hangs up
 TEXT = 0x1
 BINARY = 0x2
@@ -95,8 +97,9 @@ def hostile_case(rng: random.Random, address: str) -> HostileCase:
     """One hostile connection, drawn from `rng`: a broken handshake, or a valid one with broken frames."""
     reset = rng.random() < 0.3
     key = base64.b64encode(rng.randbytes(16))
-    upgrade = upgrade_request(address, key=key)
-    deflate = upgrade_request(address, key=key, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    dialect = f"Sec-WebSocket-Protocol: {FULL_PROTOCOL_V1}\r\n" if rng.random() < 0.5 else ""  # else the prototypes'
+    upgrade = upgrade_request(address, key=key, extra=dialect)
+    deflate = upgrade_request(address, key=key, extra=dialect + "Sec-WebSocket-Extensions: permessage-deflate\r\n")
     handshakes: dict[str, Callable[[], bytes]] = {
         "random_bytes": lambda: _random_bytes(rng, 1, 4096),
         "truncated_request": lambda: upgrade[: rng.randint(1, len(upgrade) - 1)],

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.helpers import make_settings
+from tests.helpers import FULL_PROTOCOL, make_settings
 from tests.live_server import serve_app
 from tests.test_limits_server import receive, send, wait_closed
 from tests.well_behaved import well_behaved_client
@@ -67,7 +67,9 @@ async def test_every_socket_counts_toward_the_limit_and_past_it_sockets_are_rese
             async with well_behaved_client(url) as ticks:
                 half_open = [await open_half_request(address) for _ in range(LIMIT - 1)]
                 await wait_for_open(connections, LIMIT)
-                async with open_websocket_url(url) as one_too_many:  # only one session is open: the sockets count
+                async with open_websocket_url(
+                    url, subprotocols=FULL_PROTOCOL
+                ) as one_too_many:  # only one session is open: the sockets count
                     assert await wait_closed(one_too_many) == (1013, "try again later")
 
                 half_open.append(await open_half_request(address))  # the spare place
@@ -81,7 +83,7 @@ async def test_every_socket_counts_toward_the_limit_and_past_it_sockets_are_rese
                 for stream in [*half_open, *burst]:
                     await stream.aclose()
                 await wait_for_open(connections, 1)
-                async with open_websocket_url(url) as welcome:
+                async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as welcome:
                     await send(welcome, {"action": "ping"})
                     assert (await receive(welcome))["type"] == "pong"
                 await ticks.wait_for_more()
