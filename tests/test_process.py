@@ -6,22 +6,12 @@ import os
 import signal
 import sys
 
-import orjson
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from tests.support.helpers import FULL_PROTOCOL
-from tests.support.process import HYPERCORN, REPO, running
-
-
-async def receive_a_tick(ws: WebSocketConnection) -> dict[str, object]:
-    await ws.send_message('{"action":"subscribe","symbol":"AAPL"}')
-    with trio.fail_after(10):
-        while (message := orjson.loads(await ws.get_message()))["type"] != "tick":
-            pass
-    assert message["ticker"] == "AAPL"
-    return message  # type: ignore[no-any-return]
+from tests.support.process import HYPERCORN, REPO, receive_a_tick, running
 
 
 @pytest.mark.slow

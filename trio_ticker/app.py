@@ -23,8 +23,9 @@ from werkzeug.exceptions import HTTPException, NotFound
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
-from .edge import hypercorn_idle, hypercorn_ping
+from .edge import hypercorn_guard, hypercorn_idle, hypercorn_ping
 from .edge.access import AccessPolicy, bearer_token, several_origins
+from .edge.connections import ConnectionRegistry
 from .edge.limits import LimitCounters
 from .edge.metrics import TickerMetrics
 from .edge.web_files import WebFiles
@@ -55,6 +56,7 @@ class Assembly:
     sources: tuple[Supervisor, ...]
     ingest: IngestRoute
     service: TickerService
+    connections: ConnectionRegistry
     endpoint: WebSocketEndpoint
     app: QuartTrio
 
@@ -76,6 +78,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself)."""
     configure_logging(settings.log_level)
     # Here, so that the bare `hypercorn trio_ticker.app:app` command gets them too.
+    hypercorn_guard.install()
     hypercorn_ping.install()
     hypercorn_idle.install()
     metrics = TickerMetrics()
@@ -97,9 +100,10 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     counters = LimitCounters()
-    endpoint = WebSocketEndpoint(app.asgi_app, hub, pacer, settings, access, counters)
+    connections = ConnectionRegistry(settings.max_connections)
+    endpoint = WebSocketEndpoint(app.asgi_app, hub, pacer, settings, access, counters, connections)
     app.asgi_app = endpoint  # type: ignore[method-assign]
-    metrics.collect_at_scrape(hub, supervised, lambda: endpoint.open_connections, counters)
+    metrics.collect_at_scrape(hub, supervised, lambda: endpoint.open_connections, counters, connections)
     web_files = WebFiles(settings.web_dir)
 
     # Registered before quart_cors's own check, which answers 400 to a WebSocket without an Origin.
@@ -226,7 +230,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
             raise NotFound()
         return await send_file(path)
 
-    return Assembly(settings, hub, supervised, ingest, service, endpoint, app)
+    return Assembly(settings, hub, supervised, ingest, service, connections, endpoint, app)
 
 
 class StrictJSONProvider(DefaultJSONProvider):

@@ -1,6 +1,6 @@
 """The patched Hypercorn ping loop: installed once, still pinging, and the internals it replaces unchanged.
 
-If a Hypercorn release changes what `trio_ticker/hypercorn_ping.py` replaces, the source checks here fail:
+If a Hypercorn release changes what `trio_ticker/edge/hypercorn_ping.py` replaces, the source checks here fail:
 read the new code, then adapt (or drop) the patch.
 """
 

@@ -7,28 +7,16 @@ client connected all along kept receiving its ticks.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import orjson
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-from tests.support.edge_server import TOKEN, Server, wait_closed
+from tests.support.edge_server import TOKEN, Server, receive, send, wait_closed
 from tests.support.helpers import FULL_PROTOCOL
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client
-
-
-async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
-    await ws.send_message(orjson.dumps(message).decode())
-
-
-async def receive(ws: WebSocketConnection) -> dict[str, Any]:
-    with trio.fail_after(5):
-        while (message := orjson.loads(await ws.get_message()))["type"] in ("tick", "status"):
-            pass
-    return message  # type: ignore[no-any-return]
 
 
 async def test_a_frame_over_the_limit_is_closed_1009_by_hypercorn() -> None:

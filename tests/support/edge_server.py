@@ -1,10 +1,11 @@
-"""An assembled app for the edge tests, with its limit counters, a token it can be told to require, and how a
-test waits for the server to close a WebSocket (bounded: real sockets)."""
+"""An assembled app for the edge tests, with its limit counters and a token it can be told to require; a
+WebSocket's JSON sent and replies read, and the server's close awaited (bounded: real sockets)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -32,3 +33,14 @@ async def wait_closed(ws: WebSocketConnection) -> tuple[int, str | None]:
         while True:
             await ws.get_message()
     return closed.value.reason.code, closed.value.reason.reason
+
+
+async def send(ws: WebSocketConnection, message: dict[str, Any]) -> None:
+    await ws.send_message(orjson.dumps(message).decode())
+
+
+async def receive(ws: WebSocketConnection) -> dict[str, Any]:
+    with trio.fail_after(5):
+        while (message := orjson.loads(await ws.get_message()))["type"] in ("tick", "status"):
+            pass
+    return message  # type: ignore[no-any-return]

@@ -1,5 +1,5 @@
 """Real server subprocesses for the process tests: started from the repository, read until they listen,
-their output drained, killed at the end of the block if still running."""
+their output drained, killed at the end of the block if still running; and a client's first tick from one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 import trio
+from trio_websocket import WebSocketConnection
 
 REPO = Path(__file__).resolve().parents[2]
 HYPERCORN = str(Path(sys.executable).parent / "hypercorn")
@@ -76,3 +78,12 @@ async def running(
         if process.returncode is None:
             process.kill()
         await process.wait()
+
+
+async def receive_a_tick(ws: WebSocketConnection) -> dict[str, object]:
+    await ws.send_message('{"action":"subscribe","symbol":"AAPL"}')
+    with trio.fail_after(10):
+        while (message := orjson.loads(await ws.get_message()))["type"] != "tick":
+            pass
+    assert message["ticker"] == "AAPL"
+    return message  # type: ignore[no-any-return]

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from ..delivery.hub import Hub
 from ..model import SourceState, Tick
 from ..sources.supervise import Supervisor
+from .connections import ConnectionRegistry
 from .limits import LimitCounters
 
 TICK_AGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -34,10 +35,16 @@ class TickerMetrics:
         )
 
     def collect_at_scrape(
-        self, hub: Hub, sources: Sequence[Supervisor], connections: Callable[[], int], counters: LimitCounters
+        self,
+        hub: Hub,
+        sources: Sequence[Supervisor],
+        connections: Callable[[], int],
+        counters: LimitCounters,
+        sockets: ConnectionRegistry,
     ) -> None:
-        """Report the hub's statistics, the sources, the open connections and the limit counters at each scrape."""
-        self.registry.register(_ScrapeTimeCollector(hub, sources, connections, counters))
+        """Report the hub's statistics, the sources, the open WebSocket connections, the limit counters and the
+        sockets held at each scrape."""
+        self.registry.register(_ScrapeTimeCollector(hub, sources, connections, counters, sockets))
 
     def observe_tick_age(self, tick: Tick) -> None:
         # Upstream clocks may run ahead of ours: a negative age counts as zero.
@@ -49,12 +56,19 @@ class TickerMetrics:
 
 class _ScrapeTimeCollector(Collector):
     def __init__(
-        self, hub: Hub, sources: Sequence[Supervisor], connections: Callable[[], int], counters: LimitCounters
+        self,
+        hub: Hub,
+        sources: Sequence[Supervisor],
+        connections: Callable[[], int],
+        counters: LimitCounters,
+        sockets: ConnectionRegistry,
     ) -> None:
         self._hub = hub
         self._sources = sources
         self._connections = connections
+        self._sockets = sockets
         self._counters = counters
+        self._connections = connections
 
     def collect(self) -> Iterator[Metric]:
         hub = self._hub
@@ -65,6 +79,12 @@ class _ScrapeTimeCollector(Collector):
             "Open WebSocket connections (including evicted ones not yet closed)",
             value=self._connections(),
         )
+        sockets = self._sockets.statistics()
+        yield GaugeMetricFamily(
+            "ticker_sockets",
+            "Sockets held: HTTP, WebSocket and handshaking (TICKER_MAX_CONNECTIONS)",
+            value=sockets.open,
+        )
         yield GaugeMetricFamily(
             "ticker_subscriptions", "Client subscriptions, all symbols", value=statistics.subscriptions
         )
@@ -72,6 +92,12 @@ class _ScrapeTimeCollector(Collector):
             ("ticker_messages_out", "Tick frames offered to client outboxes", statistics.messages_out),
             ("ticker_conflated", "Unsent ticks replaced by a newer one for a slow client", statistics.conflated),
             ("ticker_evicted", "Clients closed as slow consumers (4008)", statistics.evicted),
+            ("ticker_sockets_refused", "Sockets reset at accept: over the limit or shutting down", sockets.refused),
+            (
+                "ticker_connections_failed",
+                "Connections closed because the HTTP server raised serving them",
+                sockets.failed,
+            ),
             (
                 "ticker_unusable_prices",
                 "Price updates the hub dropped: a price outside the accepted range",

@@ -2,7 +2,8 @@
 
 Quart's websocket layer costs about 30 % per frame on the hot path, so the client endpoint speaks
 ASGI directly; every other scope goes on to Quart unchanged.
-The handshake checks (Origin, dialect, token, connection limit) run here, before a session exists.
+The handshake checks (Origin, dialect, token, connection limit) run here, before a session exists. The
+lifespan scope passes through here too: it carries the connection registry to the guard (`hypercorn_guard.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from ..protocol.dialects import Dialect, Negotiated, negotiate
 from ..protocol.full import CloseCode
 from ..settings import Settings
 from .access import AccessPolicy, WebSocketHandshake
+from .connections import ConnectionRegistry
+from .hypercorn_guard import CONNECTIONS_STATE_KEY
 from .limits import InboundGuard, LimitCounters, SessionLimits
 from .session import ClientSession
 from .transport import AsgiWebSocket
@@ -39,12 +42,14 @@ class WebSocketEndpoint:
         settings: Settings,
         access: AccessPolicy,
         counters: LimitCounters,
+        connections: ConnectionRegistry,
     ) -> None:
         self._app = app
         self._hub = hub
         self._pacer = pacer
         self._settings = settings
         self._access = access
+        self._connections = connections
         self._limits = SessionLimits.from_settings(settings)
         self.counters = counters
         self._open_connections = 0
@@ -55,6 +60,9 @@ class WebSocketEndpoint:
         return self._open_connections
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] == "lifespan" and "state" in scope:
+            # ASGI lifespan state: Hypercorn copies it into every connection, where the guard counts sockets.
+            scope["state"][CONNECTIONS_STATE_KEY] = self._connections
         if scope["type"] != "websocket" or scope["path"] != WS_PATH or self._access.on_admin_bind(scope):
             await self._app(scope, receive, send)  # the admin bind serves no WebSocket: Quart answers 404
             return
@@ -74,7 +82,8 @@ class WebSocketEndpoint:
                 scope, send, negotiated.subprotocol, CloseCode.UNAUTHORIZED, "unauthorized", "unauthorized"
             )
             return
-        if self._open_connections >= settings.max_connections:
+        # The registry counts every socket (this one too); sessions are counted as well, for a server without it.
+        if self._connections.full or self._open_connections >= settings.max_connections:
             await self._accept_and_close(
                 scope, send, negotiated.subprotocol, CloseCode.TRY_AGAIN_LATER, "try again later", "connection_limit"
             )
