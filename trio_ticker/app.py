@@ -27,7 +27,7 @@ from .edge import hypercorn_guard, hypercorn_idle, hypercorn_ping
 from .edge.access import AccessPolicy, bearer_token, several_origins
 from .edge.connections import ConnectionRegistry
 from .edge.limits import LimitCounters
-from .edge.metrics import TickerMetrics
+from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
@@ -103,7 +103,15 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     connections = ConnectionRegistry(settings.max_connections)
     endpoint = WebSocketEndpoint(app.asgi_app, hub, pacer, settings, access, counters, connections)
     app.asgi_app = endpoint  # type: ignore[method-assign]
-    metrics.collect_at_scrape(hub, supervised, lambda: endpoint.open_connections, counters, connections)
+    metrics.collect_at_scrape(
+        ScrapeTimeCollector(
+            hub=hub,
+            sources=supervised,
+            connections=lambda: endpoint.open_connections,
+            counters=counters,
+            sockets=connections,
+        )
+    )
     web_files = WebFiles(settings.web_dir)
 
     # Registered before quart_cors's own check, which answers 400 to a WebSocket without an Origin.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -34,17 +35,9 @@ class TickerMetrics:
             registry=self.registry,
         )
 
-    def collect_at_scrape(
-        self,
-        hub: Hub,
-        sources: Sequence[Supervisor],
-        connections: Callable[[], int],
-        counters: LimitCounters,
-        sockets: ConnectionRegistry,
-    ) -> None:
-        """Report the hub's statistics, the sources, the open WebSocket connections, the limit counters and the
-        sockets held at each scrape."""
-        self.registry.register(_ScrapeTimeCollector(hub, sources, connections, counters, sockets))
+    def collect_at_scrape(self, collector: ScrapeTimeCollector) -> None:
+        """Report what `collector` reads (the hub, the sources, connections, limits, sockets) at each scrape."""
+        self.registry.register(collector)
 
     def observe_tick_age(self, tick: Tick) -> None:
         # Upstream clocks may run ahead of ours: a negative age counts as zero.
@@ -54,32 +47,26 @@ class TickerMetrics:
         return generate_latest(self.registry)
 
 
-class _ScrapeTimeCollector(Collector):
-    def __init__(
-        self,
-        hub: Hub,
-        sources: Sequence[Supervisor],
-        connections: Callable[[], int],
-        counters: LimitCounters,
-        sockets: ConnectionRegistry,
-    ) -> None:
-        self._hub = hub
-        self._sources = sources
-        self._connections = connections
-        self._sockets = sockets
-        self._counters = counters
-        self._connections = connections
+@dataclass(frozen=True, eq=False)
+class ScrapeTimeCollector(Collector):
+    """What /metrics reads at each scrape; the composition root builds it from the parts it wired."""
+
+    hub: Hub
+    sources: Sequence[Supervisor]
+    connections: Callable[[], int]  # open WebSocket connections (the /ws endpoint's count)
+    counters: LimitCounters
+    sockets: ConnectionRegistry
 
     def collect(self) -> Iterator[Metric]:
-        hub = self._hub
+        hub = self.hub
         statistics = hub.statistics()
         yield GaugeMetricFamily("ticker_clients", "Clients registered with the hub", value=statistics.clients)
         yield GaugeMetricFamily(
             "ticker_connections",
             "Open WebSocket connections (including evicted ones not yet closed)",
-            value=self._connections(),
+            value=self.connections(),
         )
-        sockets = self._sockets.statistics()
+        sockets = self.sockets.statistics()
         yield GaugeMetricFamily(
             "ticker_sockets",
             "Sockets held: HTTP, WebSocket and handshaking (TICKER_MAX_CONNECTIONS)",
@@ -103,19 +90,19 @@ class _ScrapeTimeCollector(Collector):
                 "Price updates the hub dropped: a price outside the accepted range",
                 statistics.unusable_prices,
             ),
-            ("ticker_rate_limited", "Client messages refused with rate_limited", self._counters.rate_limited),
+            ("ticker_rate_limited", "Client messages refused with rate_limited", self.counters.rate_limited),
             (
                 "ticker_too_many_subscriptions",
                 "Subscribe messages refused with too_many_subscriptions",
-                self._counters.too_many_subscriptions,
+                self.counters.too_many_subscriptions,
             ),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
         yield _labelled_counter(
-            "ticker_limit_closes", "Connections closed for breaking a limit", "reason", self._counters.closed
+            "ticker_limit_closes", "Connections closed for breaking a limit", "reason", self.counters.closed
         )
         yield _labelled_counter(
-            "ticker_handshakes_refused", "WebSocket handshakes refused", "reason", self._counters.handshakes_refused
+            "ticker_handshakes_refused", "WebSocket handshakes refused", "reason", self.counters.handshakes_refused
         )
         ticks_in: dict[str, int] = {}
         for tick in hub.all_latest().values():  # `seq` counts every update of its symbol
@@ -138,7 +125,7 @@ class _ScrapeTimeCollector(Collector):
             "Upstream messages (or trades in one) a source refused, by kind",
             labels=["source", "kind"],
         )
-        for source in self._sources:
+        for source in self.sources:
             for kind, count in sorted(source.statistics().rejected.items()):
                 rejected.add_metric([source.name, kind], count)
         yield rejected

@@ -51,8 +51,7 @@ class ClientSession:
             raise ValueError("only the full protocol batches")
         self._transport = transport
         self._guard = guard
-        self._hub = hub
-        self._pacer = pacer
+        self._hub, self._pacer = hub, pacer  # delivery: the hub it registers with, the pacer its writer takes turns at
         self._close_timeout = close_timeout
         self._dialect = dialect
         self._decode_command = (

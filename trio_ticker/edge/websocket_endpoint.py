@@ -45,8 +45,7 @@ class WebSocketEndpoint:
         connections: ConnectionRegistry,
     ) -> None:
         self._app = app
-        self._hub = hub
-        self._pacer = pacer
+        self._hub, self._pacer = hub, pacer  # delivery: what every session is built with
         self._settings = settings
         self._access = access
         self._connections = connections
