@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -21,6 +22,10 @@ from .outbox import ClientOutbox, status_key
 from .pacing import FlushPacer
 from .protocol import CloseCode
 from .slow_clients import SlowClientReaper
+
+if TYPE_CHECKING:
+    from .history.candles import Interval
+    from .history.live import LiveCandles
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +62,10 @@ class Hub:
         client_buffer: int,
         batch_flush_interval: float = 0.0,
         slow_client_timeout: float = 10.0,
+        candles: LiveCandles | None = None,
     ) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
+        self.candles = candles  # history: every published tick goes into its candles
         self.flush_pacer = FlushPacer(batch_flush_interval)
         self.slow_clients = SlowClientReaper(slow_client_timeout, self._evict_slow_client)
         self._client_buffer = client_buffer
@@ -139,6 +146,8 @@ class Hub:
             conflated += outbox.offer_entry(entry)
         counters.conflated += conflated
         counters.messages_out += len(subscribers)
+        if self.candles is not None:
+            self.candles.record(tick)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:
             self.on_tick_sampled(tick)
         return tick
@@ -181,11 +190,14 @@ class Hub:
             outbox.subscriptions.clear()
             outbox.close_hub_side()
             self.slow_clients.forget(outbox)
+            if self.candles is not None:
+                self.candles.forget(outbox)
         if not self._clients:
             self._no_clients.set()
 
-    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
-        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between)."""
+    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
+        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between);
+        with `candles`, their candles of that interval too (the open candle follows the ticks)."""
         for symbol in symbols:
             if symbol in outbox.subscriptions:
                 continue
@@ -194,8 +206,15 @@ class Hub:
             frame = self._latest_frames.get(symbol)
             if frame is not None:
                 outbox.offer(symbol, frame)
+        if candles is not None and self.candles is not None:
+            self.candles.subscribe(outbox, symbols, candles)
 
-    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
+        """Drop `symbols` (ticks and candles); with `candles`, only their candles of that interval."""
+        if self.candles is not None:
+            self.candles.unsubscribe(outbox, symbols, candles)
+        if candles is not None:
+            return
         for symbol in symbols:
             if outbox.subscriptions.pop(symbol, False) is None:
                 self._subscribers[symbol].pop(outbox, None)

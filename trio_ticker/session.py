@@ -103,19 +103,21 @@ class ClientSession:
     async def _handle(self, command: protocol.Command, outbox: ClientOutbox) -> None:
         hub = self._hub
         match command:
-            case Subscribe(symbols, request_id):
+            case Subscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
+                if candles is not None and hub.candles is None:
+                    raise protocol.candles_unavailable_error(request_id)
                 if self._guard is not None:
                     self._guard.check_subscriptions(outbox.subscriptions, symbols, request_id)
                 # The ack is queued before the subscription exists, so it precedes every tick.
-                await outbox.send_control(protocol.encode_subscribed(symbols, request_id))
-                hub.subscribe(outbox, symbols)
-            case Unsubscribe(symbols, request_id):
+                await outbox.send_control(protocol.encode_subscribed(symbols, request_id, candles))
+                hub.subscribe(outbox, symbols, candles)
+            case Unsubscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
-                hub.unsubscribe(outbox, symbols)
-                await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id))
+                hub.unsubscribe(outbox, symbols, candles)
+                await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id, candles))
             case ListSymbols(request_id):
                 await outbox.send_control(protocol.encode_symbols(hub.symbols, request_id))
             case Ping(request_id):

@@ -31,6 +31,7 @@ class Trade:
     symbol: str
     price: Decimal
     ts: int  # trade time, epoch ms
+    quantity: Decimal | None = None  # `q`, the traded quantity (candle volume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ def decode_message(frame: str | bytes) -> BinanceMessage:
         raise BinanceDecodeError("event payload is not an object")
     kind = payload.get("e")
     if kind in ("trade", "aggTrade"):
-        return Trade(_symbol(payload), _price(payload, "p"), _int(payload, "T"))
+        return Trade(_symbol(payload), _price(payload, "p"), _int(payload, "T"), _quantity(payload))
     if kind in ("24hrMiniTicker", "24hrTicker"):
         return Ticker(_symbol(payload), _price(payload, "c"), _price(payload, "o"), _int(payload, "E"))
     if kind == "serverShutdown":
@@ -135,6 +136,19 @@ def _price(payload: dict[str, Any], key: str) -> Decimal:
         raise BinanceDecodeError(f"price {key!r} is not a decimal number") from None
     if not value.is_finite() or value <= 0:
         raise BinanceDecodeError(f"price {key!r} is not a positive number")
+    return value
+
+
+def _quantity(payload: dict[str, Any]) -> Decimal:
+    text = payload.get("q")
+    if not isinstance(text, str):
+        raise BinanceDecodeError("quantity 'q' is not a string")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise BinanceDecodeError("quantity 'q' is not a decimal number") from None
+    if not value.is_finite() or value < 0:
+        raise BinanceDecodeError("quantity 'q' is not a number >= 0")
     return value
 
 
@@ -212,10 +226,10 @@ class BinanceBook:
         if reference is None:
             return None
         self.refreshed.add(event.symbol)
-        return _update(event.symbol, event.price, reference, event.ts)
+        return _update(event.symbol, event.price, reference, event.ts, event.quantity)
 
 
-def _update(symbol: str, price: Decimal, reference: Decimal, ts: int) -> PriceUpdate:
+def _update(symbol: str, price: Decimal, reference: Decimal, ts: int, volume: Decimal | None = None) -> PriceUpdate:
     return PriceUpdate(
         symbol=symbol,
         price=float(price),
@@ -224,4 +238,5 @@ def _update(symbol: str, price: Decimal, reference: Decimal, ts: int) -> PriceUp
         mode=Mode.LIVE,
         decimals=decimals_of(price, reference),
         source=SOURCE_NAME,
+        volume=volume,
     )
