@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import orjson
 from quart import Response, jsonify, request, send_from_directory
 from quart.typing import ResponseReturnValue
 from quart_cors import cors
@@ -18,6 +19,9 @@ from werkzeug.exceptions import HTTPException
 from . import protocol
 from .access import AccessPolicy, bearer_token
 from .gc_tuning import tune_garbage_collector
+from .history.frames import candles_body
+from .history.query import QueryError, parse_candle_query
+from .history.store import CandleStoreUnavailable
 from .logs import configure_logging
 from .metrics import TickerMetrics
 from .protocol import ErrorCode, ProtocolError
@@ -26,7 +30,8 @@ from .settings import ConfigError, Settings, load_settings
 from .websocket import WebSocketEndpoint
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
-TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})
+HISTORY_RETRY_AFTER_SECONDS = 5
+TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text", "candles"})
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
 
 
@@ -108,6 +113,29 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     async def symbols() -> Response:
         return jsonify({"symbols": list(hub.symbols), "default": settings.default_symbol})
 
+    @app.get("/candles")
+    async def candles() -> ResponseReturnValue:
+        history = service.history
+        if history is None:
+            return error_response("candles_unavailable", "this server keeps no candles (TICKER_HISTORY=off)", 404)
+        try:
+            query = parse_candle_query(
+                request.args,
+                symbols=hub.symbols,
+                default_symbol=settings.default_symbol,
+                max_limit=settings.candles_max_limit,
+            )
+            found = await history.candles(query)
+        except QueryError as error:
+            return error_response(error.code, error.message, error.status, **error.details)
+        except CandleStoreUnavailable:
+            response, status = error_response(
+                "history_unavailable", "the candle store cannot be read right now; retry shortly", 503
+            )
+            return response, status, {"Retry-After": str(HISTORY_RETRY_AFTER_SECONDS)}
+        body = orjson.dumps(candles_body(query.symbol, query.interval, found))
+        return Response(body, content_type="application/json")
+
     @app.get("/healthz")
     async def healthz() -> Response:
         statistics = hub.statistics()
@@ -132,6 +160,7 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
                 },
                 "statistics": statistics_fields(statistics),
                 **({"redis": service.scale_out.health()} if service.scale_out is not None else {}),
+                **({"history": service.history.health()} if service.history is not None else {}),
             }
         )
 

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .history.metrics import HistoryCollector
 from .limits import LimitCounters
 from .model import SourceState, Tick
 from .service import TickerService
@@ -25,6 +26,8 @@ class TickerMetrics:
     def __init__(self, service: TickerService, counters: LimitCounters) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_ScrapeTimeCollector(service, counters))
+        if service.history is not None:
+            self.registry.register(HistoryCollector(service.history))
         self._tick_age = Histogram(
             "ticker_tick_age_seconds",
             "Source event time to fan-out, over a sample of ticks (every 32nd)",

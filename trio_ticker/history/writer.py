@@ -12,19 +12,33 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
 from ..sources.supervise import Jitter, RetryPolicy
-from .book import BookCandle, CandleBook
+from .book import BookCandle, CandleBook, Gap
 from .candles import INTERVALS, Candle, Interval
 from .store import CandleStore, CandleStoreUnavailable, CandleWrite, OpenCandleStore, Retention
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, Interval, int]
+
+
+class Preparer(Protocol):
+    async def prepare(self, store: CandleStore) -> list[CandleWrite]:
+        """Called once, before the first write: read what the store has; returns what to write first."""
+
+
+class RepairListener(Protocol):
+    """Told (on the writing node only) what the book could not see whole: the backfill."""
+
+    def gap(self, gap: Gap) -> None: ...
+
+    def incomplete(self, candle: Candle) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +67,9 @@ class CandleWriter:
         policy: RetryPolicy,
         prune_interval: float = 600.0,
         writing: Callable[[], bool] = lambda: True,
-        prepare: Callable[[CandleStore], Awaitable[None]] | None = None,
-        on_incomplete: Callable[[Candle], None] | None = None,
+        preparers: Sequence[Preparer] = (),
+        backfilled: trio.MemoryReceiveChannel[Sequence[Candle]] | None = None,
+        listener: RepairListener | None = None,
         jitter: Jitter | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -67,8 +82,9 @@ class CandleWriter:
         self._policy = policy
         self._prune_interval = prune_interval
         self._writing = writing
-        self._prepare = prepare
-        self._on_incomplete = on_incomplete
+        self._preparers = tuple(preparers)
+        self._backfilled = backfilled
+        self._listener = listener
         self._jitter = jitter or random.Random()
         self._wall_clock = wall_clock
         self._store: CandleStore | None = None
@@ -85,10 +101,8 @@ class CandleWriter:
 
     # -- what others call -------------------------------------------------------------------------
 
-    def submit(self, candles: Iterable[Candle], *, merge: bool = False) -> None:
-        """Queue candles from elsewhere (backfill: merge False, they replace; a generated past: merge True)."""
-        for candle in candles:
-            self._external.append(CandleWrite(candle, candle.open_time if merge else None))
+    def _queue_external(self, writes: Iterable[CandleWrite]) -> None:
+        self._external.extend(writes)
         self._enforce_limit()
 
     async def read(
@@ -154,9 +168,10 @@ class CandleWriter:
         next_prune = trio.current_time()
         while True:
             if self._writing():
-                if not self._prepared and self._prepare is not None:
-                    await self._prepare(store)
-                self._prepared = True
+                if not self._prepared:
+                    for preparer in self._preparers:
+                        self._queue_external(await preparer.prepare(store))
+                    self._prepared = True
                 await self.flush(store)
                 if trio.current_time() >= next_prune:
                     deleted = await store.prune(self._book.symbols, self._retention, self._now_ms())
@@ -192,8 +207,21 @@ class CandleWriter:
         self.last_write_ts = self._now_ms()
 
     def _take_from_book(self) -> None:
+        """Take the book's candles and what backfill fetched; pass on what the book could not see whole."""
+        writing = self._writing()
         for book_candle in self._book.take_for_store():
             self._queue_live(book_candle)
+            if writing and book_candle.incomplete and book_candle.candle.closed and self._listener is not None:
+                self._listener.incomplete(book_candle.candle)
+        for gap in self._book.take_gaps():
+            if writing and self._listener is not None:
+                self._listener.gap(gap)
+        while self._backfilled is not None:
+            try:
+                fetched = self._backfilled.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            self._external.extend(CandleWrite(candle) for candle in fetched)  # klines replace what is stored
         self._enforce_limit()
 
     def _queue_live(self, book_candle: BookCandle) -> None:
@@ -203,8 +231,6 @@ class CandleWriter:
         # A merge is asked for until the store has done it once; a newer state keeps the request.
         merge_from = book_candle.merge_from if previous is None else previous.merge_from or book_candle.merge_from
         self._live[key] = CandleWrite(candle, merge_from)
-        if candle.closed and book_candle.incomplete and self._on_incomplete is not None and self._writing():
-            self._on_incomplete(candle)
 
     def _enforce_limit(self) -> None:
         excess = len(self._external) + len(self._live) - self._pending_limit
