@@ -144,9 +144,10 @@ class CandleWriter:
     # -- the task ---------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Started at once: live prices never wait for the store."""
-        task_status.started()
+        """Started once the first attempt to open the store has succeeded or failed (so the first
+        `/candles` finds it open), never later: a store that is away does not hold up the prices."""
         failures = 0
+        started = False
         while True:
             try:
                 async with self._open_store() as store:
@@ -155,12 +156,18 @@ class CandleWriter:
                     if failures or self.state != "ok":
                         self._recovered(failures)
                     failures = 0
+                    if not started:
+                        started = True
+                        task_status.started()
                     await self._write_forever(store)
             except CandleStoreUnavailable as error:
                 failures += 1
                 self._failed(str(error), failures)
             finally:
                 self._store = None
+            if not started:
+                started = True
+                task_status.started()
             self._take_from_book()  # keep the book's queues short while the store is away
             await trio.sleep(self._policy.delay(failures, self._jitter))
 
