@@ -68,5 +68,9 @@ class MemoryCandles:
         self._check()
         return 0
 
+    async def check(self) -> None:
+        await trio.lowlevel.checkpoint()
+        self._check()
+
     def series(self, symbol: str, interval: Interval) -> list[Candle]:
         return sorted((c for k, c in self.candles.items() if k[:2] == (symbol, interval)), key=lambda c: c.open_time)

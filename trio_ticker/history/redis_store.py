@@ -148,6 +148,9 @@ class RedisCandleStore:
         removed: Any = await self._call(self._prune(keys=keys, args=args))
         return int(removed)
 
+    async def check(self) -> None:
+        await self._call(self._client.ping())
+
     async def _call(self, request: Awaitable[T]) -> T:
         try:
             with trio.fail_after(self._timeout):
@@ -189,7 +192,15 @@ async def open_redis_candle_store(url: str, *, prefix: str, command_timeout: flo
     try:
         async with client:
             store = RedisCandleStore(client, prefix=prefix, command_timeout=command_timeout)
-            await store._call(client.ping())
+            await store.check()
             yield store
+    except* CandleStoreUnavailable as group:  # raised by a command, wrapped by coredis's connection pool
+        raise _first_leaf(group) from None
     except* (RedisError, OSError) as group:
-        raise CandleStoreUnavailable(f"{type(group.exceptions[0]).__name__}: {group.exceptions[0]}") from group
+        error = _first_leaf(group)
+        raise CandleStoreUnavailable(f"{type(error).__name__}: {error}") from group
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

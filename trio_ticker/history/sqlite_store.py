@@ -121,6 +121,10 @@ class SQLiteCandleStore:
                     ).rowcount
         return deleted
 
+    async def check(self) -> None:
+        async with self._read_lock:
+            await _in_thread(self._reader.execute, "SELECT 1")
+
 
 class _transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode)."""

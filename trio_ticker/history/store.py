@@ -61,6 +61,9 @@ class CandleStore(Protocol):
     async def prune(self, symbols: Sequence[str], retention: Retention, now_ms: int) -> int:
         """Delete what retention no longer keeps; returns how many candles went."""
 
+    async def check(self) -> None:
+        """Raise `CandleStoreUnavailable` unless the store answers (a cheap round trip)."""
+
 
 OpenCandleStore = Callable[[], AbstractAsyncContextManager[CandleStore]]
 """Opens the store (a file, a connection pool); leaving the block closes it."""

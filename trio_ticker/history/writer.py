@@ -26,6 +26,7 @@ from .store import CandleStore, CandleStoreUnavailable, CandleWrite, OpenCandleS
 log = logging.getLogger(__name__)
 
 Key = tuple[str, Interval, int]
+FOLLOWER_KEEPS_MS = 60_000
 
 
 class Preparer(Protocol):
@@ -187,8 +188,15 @@ class CandleWriter:
             else:
                 self._take_from_book()
                 self._external.clear()
-                self._live.clear()
+                self._keep_recent_only()
+                await store.check()  # a follower only reads: notice a store that went away all the same
             await trio.sleep(self._flush_interval)
+
+    def _keep_recent_only(self) -> None:
+        """Not writing (a follower): keep the last minute's candles, so that taking over from a leader that
+        died loses none it had not written yet; older ones the leader wrote."""
+        oldest = self._now_ms() - FOLLOWER_KEEPS_MS
+        self._live = {key: write for key, write in self._live.items() if write.candle.close_time >= oldest}
 
     async def flush(self, store: CandleStore) -> None:
         """Write everything pending now, in one call: backfill first, then the book's candles."""
