@@ -15,12 +15,15 @@ def settings() -> Settings:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def candle_files_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Servers the tests start (in-process and child processes) keep their candle file out of the repository."""
-    previous = os.environ.get("TICKER_DATA_DIR")
-    os.environ["TICKER_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+def history_kept_to_the_test_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Servers the tests start (in-process and child processes) keep their candle file out of the repository,
+    and never backfill from the real Binance: the backfill tests point it at the fake one."""
+    environment = {"TICKER_DATA_DIR": str(tmp_path_factory.mktemp("data")), "TICKER_BACKFILL": "false"}
+    previous = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     yield
-    if previous is None:
-        del os.environ["TICKER_DATA_DIR"]
-    else:
-        os.environ["TICKER_DATA_DIR"] = previous
+    for name, value in previous.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value

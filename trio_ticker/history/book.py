@@ -84,6 +84,7 @@ class CandleBook:
         self._seen: dict[str, list[bool]] = {symbol: [False] * len(intervals) for symbol in self._bars}
         self._last_ts: dict[str, int] = {}
         self.first_ts: dict[str, int] = {}  # each symbol's first tick in this process
+        self.first_price: dict[str, Decimal] = {}
         self._store_changes: set[str] = set()
         self._live_changes: set[str] = set()
         self._closed_for_store: list[BookCandle] = []
@@ -112,6 +113,7 @@ class CandleBook:
                     bar.incomplete = True
         if last is None:
             self.first_ts[symbol] = ts
+            self.first_price[symbol] = price
         if last is None or ts > last:
             self._last_ts[symbol] = ts
         late = opened = False
