@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, Interval, int]
 FOLLOWER_KEEPS_MS = 60_000
+FINAL_FLUSH_TIMEOUT = 2.0  # seconds a shutdown waits for the last write
 
 
 class Preparer(Protocol):
@@ -173,6 +174,19 @@ class CandleWriter:
             await trio.sleep(self._policy.delay(failures, self._jitter))
 
     async def _write_forever(self, store: CandleStore) -> None:
+        try:
+            await self._write_until_cancelled(store)
+        except trio.Cancelled:
+            # Shutting down: what changed since the last flush is written too, within a bound.
+            with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT):
+                if self._writing() and self._prepared:
+                    try:
+                        await self.flush(store)
+                    except CandleStoreUnavailable as error:
+                        log.warning("event=history_final_flush_failed store=%s error=%r", self.store_name, str(error))
+            raise
+
+    async def _write_until_cancelled(self, store: CandleStore) -> None:
         next_prune = trio.current_time()
         while True:
             if self._writing():
