@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from .server_process import ServerProcess
 
@@ -20,25 +20,14 @@ DAY_OF_MINUTES = 1440
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A demo server with an empty data directory: its chart history is the generated day."""
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """The board's demo server (conftest's `page` opens it), with an empty data directory of its own: its chart
+    history is the generated day."""
     process = ServerProcess(env={"TICKER_DATA_DIR": str(tmp_path), "TICKER_HISTORY_FLUSH_INTERVAL": "0.2"})
     process.start()
     yield process
     process.stop()
     print("server log (last lines):", *process.log, sep="\n")
-
-
-@pytest.fixture
-def chart_page(browser: Browser, fresh_server: ServerProcess) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(fresh_server.url + "/")
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
 
 
 def chart(page: Page) -> Any:
@@ -59,10 +48,7 @@ def wait_loaded(page: Page, interval: str, at_least: int) -> int:
     return candles_shown(page)
 
 
-def test_the_chart_opens_full_switches_at_once_updates_live_and_survives_a_reload(
-    chart_page: Page, artifacts: Path
-) -> None:
-    page = chart_page
+def test_the_chart_opens_full_switches_at_once_updates_live_and_survives_a_reload(page: Page, artifacts: Path) -> None:
     candle_frames: list[dict[str, Any]] = []
 
     def watch(socket: Any) -> None:

@@ -65,7 +65,8 @@ class FakeBinanceRest:
             status, headers, body = self.script.pop(0)
             return status, {**weight, **headers}, body
         if self._used > self.weight_per_minute:
-            return 429, {**weight, "Retry-After": str(60 - int(self.wall_clock()) % 60)}, {"code": -1003, "msg": "Too many requests."}  # fmt: skip
+            retry_after = {"Retry-After": str(60 - int(self.wall_clock()) % 60)}
+            return 429, {**weight, **retry_after}, {"code": -1003, "msg": "Too many requests."}
         if path != "/api/v3/klines":
             return 404, weight, {"code": -1, "msg": "not found"}
         return self._klines(query, weight)

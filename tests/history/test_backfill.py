@@ -62,17 +62,22 @@ class Run:
                 self.candles.extend(batch)
         return self.candles
 
+    async def backfill_for(self, seconds: float, store: MemoryCandles | None = None) -> list[Candle]:
+        """Run the backfill as the writer would: prepared on `store` (empty by default), for `seconds`."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.backfill.run)
+            assert await self.backfill.prepare(store or MemoryCandles()) == []
+            candles = await self.collect(seconds)
+            nursery.cancel_scope.cancel()
+        return candles
+
     def request_times(self) -> list[float]:
         return [at for at, _ in self.fake.requests]
 
 
 async def test_start_fetches_each_series_up_to_its_last_closed_interval(autojump_clock: trio.abc.Clock) -> None:
     run = Run(per_series=5)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        assert await run.backfill.prepare(MemoryCandles()) == []
-        candles = await run.collect(30)
-        nursery.cancel_scope.cancel()
+    candles = await run.backfill_for(30)
     now = run.now_ms() - 30_000
     for interval in INTERVALS:
         series = [c for c in candles if c.interval is interval]
@@ -92,22 +97,14 @@ async def test_the_newest_stored_candle_is_fetched_again_and_nothing_older(autoj
     minute = bucket_start(run.now_ms(), Interval.M1)
     partial = Candle("BTCUSDT", Interval.M1, minute - 3 * 60_000, *[Decimal(1)] * 5, 1, minute)  # type: ignore[arg-type]
     await store.write([CandleWrite(partial)])
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        await run.backfill.prepare(store)
-        candles = await run.collect(30)
-        nursery.cancel_scope.cancel()
+    candles = await run.backfill_for(30, store)
     minutes = [c.open_time for c in candles if c.interval is Interval.M1]
     assert minutes == [minute - 3 * 60_000, minute - 2 * 60_000, minute - 60_000]
 
 
 async def test_a_429_pauses_every_request_for_its_retry_after(autojump_clock: trio.abc.Clock) -> None:
     run = Run(script=[(429, {"Retry-After": "7"}, REFUSED)])
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        await run.backfill.prepare(MemoryCandles())
-        candles = await run.collect(60)
-        nursery.cancel_scope.cancel()
+    candles = await run.backfill_for(60)
     first, second, *_ = run.request_times()
     assert second - first == 7.0
     assert len({c.interval for c in candles}) == len(INTERVALS)  # then everything came
@@ -118,11 +115,7 @@ async def test_a_418_ban_drops_the_job_and_holds_every_request_until_it_ends(
     autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     run = Run(script=[(418, {"Retry-After": "300"}, {"code": -1003, "msg": "Way too many requests; IP banned."})])
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        await run.backfill.prepare(MemoryCandles())
-        candles = await run.collect(400)
-        nursery.cancel_scope.cancel()
+    candles = await run.backfill_for(400)
     first, second, *_ = run.request_times()
     assert second - first == 300.0
     assert len({c.interval for c in candles}) == len(INTERVALS) - 1  # the banned request's series waits for later
@@ -134,11 +127,7 @@ async def test_a_418_ban_drops_the_job_and_holds_every_request_until_it_ends(
 async def test_server_errors_back_off_and_a_job_that_keeps_failing_is_dropped(autojump_clock: trio.abc.Clock) -> None:
     busy = (503, {}, {"code": -1001, "msg": "Internal error; unable to process your request."})
     run = Run(script=[busy] * 4)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        await run.backfill.prepare(MemoryCandles())
-        await run.collect(60)
-        nursery.cancel_scope.cancel()
+    await run.backfill_for(60)
     times = run.request_times()
     gaps = [later - earlier for earlier, later in itertools.pairwise(times[:5])]
     assert gaps == [1.0, 2.0, 4.0, 0.0]  # backoff 1, 2, 4 s; after the 4th attempt the next job starts at once
@@ -148,22 +137,14 @@ async def test_server_errors_back_off_and_a_job_that_keeps_failing_is_dropped(au
 
 async def test_a_request_binance_calls_wrong_is_not_retried(autojump_clock: trio.abc.Clock) -> None:
     run = Run(script=[(400, {}, {"code": -1121, "msg": "Invalid symbol."})])
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        await run.backfill.prepare(MemoryCandles())
-        await run.collect(30)
-        nursery.cancel_scope.cancel()
+    await run.backfill_for(30)
     assert len(run.fake.requests) == len(INTERVALS)  # the failed one once, then the six others
     assert run.backfill.health()["backfill"]["failed_jobs"] == 1
 
 
 async def test_requests_stay_within_the_weight_budget(autojump_clock: trio.abc.Clock) -> None:
     run = Run(per_series=5, weight_per_minute=10)  # 5 requests a minute
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        await run.backfill.prepare(MemoryCandles())
-        candles = await run.collect(200)
-        nursery.cancel_scope.cancel()
+    candles = await run.backfill_for(200)
     times = run.request_times()
     assert len(times) == len(INTERVALS)
     assert all(sum(1 for t in times if start <= t < start + 60) <= 5 for start in times)
@@ -173,11 +154,7 @@ async def test_requests_stay_within_the_weight_budget(autojump_clock: trio.abc.C
 async def test_near_binances_weight_limit_requests_wait_for_the_next_minute(autojump_clock: trio.abc.Clock) -> None:
     run = Run()  # the first answer is a normal one; only its header says the IP is nearly at its limit
     run.fake.script = [(200, {"X-MBX-USED-WEIGHT-1M": "5800"}, [])]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run.backfill.run)
-        await run.backfill.prepare(MemoryCandles())
-        await run.collect(120)
-        nursery.cancel_scope.cancel()
+    await run.backfill_for(120)
     first, second, *_ = run.request_times()
     assert second - first == 30.0  # 12:00:30 -> 12:01:00
 

@@ -92,15 +92,18 @@ class Setup:
         now = int(self.clock() * 1000)
         self.book.record("BTCUSDT", Decimal(price), Decimal("0.5"), now, now)
 
+    async def write_for(self, seconds: float) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.writer.run)
+            await trio.sleep(seconds)
+            nursery.cancel_scope.cancel()
+
 
 async def test_a_fresh_store_gets_a_day_joined_to_the_first_tick(autojump_clock: trio.abc.Clock) -> None:
     store = MemoryCandles()
     setup = Setup(store)
     setup.tick("96510.25")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(setup.writer.run)
-        await trio.sleep(2)
-        nursery.cancel_scope.cancel()
+    await setup.write_for(2)
     day = store.series("BTCUSDT", Interval.M1)
     assert len(day) == 1441 and day[-1].open_time == BASE  # 24 h of generated minutes, then the live one
     assert day[-2].close == Decimal("96510.25") == day[-1].open  # no jump where the live prices begin
@@ -135,10 +138,7 @@ async def test_after_a_restart_only_the_gap_is_generated_between_two_known_price
     await store.write([CandleWrite(before)])
     setup = Setup(store)
     setup.tick("96000.5")
-    async with trio.open_nursery() as nursery:
-        await nursery.start(setup.writer.run)
-        await trio.sleep(2)
-        nursery.cancel_scope.cancel()
+    await setup.write_for(2)
     day = store.series("BTCUSDT", Interval.M1)
     assert [c.open_time for c in day] == [BASE - m * 60_000 for m in range(11, -1, -1)]
     assert day[0] == before  # what was stored stays

@@ -3,83 +3,46 @@ follower reads the same history; Redis frozen for a while loses nothing and pric
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 import trio
 
-from tests.helpers import make_settings
-from tests.live_server import serve_app
 from tests.redis_server import RedisServer, open_redis_server
-from trio_ticker.app import create_app
-from trio_ticker.service import TickerService
-from trio_ticker.settings import Settings
+from tests.test_scaleout_redis import Worker, elected, open_workers, scale_out_settings
 
 pytestmark = pytest.mark.slow
-prefixes = itertools.count()
 WAIT = 30.0
 
 
-class Worker:
-    def __init__(self, settings: Settings) -> None:
-        self.service = TickerService(settings)
-        self.app = create_app(settings, self.service)
-        self.address = ""
+async def get(worker: Worker, path: str) -> Any:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return (await client.get(f"http://{worker.address}{path}")).json()
 
-    @property
-    def leading(self) -> bool:
-        assert self.service.scale_out is not None and self.service.scale_out.leader is not None
-        return self.service.scale_out.leader.leading
 
-    async def get(self, path: str) -> Any:
-        async with httpx.AsyncClient(timeout=10) as client:
-            return (await client.get(f"http://{self.address}{path}")).json()
-
-    async def history(self) -> dict[str, Any]:
-        return (await self.get("/healthz"))["history"]  # type: ignore[no-any-return]
+async def history_of(worker: Worker) -> dict[str, Any]:
+    return (await worker.health())["history"]  # type: ignore[no-any-return]
 
 
 @asynccontextmanager
 async def two_workers(server: RedisServer) -> AsyncIterator[list[Worker]]:
-    settings = make_settings(
-        redis_url=server.url,
-        redis_prefix=f"history{next(prefixes)}",
-        redis_lease=1.0,
-        redis_command_timeout=0.5,
-        redis_reconnect_initial_delay=0.05,
-        redis_reconnect_max_delay=0.2,
-        demo_interval=0.02,
-        history_flush_interval=0.2,
-        history_retry_max_delay=1.0,
-    )
-    workers = [Worker(settings) for _ in range(2)]
-    async with AsyncExitStack() as stack:
-        for worker in workers:
-            worker.address = await stack.enter_async_context(serve_app(worker.app, settings))
+    settings = scale_out_settings(server, history_flush_interval=0.2, history_retry_max_delay=1.0)
+    async with open_workers(settings) as workers:
         yield workers
 
 
-async def leader_of(workers: list[Worker]) -> tuple[Worker, Worker]:
-    with trio.fail_after(WAIT):
-        while sum(worker.leading for worker in workers) != 1:
-            await trio.sleep(0.02)
-    leader = next(worker for worker in workers if worker.leading)
-    return leader, next(worker for worker in workers if worker is not leader)
-
-
 async def closed_seconds(worker: Worker, until_ms: int) -> list[dict[str, Any]]:
-    body = await worker.get(f"/candles?symbol=AAPL&interval=1s&end={until_ms}&limit=1000")
+    body = await get(worker, f"/candles?symbol=AAPL&interval=1s&end={until_ms}&limit=1000")
     return [candle for candle in body["candles"] if candle["closed"]]
 
 
 async def test_the_leader_writes_and_every_worker_serves_the_same_candles() -> None:
     async with open_redis_server() as server, two_workers(server) as workers:
-        leader, follower = await leader_of(workers)
+        leader, [follower] = await elected(workers)
         await trio.sleep(3.0)
         until = int(time.time() * 1000) - 1_500  # seconds closed and written by now
         with trio.fail_after(WAIT):
@@ -88,7 +51,7 @@ async def test_the_leader_writes_and_every_worker_serves_the_same_candles() -> N
         from_leader = await closed_seconds(leader, until)
         assert from_follower == from_leader  # one history, read from Redis by both
         assert all(int(c["trades"]) > 0 and float(c["volume"]) > 0 for c in from_follower)
-        leader_health, follower_health = await leader.history(), await follower.history()
+        leader_health, follower_health = await history_of(leader), await history_of(follower)
         assert (leader_health["store"], leader_health["writing"], leader_health["state"]) == ("redis", True, "ok")
         assert (follower_health["writing"], follower_health["written"]) == (False, 0)  # followers only read
         assert leader_health["written"] > 0
@@ -96,24 +59,24 @@ async def test_the_leader_writes_and_every_worker_serves_the_same_candles() -> N
 
 async def test_redis_frozen_for_a_while_keeps_prices_and_loses_no_candle() -> None:
     async with open_redis_server() as server, two_workers(server) as workers:
-        await leader_of(workers)
+        await elected(workers)
         await trio.sleep(2.0)
         server.pause()
         try:
             with trio.fail_after(WAIT):
-                while [(await worker.history())["state"] for worker in workers] != ["unavailable"] * 2:
+                while [(await history_of(worker))["state"] for worker in workers] != ["unavailable"] * 2:
                     await trio.sleep(0.1)
             for worker in workers:  # every worker still serves its last prices, marked stale
-                price = await worker.get("/price?symbol=AAPL")
+                price = await get(worker, "/price?symbol=AAPL")
                 assert price["symbol"] == "AAPL"
             frozen_at = int(time.time() * 1000)
             await trio.sleep(2.0)
         finally:
             server.resume()
         with trio.fail_after(WAIT):
-            while [(await worker.history())["state"] for worker in workers] != ["ok"] * 2:
+            while [(await history_of(worker))["state"] for worker in workers] != ["ok"] * 2:
                 await trio.sleep(0.1)
-        _, follower = await leader_of(workers)
+        _, [follower] = await elected(workers)
         await trio.sleep(3.0)
         seconds = await closed_seconds(follower, int(time.time() * 1000) - 1_500)
         # Ticks stop while Redis is frozen (they travel through it), so seconds with trades end near the

@@ -14,6 +14,7 @@ from functools import partial
 import trio
 
 from ..settings import Settings
+from ..sources.build import retry_policy
 from ..sources.supervise import RetryPolicy
 from .backfill import BinanceBackfill
 from .book import CandleBook
@@ -88,7 +89,7 @@ def build_history(
             weight_per_minute=settings.binance_rest_weight_per_minute,
             candles_per_series=settings.backfill_candles,
             retention=retention,
-            policy=RetryPolicy(initial=settings.reconnect_initial_delay, maximum=settings.reconnect_max_delay),
+            policy=retry_policy(settings),
             http_timeout=settings.upstream_connect_timeout,
             jitter=random.Random(settings.demo_seed),
             wall_clock=wall_clock,
