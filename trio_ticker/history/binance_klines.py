@@ -7,12 +7,12 @@ A kline is `[openTime, "open", "high", "low", "close", "volume", closeTime, "quo
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from .candles import INTERVAL_MS, Candle, Interval
+from .candles import INTERVAL_MS, Candle, Interval, parse_decimal
 
 KLINES_PATH = "/api/v3/klines"
 MAX_KLINES = 1000  # rows per request
@@ -65,15 +65,10 @@ def _candle(row: Any, symbol: str, interval: Interval) -> Candle:
 
 
 def _decimal(text: Any, name: str, *, positive: bool = True) -> Decimal:
-    if not isinstance(text, str):
-        raise KlinesDecodeError(f"kline {name} is not a string: {text!r}")
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise KlinesDecodeError(f"kline {name} is not a decimal number: {text[:40]!r}") from None
-    if not value.is_finite() or value < 0 or (positive and value == 0):
-        raise KlinesDecodeError(f"kline {name} is out of range: {text[:40]!r}")
-    return value
+        return parse_decimal(text, positive=positive)
+    except ValueError as error:
+        raise KlinesDecodeError(f"kline {name} {error}: {str(text)[:40]!r}") from None
 
 
 def decode_error(body: str | bytes) -> str:

@@ -6,6 +6,7 @@ start of its interval in epoch milliseconds, so a day starts at 00:00 UTC and 4 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +78,19 @@ def exact(value: Decimal | float | int | str) -> Decimal:
     return number
 
 
+def parse_decimal(text: object, *, positive: bool) -> Decimal:
+    """A feed's decimal string, exactly; raises ValueError unless it is finite and >= 0 (> 0 if `positive`)."""
+    try:
+        value = Decimal(text) if isinstance(text, str) else None
+    except InvalidOperation:
+        value = None
+    if value is None:
+        raise ValueError("is not a decimal number in a string")
+    if not value.is_finite() or value < 0 or (positive and value == 0):
+        raise ValueError("is not a positive number" if positive else "is not a number >= 0")
+    return value
+
+
 def plain(value: Decimal) -> str:
     """A Decimal in positional notation (never `1E+2`), as Binance writes numbers."""
     return format(value, "f")
@@ -137,10 +151,8 @@ def merge_stored(stored: Candle | None, ours: Candle, covers_from: int) -> Candl
     if stored.updated_ts < covers_from:
         return combine(stored, ours)
     newer = ours if ours.updated_ts >= stored.updated_ts else stored
-    return Candle(
-        symbol=ours.symbol,
-        interval=ours.interval,
-        open_time=ours.open_time,
+    return dataclasses.replace(
+        ours,
         open=stored.open,
         high=max(stored.high, ours.high),
         low=min(stored.low, ours.low),
@@ -148,7 +160,6 @@ def merge_stored(stored: Candle | None, ours: Candle, covers_from: int) -> Candl
         volume=max(stored.volume, ours.volume),
         trades=max(stored.trades, ours.trades),
         updated_ts=newer.updated_ts,
-        closed=ours.closed,
     )
 
 

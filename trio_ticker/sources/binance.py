@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from ..history.candles import parse_decimal
 from ..model import Mode, PriceUpdate
 
 SOURCE_NAME = "binance"
@@ -140,16 +141,10 @@ def _price(payload: dict[str, Any], key: str) -> Decimal:
 
 
 def _quantity(payload: dict[str, Any]) -> Decimal:
-    text = payload.get("q")
-    if not isinstance(text, str):
-        raise BinanceDecodeError("quantity 'q' is not a string")
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise BinanceDecodeError("quantity 'q' is not a decimal number") from None
-    if not value.is_finite() or value < 0:
-        raise BinanceDecodeError("quantity 'q' is not a number >= 0")
-    return value
+        return parse_decimal(payload.get("q"), positive=False)
+    except ValueError as error:
+        raise BinanceDecodeError(f"quantity 'q' {error}") from None
 
 
 def _int(payload: dict[str, Any], key: str) -> int:
