@@ -112,6 +112,15 @@ async def test_a_merge_batch_sent_twice_is_counted_once(open_store: OpenCandleSt
         assert await read_all(store) == first
 
 
+async def test_a_batch_larger_than_a_redis_script_call_is_written_whole(open_store: OpenCandleStore) -> None:
+    async with open_store() as store:
+        day = [candle(minute, volume="1", updated=BASE + minute * MINUTE + 10) for minute in range(1_440)]
+        await store.write([CandleWrite(c, merge_from=c.open_time) for c in day])
+        again = await store.write([CandleWrite(c, merge_from=c.open_time) for c in day])  # a retried batch
+        assert again == day
+        assert await store.read("BTCUSDT", Interval.M1, start=None, end=None, limit=2_000) == day
+
+
 async def test_candles_survive_closing_and_opening_the_store_again(open_store: OpenCandleStore) -> None:
     async with open_store() as store:
         await store.write([CandleWrite(candle(minute)) for minute in range(5)])

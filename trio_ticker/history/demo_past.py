@@ -11,6 +11,10 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import trio
 
 from ..sources.demo import SECONDS_PER_YEAR, TYPICAL_TRADE_VALUE, instrument_for
 from .book import CandleBook
@@ -116,23 +120,32 @@ class DemoPast:
         if stored and stored[0].open_time + MINUTE_MS > start:
             start, join = stored[0].open_time + MINUTE_MS, float(stored[0].close)
         first_price = self._book.first_price.get(symbol)
-        minutes = generate_minutes(
-            symbol,
-            start_ms=start,
-            end_ms=end,
-            anchor=float(first_price) if first_price is not None else instrument.start_price,
-            join=join,
-            volatility=instrument.volatility,
-            tick_size=instrument.tick_size,
-            ticks_per_minute=self._ticks_per_minute,
-            dt_years_per_tick=self._dt_years,
-            rng=random.Random(f"{self._seed}/{symbol}") if self._seed is not None else random.Random(),
+        # A day of candles is about a hundred milliseconds of Python: in a thread, so ticks are not held up.
+        writes = await trio.to_thread.run_sync(
+            partial(
+                past_writes,
+                symbol,
+                start_ms=start,
+                end_ms=end,
+                anchor=float(first_price) if first_price is not None else instrument.start_price,
+                join=join,
+                volatility=instrument.volatility,
+                tick_size=instrument.tick_size,
+                ticks_per_minute=self._ticks_per_minute,
+                dt_years_per_tick=self._dt_years,
+                rng=random.Random(f"{self._seed}/{symbol}") if self._seed is not None else random.Random(),
+            )
         )
-        self.generated += len(minutes)
-        # Every part is merged with what is stored: the edge intervals (e.g. this hour) hold stored or
-        # live ticks besides the generated minutes.
-        writes = [CandleWrite(candle, candle.open_time) for candle in minutes]
-        for interval in INTERVALS:
-            if interval.ms > MINUTE_MS:
-                writes.extend(CandleWrite(c, max(c.open_time, start)) for c in roll_up(minutes, interval))
+        self.generated += sum(1 for write in writes if write.candle.interval is Interval.M1)
         return writes
+
+
+def past_writes(symbol: str, *, start_ms: int, **walk: Any) -> list[CandleWrite]:
+    """The generated minutes and their roll-ups, each merged with what is stored: the edge intervals (e.g. this
+    hour) hold stored or live ticks besides the generated minutes."""
+    minutes = generate_minutes(symbol, start_ms=start_ms, **walk)
+    writes = [CandleWrite(candle, candle.open_time) for candle in minutes]
+    for interval in INTERVALS:
+        if interval.ms > MINUTE_MS:
+            writes.extend(CandleWrite(c, max(c.open_time, start_ms)) for c in roll_up(minutes, interval))
+    return writes

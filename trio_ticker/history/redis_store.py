@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 UNCONDITIONAL = "*"
 ABSENT = ""
+WRITE_CHUNK = 500  # candles per script call: a few milliseconds of Redis time
 
 # KEYS: one series per write. ARGV: (open_time, expected member or '' or '*', new member) per write.
 WRITE = """
@@ -86,8 +87,15 @@ class RedisCandleStore:
         return f"{self._prefix}:candles:{interval.value}:{symbol}"
 
     async def write(self, writes: Sequence[CandleWrite]) -> list[Candle]:
-        if not writes:
-            return []
+        """In script calls of at most WRITE_CHUNK candles, so no call holds Redis up for long (the ingest
+        leader's lease shares it). A batch retried after a failed chunk is safe: replacing is idempotent,
+        and a merge already written is found as written and kept."""
+        results: list[Candle] = []
+        for start in range(0, len(writes), WRITE_CHUNK):
+            results.extend(await self._write_chunk(writes[start : start + WRITE_CHUNK]))
+        return results
+
+    async def _write_chunk(self, writes: Sequence[CandleWrite]) -> list[Candle]:
         stored = await self._stored_for_merges(writes)
         keys: list[str] = []
         args: list[str | int] = []

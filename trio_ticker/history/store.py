@@ -50,7 +50,8 @@ class CandleStore(Protocol):
     name: str  # "sqlite" or "redis", for /healthz and the logs
 
     async def write(self, writes: Sequence[CandleWrite]) -> list[Candle]:
-        """Apply `writes` in order, atomically; returns what each one stored (merges resolved)."""
+        """Apply `writes` in order; returns what each one stored (merges resolved). After a failure the
+        same batch may be sent again: a merge already applied is not applied twice."""
 
     async def read(
         self, symbol: str, interval: Interval, *, start: int | None, end: int | None, limit: int
