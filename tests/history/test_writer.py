@@ -96,6 +96,16 @@ async def test_writes_are_batched_once_per_flush_interval_whatever_the_tick_rate
     assert (hour.volume, hour.trades) == (setup.volume, setup.ticks)
 
 
+async def test_a_shutdown_writes_what_changed_since_the_last_flush(autojump_clock: trio.abc.Clock) -> None:
+    setup = Setup()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(setup.writer.run)
+        await setup.ticks_for(0.9)  # the first flush was at once; the next would be due at 1 s
+        nursery.cancel_scope.cancel()
+    [minute] = setup.store.series("BTCUSDT", Interval.M1)
+    assert minute.trades == setup.ticks == 90
+
+
 async def test_a_failed_store_logs_once_keeps_every_candle_and_retries_with_backoff(
     autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
