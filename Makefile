@@ -8,7 +8,10 @@ PORT ?= 8000
 SERVE := $(BIN)/hypercorn trio_ticker.app:app --worker-class trio --bind $(HOST):$(PORT) \
 	--websocket-ping-interval 20 --read-timeout 40
 
-.PHONY: run serve test lint typecheck check clean vendor bench
+.PHONY: run serve test lint typecheck check clean vendor bench system-packages
+
+# Debian packages the suite drives for real: the browser tests' chromium, the Redis tests' redis-server.
+SYSTEM_PACKAGES_MISSING = $(strip $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(shell command -v redis-server),,redis-server))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +31,25 @@ run: $(VENV)/.installed
 	$(SERVE)
 
 # The same app with our own shutdown: clients get close 1001 on SIGTERM/SIGINT.
+# WORKERS=N: N supervised worker processes on the one port (N > 1 needs TICKER_REDIS_URL).
 serve: $(VENV)/.installed
-	TICKER_HOST=$(HOST) TICKER_PORT=$(PORT) $(BIN)/python -m trio_ticker
+	TICKER_HOST=$(HOST) TICKER_PORT=$(PORT) $(BIN)/python -m trio_ticker $(if $(WORKERS),--workers $(WORKERS))
+
+# As root, installs what is missing; otherwise names the one command to run (the tests then fail under CI and skip
+# with that command outside it).
+system-packages:
+	@missing="$(SYSTEM_PACKAGES_MISSING)"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian packages for the tests: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "The tests need Debian packages that are missing; install them with:"; \
+		echo "  sudo apt-get install -y $$missing"; \
+	fi
 
 # The web client's helpers run under Node's test runner: required under CI, skipped (with a note) without node.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test system-packages
 	@if command -v node >/dev/null; then node --test web/tests/; \
 	elif [ "$$CI" = "true" ]; then echo "node is required under CI (web/tests)"; exit 1; \
 	else echo "SKIPPED web/tests: node not found (install Node.js 20+ to run them)"; fi

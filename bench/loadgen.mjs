@@ -2,6 +2,8 @@
 // and reports updates delivered per second, latency (tick `ts` -> receipt), per-client counts, seq gaps,
 // closes, and its own CPU time as one JSON object on stdout. Cheap per frame: one JSON.parse, no allocation
 // per update beyond it. Usage: node loadgen.mjs --url ws://127.0.0.1:8000/ws?batch=1 --clients 100 ...
+// --dialect full (default: `type` tags the messages; --subprotocol trio-ticker.v1 selects it at trio_ticker) or
+// prototype (plain /ws: every frame is one price object, subscribed with the stock streamer's {"symbol": X} form).
 // With --stalled K: a baseline window (--baseline seconds) without them, then K clients subscribe and stop
 // reading (ws.pause()) and the measured window starts; their local ports and pause times are reported so the
 // server's log can say when each was closed (a paused socket cannot see its own close).
@@ -21,6 +23,8 @@ const { values: opts } = parseArgs({
     "connect-timeout": { type: "string", default: "120" }, // seconds for all clients to subscribe
     hold: { type: "boolean", default: false }, // after the report, keep every client until stdin closes (60 s max)
     deflate: { type: "boolean", default: false }, // offer permessage-deflate, as browsers do
+    dialect: { type: "string", default: "full" }, // "full" or "prototype"
+    subprotocol: { type: "string" }, // offered in the handshake (the full protocol's trio-ticker.v1)
   },
 });
 if (!opts.url) {
@@ -34,7 +38,17 @@ const durationMs = Number(opts.duration) * 1000;
 const baselineMs = Number(opts.baseline) * 1000;
 const concurrency = Number(opts.concurrency);
 const connectTimeoutMs = Number(opts["connect-timeout"]) * 1000;
-const subscribeFrame = JSON.stringify({ action: "subscribe", symbols: [opts.symbol] });
+if (!["full", "prototype"].includes(opts.dialect)) {
+  console.error(`unknown --dialect ${opts.dialect}: full or prototype`);
+  process.exit(2);
+}
+const prototype = opts.dialect === "prototype";
+const subscribeFrame = JSON.stringify(
+  prototype ? { action: "subscribe", symbol: opts.symbol } : { action: "subscribe", symbols: [opts.symbol] },
+);
+// A tick: the full protocol tags it; in the prototypes' dialect everything but an error object is a price object.
+const isTick = prototype ? (message) => message.ticker !== undefined : (message) => message.type === "tick";
+const protocols = opts.subprotocol ? [opts.subprotocol] : [];
 
 const HISTOGRAM_MS = 120_000; // 1 ms buckets; anything later lands in the last one
 
@@ -92,7 +106,7 @@ class Client {
 
   connect() {
     return new Promise((resolve) => {
-      const ws = new WebSocket(opts.url, { perMessageDeflate: opts.deflate });
+      const ws = new WebSocket(opts.url, protocols, { perMessageDeflate: opts.deflate });
       this.ws = ws;
       let settled = false;
       const settle = (ok) => {
@@ -144,12 +158,12 @@ class Client {
       if (measured) measured.frames++;
     } else {
       this.onMessage(message);
-      if (measured && message.type === "tick") measured.frames++;
+      if (measured && isTick(message)) measured.frames++;
     }
   }
 
   onMessage(message) {
-    if (message.type !== "tick") return;
+    if (!isTick(message)) return;
     const seq = message.seq;
     if (measured) {
       const now = Date.now();

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from trio_ticker.dialects import FULL_PROTOCOL_V1
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -40,6 +42,7 @@ class Case:
     stalled: int = 0
     idle: bool = False  # memory case: report RSS per connection
     deflate: bool = False  # clients offer permessage-deflate, as browsers do (Hypercorn always accepts it)
+    dialect: str = "full"  # "prototype": plain /ws, one price object per frame (single-frame only)
     warmup: float | None = None  # seconds, when the case needs longer than --warmup
     duration: float | None = None  # measured seconds, when the case needs longer than --duration
     env: dict[str, str] = field(default_factory=dict)
@@ -58,6 +61,8 @@ STANDARD_CASES = [
     # The same two cases without candles (TICKER_HISTORY=off): with the store on, frames/s and p99 stay within 5 %.
     Case("ticker batch 1000x50 history off", "ticker", 1000, 50, env={"TICKER_HISTORY": "off"}),
     Case("ticker batch 3000x20 history off", "ticker", 3000, 20, env={"TICKER_HISTORY": "off"}),
+    # The prototypes' dialect is single-frame: it must cost no more per frame than "ticker single 1000x50".
+    Case("ticker prototype 1000x50", "ticker", 1000, 50, batch=False, dialect="prototype"),
     # Measured first without the stalled clients (--duration), then from when they stop reading until the default
     # TICKER_WS_READ_TIMEOUT (40 s) has closed them, plus 10 s.
     Case("ticker batch 1000x50 +10 stalled", "ticker", 1000, 50, stalled=10, duration=50),
@@ -70,6 +75,7 @@ QUICK_READ_TIMEOUT = {"TICKER_WS_PING_INTERVAL": "0.5", "TICKER_WS_READ_TIMEOUT"
 QUICK_CASES = [
     Case("ticker batch 5x20", "ticker", 5, 20),
     Case("ticker single 5x20", "ticker", 5, 20, batch=False),
+    Case("ticker prototype 5x20", "ticker", 5, 20, batch=False, dialect="prototype"),
     Case("naive 5x20", "naive", 5, 20),
     Case("bare 5x20", "bare", 5, 20),
     Case("ticker batch 5x20 +2 stalled", "ticker", 5, 20, stalled=2, duration=3, env=QUICK_READ_TIMEOUT),
@@ -182,6 +188,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
         time.sleep(1.0)  # let the server settle before measuring its baseline memory
         rss_before = server.rss_kib()
         url = server.http_url.replace("http://", "ws://") + "/ws" + ("?batch=1" if case.batch else "")
+        full_protocol = case.server == "ticker" and case.dialect == "full"  # the baselines know no subprotocol
         warmup = args.warmup if case.warmup is None else case.warmup
         duration = args.duration if case.duration is None else case.duration
         baseline = args.duration if case.stalled else 0.0  # the readers alone, before the stalled clients
@@ -191,6 +198,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
                 "--stalled", str(case.stalled), "--warmup", str(warmup), "--baseline", str(baseline),
                 "--duration", str(duration), "--connect-timeout", str(args.connect_timeout), "--hold",
                 *(["--deflate"] if case.deflate else []),
+                "--dialect", case.dialect, *(["--subprotocol", FULL_PROTOCOL_V1] if full_protocol else []),
             ],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

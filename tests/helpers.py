@@ -1,14 +1,38 @@
-"""Shared test helpers: settings without a developer's `.env`, a live-task counter, and a hub without sources."""
+"""Shared test helpers: settings without a developer's `.env`, a live-task counter, a hub without sources,
+and the warnings trio_ticker logs."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import trio
 
+from trio_ticker.dialects import FULL_PROTOCOL_V1
 from trio_ticker.hub import Hub
 from trio_ticker.model import Ingest
 from trio_ticker.settings import Settings
+
+FULL_PROTOCOL = (FULL_PROTOCOL_V1,)
+"""The subprotocols a client of the full protocol offers (a plain connection speaks the prototypes' dialect)."""
+PRICE_OBJECT_KEYS = frozenset(
+    {
+        "ticker",
+        "price",
+        "change",
+        "mode",
+        "symbol",
+        "last_price",
+        "change_percent",
+        "timestamp_ms",
+        "ts",
+        "seq",
+        "stale",
+    }
+)
+"""Every key of a prototype-dialect price object, and nothing else (docs/protocol.md, "The prototypes' dialect")."""
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -35,3 +59,17 @@ async def start_hub(nursery: trio.Nursery, hub: Hub) -> None:
     """Run the hub's own tasks (its flush pacer and slow-client reaper) with no sources; tests publish directly."""
     _, no_sources = trio.open_memory_channel[Ingest](0)
     await nursery.start(hub.run, no_sources)
+
+
+@contextmanager
+def trio_ticker_warnings() -> Iterator[list[logging.LogRecord]]:
+    """WARNING+ records of the `trio_ticker` loggers (which stop propagating to pytest's once an app exists)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("trio_ticker")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)

@@ -13,6 +13,8 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Event, Request, TextMessage
 
+from tests.helpers import FULL_PROTOCOL
+
 HANDSHAKE_READ = 1024  # the 101 reply; reading more could swallow frames the test wants to leave unread
 
 
@@ -30,7 +32,9 @@ class NeverReadingClient:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         await sock.connect((host, int(port)))
         client = cls(trio.SocketStream(sock), WSConnection(ConnectionType.CLIENT))
-        await client._stream.send_all(client._connection.send(Request(host=address, target="/ws")))
+        await client._stream.send_all(
+            client._connection.send(Request(host=address, target="/ws", subprotocols=list(FULL_PROTOCOL)))
+        )
         while True:
             client._connection.receive_data(await client._stream.receive_some(HANDSHAKE_READ))
             if any(isinstance(event, AcceptConnection) for event in client._connection.events()):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
 import trio
 from quart_trio import QuartTrio
 
-from tests.helpers import make_settings
+from tests.helpers import FULL_PROTOCOL, make_settings
 from trio_ticker.app import create_app
 from trio_ticker.hub import Hub
-from trio_ticker.model import Mode, PriceUpdate
+from trio_ticker.model import Mode, PriceUpdate, Tick
 from trio_ticker.service import TickerService
 from trio_ticker.settings import Settings
 
@@ -40,13 +42,19 @@ async def quiet_app() -> AsyncIterator[tuple[QuartTrio, Hub]]:
         yield app, service.hub
 
 
+def full_protocol_websocket(client: Any, path: str = "/ws") -> Any:
+    """A test websocket that offers the full protocol's subprotocol (Quart's test client ignores its own
+    `subprotocols` argument, so it goes into the scope directly)."""
+    return client.websocket(path, scope_base={"subprotocols": list(FULL_PROTOCOL)})
+
+
 async def receive_json(ws: object) -> object:
     with trio.fail_after(5):
         return orjson.loads(await ws.receive())  # type: ignore[attr-defined]
 
 
-async def test_prototype_client_subscribes_and_streams(app: QuartTrio) -> None:
-    async with app.test_client().websocket("/ws") as ws:
+async def test_full_protocol_client_subscribes_and_streams(app: QuartTrio) -> None:
+    async with full_protocol_websocket(app.test_client()) as ws:
         await ws.send('{"action":"subscribe","symbol":"AAPL"}')
         assert await receive_json(ws) == {"type": "subscribed", "symbols": ["AAPL"]}
         snapshot = await receive_json(ws)
@@ -62,7 +70,7 @@ async def test_prototype_client_subscribes_and_streams(app: QuartTrio) -> None:
 
 
 async def test_protocol_errors_over_the_app(app: QuartTrio) -> None:
-    async with app.test_client().websocket("/ws") as ws:
+    async with full_protocol_websocket(app.test_client()) as ws:
         for frame, code in [
             ("nope", "invalid_json"),
             ("[]", "not_an_object"),
@@ -82,6 +90,7 @@ async def test_protocol_errors_over_the_app(app: QuartTrio) -> None:
 
 
 async def test_batch_opt_in_sends_arrays(app: QuartTrio) -> None:
+    # `?batch=1` alone selects the full protocol too (docs/protocol.md, "Two dialects").
     async with app.test_client().websocket("/ws?batch=1") as ws:
         await ws.send('{"action":"subscribe","symbols":["AAPL","MSFT"]}')
         messages: list[dict[str, object]] = []
@@ -133,6 +142,20 @@ async def test_price_without_data_yet_is_503_with_retry_after(quiet_app: tuple[Q
     assert (await response.get_json())["change"] == 20.5
 
 
+async def test_rest_json_is_strict_even_for_a_value_that_is_not_a_number(quiet_app: tuple[QuartTrio, Hub]) -> None:
+    app, hub = quiet_app
+    # Past the hub's own check (a tick as a Redis follower takes it): the emitter still never writes Infinity.
+    hub.publish_tick(Tick("MSFT", float("inf"), float("-inf"), float("nan"), 1, 1, Mode.LIVE))
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    for path in ("/price?symbol=MSFT", "/prices"):
+        response = await app.test_client().get(path)
+        body = json.loads(await response.get_data(as_text=True), parse_constant=refuse)
+        assert (response.status_code, body["type"]) == (500, "error")
+
+
 async def test_prices_symbols_and_health(app: QuartTrio) -> None:
     client = app.test_client()
     prices = await (await client.get("/prices")).get_json()
@@ -143,7 +166,7 @@ async def test_prices_symbols_and_health(app: QuartTrio) -> None:
         "symbols": ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"],
         "default": "BTCUSDT",
     }
-    async with client.websocket("/ws") as ws:
+    async with full_protocol_websocket(client) as ws:
         await ws.send('{"action":"ping"}')
         await receive_json(ws)
         health_response = await client.get("/healthz")

@@ -1,14 +1,16 @@
-"""A smoke run of the benchmark (bench/run.py --quick: 5 clients, a few seconds) so the script cannot rot.
+"""Smoke runs of the benchmark (bench/run.py --quick: 5 clients, a few seconds; bench/dialect_cost.py, tiny) so
+the scripts cannot rot.
 
 It asserts that the tooling works end to end (servers start, clients subscribe, ticks arrive, the report is
-complete, stalled clients' closes are found in the server's log), never on speed. Skipped without node, except
-under CI=true, where node is required.
+complete, stalled clients' closes are found in the server's log), never on speed. bench/run.py's is skipped without
+node, except under CI=true, where node is required.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +48,7 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert [result["case"] for result in results] == [
         "ticker batch 5x20",
         "ticker single 5x20",
+        "ticker prototype 5x20",
         "naive 5x20",
         "bare 5x20",
         "ticker batch 5x20 +2 stalled",
@@ -61,15 +64,38 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert batch["missed_updates"] == 0  # a batching client that keeps up gets every tick
     assert batch["server_stats"]["encodes"] == batch["server_stats"]["ticks_in"]  # once per tick, not per client
     assert "ticker batch 5x20" in completed.stdout  # the table
-    bare = results[3]  # the floor: same pacing, no application; every batching client gets every tick
+    prototype = results[2]  # the prototypes' dialect: its price object too is encoded once per tick
+    assert prototype["server_stats"]["encodes"] == 2 * prototype["server_stats"]["ticks_in"]
+    bare = results[4]  # the floor: same pacing, no application; every batching client gets every tick
     assert bare["missed_updates"] == 0
     share = 100 * batch["frames_per_second"] / bare["frames_per_second"]
     assert f"ticker batch 5x20: {batch['frames_per_second']:,.0f} frames/s, {share:.0f} % of the floor (bare 5x20)" in (
         completed.stdout
     )
-    stalled = results[4]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
+    stalled = results[5]  # read timeout 1.5 s: the server closes both stalled clients; the readers stay
     assert stalled["baseline"]["latency_ms"]["p99"] is not None
     assert [closed["code"] for closed in stalled["stalled_closed"]] == ["1006", "1006"]
     assert all(1.0 <= closed["after_seconds"] <= 4.0 for closed in stalled["stalled_closed"])
     assert stalled["server_clients_at_end"] == 5
     assert "stalled clients closed by the server: 2 of 2" in completed.stdout
+
+
+@pytest.mark.slow
+def test_the_dialect_cost_probe_measures_both_dialects() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "dialect_cost.py"), "--rounds", "2", "--clients", "20", "--seconds", "0.5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    runs = re.findall(r"^round (\d) (full|prototype) +([\d.]+) us/frame +([\d,]+) frames/s", completed.stdout, re.M)
+    assert sorted((number, dialect) for number, dialect, _, _ in runs) == [
+        ("1", "full"),
+        ("1", "prototype"),
+        ("2", "full"),
+        ("2", "prototype"),
+    ]
+    assert all(float(cost) > 0 and int(frames.replace(",", "")) > 0 for _, _, cost, frames in runs)
+    assert "prototype / full, round by round:" in completed.stdout

@@ -7,6 +7,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from tests.fakes.binance_server import NOT_DECIMAL_TEXT, OUT_OF_RANGE
 from trio_ticker.model import Mode, tick_from_update
 from trio_ticker.sources.binance import (
     BinanceBook,
@@ -24,6 +25,7 @@ from trio_ticker.sources.binance import (
     split_streams,
     stream_names,
 )
+from trio_ticker.sources.rejects import RejectKind
 
 TRADE = {
     "e": "trade", "E": 1672515782136, "s": "BNBBTC", "t": 12345, "p": "0.001", "q": "100",
@@ -101,6 +103,33 @@ def test_control_replies_errors_and_server_shutdown() -> None:
 def test_garbage_raises_one_typed_error(frame: str | bytes) -> None:
     with pytest.raises(BinanceDecodeError):
         decode_message(frame)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [(text, RejectKind.INVALID_PRICE) for text in NOT_DECIMAL_TEXT]
+    + [(text, RejectKind.PRICE_OUT_OF_RANGE) for text in OUT_OF_RANGE],
+)
+@pytest.mark.parametrize(("payload", "key"), [(TRADE, "p"), (MINI_TICKER, "c"), (MINI_TICKER, "o")])
+def test_a_price_is_a_plain_ascii_decimal_within_range(
+    payload: dict[str, object], key: str, text: str, kind: RejectKind
+) -> None:
+    with pytest.raises(BinanceDecodeError) as raised:
+        decode_message(combined("btcusdt@x", {**payload, key: text}))
+    assert raised.value.kind is kind
+
+
+def test_the_price_range_edges_are_accepted() -> None:
+    smallest = decode_message(combined("bnbbtc@trade", {**TRADE, "p": "0.00000001"}))
+    largest = decode_message(combined("bnbbtc@trade", {**TRADE, "p": "999999999999.99"}))
+    assert isinstance(smallest, Trade) and smallest.price == Decimal("0.00000001")
+    assert isinstance(largest, Trade) and largest.price == Decimal("999999999999.99")
+
+
+def test_a_symbol_is_ascii_before_it_is_upper_cased() -> None:
+    with pytest.raises(BinanceDecodeError) as raised:
+        decode_message(combined("btcusdt@trade", {**TRADE, "s": "btcu\u017fdt"}))  # upper-cases to BTCUSDT
+    assert raised.value.kind is RejectKind.MALFORMED
 
 
 def test_decimals_ignore_padding_zeros() -> None:

@@ -21,6 +21,7 @@ from trio_ticker.sources.finnhub import (
     encode_subscribe,
     redact_token,
 )
+from trio_ticker.sources.rejects import RejectKind
 
 
 def test_batch_keeps_the_last_trade_per_symbol_and_sums_volume() -> None:
@@ -60,15 +61,44 @@ def test_ping_error_and_other_messages() -> None:
         "[]",
         '{"data":[]}',
         '{"type":"trade","data":{}}',
-        '{"type":"trade","data":[{"p":"1.0","s":"AAPL","t":1,"v":1}]}',
-        '{"type":"trade","data":[{"p":1.0,"t":1,"v":1}]}',
-        '{"type":"trade","data":[{"p":0,"s":"AAPL","t":1,"v":1}]}',
-        '{"type":"trade","data":[{"p":1.0,"s":"AAPL","t":1.5,"v":1}]}',
     ],
 )
 def test_malformed_frames_raise_one_typed_error(frame: str) -> None:
-    with pytest.raises(FinnhubDecodeError):
+    with pytest.raises(FinnhubDecodeError) as raised:
         decode_message(frame)
+    assert raised.value.kind is RejectKind.MALFORMED
+
+
+@pytest.mark.parametrize(
+    ("trade", "kind"),
+    [
+        ({"p": "1.0", "s": "MSFT", "t": 1}, RejectKind.INVALID_PRICE),  # a string, not a JSON number
+        ({"p": True, "s": "MSFT", "t": 1}, RejectKind.INVALID_PRICE),
+        ({"p": None, "s": "MSFT", "t": 1}, RejectKind.INVALID_PRICE),
+        ({"p": 0, "s": "MSFT", "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"p": -5.5, "s": "MSFT", "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"p": 1e308, "s": "MSFT", "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"p": 1e12, "s": "MSFT", "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"p": 1e-9, "s": "MSFT", "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"p": 1.0, "t": 1}, RejectKind.MALFORMED),
+        ({"p": 1.0, "s": "MSFT", "t": 1.5}, RejectKind.MALFORMED),
+        ({"p": 1.0, "s": "MSFT", "t": 1, "v": "x"}, RejectKind.MALFORMED),
+        ("not a trade", RejectKind.MALFORMED),
+    ],
+)
+def test_an_unusable_trade_is_set_aside_and_the_rest_of_its_batch_kept(trade: object, kind: RejectKind) -> None:
+    good = {"p": 189.5, "s": "AAPL", "t": 1000, "v": 10}
+    batch = decode_message(orjson.dumps({"type": "trade", "data": [good, trade]}))
+    assert isinstance(batch, TradeBatch)
+    assert batch.trades == (LastTrade("AAPL", 189.5, 1000, 10.0),)
+    assert [rejection.kind for rejection in batch.rejected] == [kind]
+
+
+def test_the_price_range_edges() -> None:
+    batch = decode_message(orjson.dumps({"type": "trade", "data": [{"p": 1e-8, "s": "A", "t": 1}]}))
+    assert isinstance(batch, TradeBatch) and batch.trades[0].price == 1e-8
+    batch = decode_message(orjson.dumps({"type": "trade", "data": [{"p": 999_999_999_999.99, "s": "A", "t": 1}]}))
+    assert isinstance(batch, TradeBatch) and batch.trades[0].price == 999_999_999_999.99
 
 
 def test_quote_and_the_all_zero_no_data_answer() -> None:
@@ -79,6 +109,26 @@ def test_quote_and_the_all_zero_no_data_answer() -> None:
         decode_quote(b'{"error":"Invalid API key."}')
     with pytest.raises(FinnhubDecodeError):
         decode_quote(b'{"c":"311","pc":1,"t":1}')
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ({"c": "311.5", "pc": 311.0, "t": 1}, RejectKind.INVALID_PRICE),
+        ({"c": True, "pc": 311.0, "t": 1}, RejectKind.INVALID_PRICE),
+        ({"c": 311.5, "t": 1}, RejectKind.INVALID_PRICE),  # no previous close
+        ({"c": 311.5, "pc": 0, "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"c": 1e308, "pc": 311.0, "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"c": -1, "pc": 311.0, "t": 1}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"c": 311.5, "pc": 311.0, "t": 1e300}, RejectKind.MALFORMED),  # would overflow a tick's ms time
+        ({"c": 311.5, "pc": 311.0, "t": -1}, RejectKind.MALFORMED),
+        ({"c": 311.5, "pc": 311.0, "t": "1"}, RejectKind.MALFORMED),
+    ],
+)
+def test_a_quote_with_an_unusable_number_is_refused_by_kind(body: dict[str, object], kind: RejectKind) -> None:
+    with pytest.raises(FinnhubDecodeError) as raised:
+        decode_quote(orjson.dumps(body))
+    assert raised.value.kind is kind
 
 
 def test_book_waits_for_the_previous_close_then_publishes_the_newest() -> None:
@@ -103,7 +153,7 @@ def test_quote_gives_a_price_and_change_before_the_first_trade() -> None:
 def test_decimals_follow_the_written_price() -> None:
     assert decimals_of(311.5) == 2
     assert decimals_of(0.12345, 1.0) == 5
-    assert decimals_of(1e-9) == 6
+    assert decimals_of(1.5e-8) == 8  # enough places that no usable price rounds to 0
 
 
 def test_token_is_redacted_and_subscribe_is_one_symbol() -> None:

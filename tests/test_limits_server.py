@@ -14,7 +14,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
 
-from tests.helpers import make_settings
+from tests.helpers import FULL_PROTOCOL, make_settings
 from tests.live_server import serve_app
 from tests.well_behaved import well_behaved_client
 from trio_ticker.app import create_app
@@ -57,7 +57,7 @@ async def test_a_frame_over_the_limit_is_closed_1009_by_hypercorn() -> None:
     server = Server(ws_max_message_size=1024)
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
-        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+        async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
             await ws.send_message('{"action":"ping","id":"' + "x" * 1024 + '"}')
             code, _ = await wait_closed(ws)
             await ticks.wait_for_more()
@@ -70,7 +70,7 @@ async def test_a_frame_over_the_limit_is_closed_1009_by_the_app_under_a_laxer_se
     server = Server(ws_max_message_size=1024)
     async with serve_app(server.app, server.settings, ws_max_message_size=1_000_000) as address:
         url = f"ws://{address}/ws"
-        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+        async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
             await ws.send_message(b"[" + b"1," * 600 + b"1]")
             assert await wait_closed(ws) == (1009, "message too big")
             await ticks.wait_for_more()
@@ -81,7 +81,7 @@ async def test_over_the_rate_a_message_gets_rate_limited_and_the_connection_stay
     server = Server(rate_limit_burst=3, rate_limit_per_second=5, rate_limit_max_rejections=10)
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
-        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+        async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
             for request_id in range(4):
                 await send(ws, {"action": "ping", "id": request_id})
             replies = [await receive(ws) for _ in range(4)]
@@ -100,7 +100,7 @@ async def test_sustained_flooding_is_closed_1008() -> None:
     server = Server(rate_limit_burst=3, rate_limit_per_second=0.1, rate_limit_max_rejections=4)
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
-        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+        async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
             for _ in range(7):
                 await send(ws, {"action": "ping"})
             replies: list[str] = []
@@ -119,7 +119,7 @@ async def test_too_many_symbols_in_one_message_is_a_typed_error() -> None:
     server = Server(max_symbols_per_message=3)
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
-        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+        async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
             await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT", "GOOGL", "AMZN"], "id": 1})
             assert await receive(ws) == {
                 "type": "error",
@@ -138,7 +138,7 @@ async def test_too_many_subscriptions_is_a_typed_error_and_subscribes_nothing() 
     server = Server(max_subscriptions_per_client=2)
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
-        async with well_behaved_client(url) as ticks, open_websocket_url(url) as ws:
+        async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
             await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
             assert (await receive(ws))["type"] == "subscribed"
             await send(ws, {"action": "subscribe", "symbols": ["MSFT", "GOOGL"], "id": "g"})
@@ -161,19 +161,37 @@ async def test_past_the_connection_limit_a_client_is_closed_1013_until_a_slot_fr
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks:
-            async with open_websocket_url(url) as second:
+            async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as second:
                 await send(second, {"action": "ping"})
                 assert (await receive(second))["type"] == "pong"
-                async with open_websocket_url(url) as third:
+                async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as third:
                     assert await wait_closed(third) == (1013, "try again later")
             with trio.fail_after(5):
                 while server.service.open_connections > 1:
                     await trio.sleep(0.01)
-            async with open_websocket_url(url) as fourth:
+            async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as fourth:
                 await send(fourth, {"action": "ping"})
                 assert (await receive(fourth))["type"] == "pong"
             await ticks.wait_for_more()
     assert server.counters.handshakes_refused == {"connection_limit": 1}
+
+
+async def check_origin_refused(url: str, *origins: bytes) -> None:
+    """A handshake with these Origin headers gets 403 with the `origin_not_allowed` error body."""
+    with pytest.raises(ConnectionRejected) as rejected:
+        async with open_websocket_url(
+            url, subprotocols=FULL_PROTOCOL, extra_headers=[(b"Origin", origin) for origin in origins]
+        ):
+            pass
+    assert rejected.value.status_code == 403
+    assert rejected.value.body is not None
+    assert orjson.loads(rejected.value.body)["code"] == "origin_not_allowed"
+
+
+async def check_origin_served(url: str, origin: bytes) -> None:
+    async with open_websocket_url(url, subprotocols=FULL_PROTOCOL, extra_headers=[(b"Origin", origin)]) as ws:
+        await send(ws, {"action": "ping"})
+        assert (await receive(ws))["type"] == "pong"
 
 
 async def test_a_handshake_from_an_origin_not_listed_gets_403() -> None:
@@ -181,17 +199,24 @@ async def test_a_handshake_from_an_origin_not_listed_gets_403() -> None:
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks:  # no Origin header: not a browser, allowed
-            with pytest.raises(ConnectionRejected) as rejected:
-                async with open_websocket_url(url, extra_headers=[(b"Origin", b"https://evil.example")]):
-                    pass
-            assert rejected.value.status_code == 403
-            assert rejected.value.body is not None
-            assert orjson.loads(rejected.value.body)["code"] == "origin_not_allowed"
-            async with open_websocket_url(url, extra_headers=[(b"Origin", b"https://GOOD.example")]) as ws:
-                await send(ws, {"action": "ping"})
-                assert (await receive(ws))["type"] == "pong"
+            await check_origin_refused(url, b"https://evil.example")
+            await check_origin_served(url, b"https://GOOD.example")
             await ticks.wait_for_more()
     assert server.counters.handshakes_refused == {"origin_not_allowed": 1}
+
+
+async def test_a_handshake_with_two_origin_headers_gets_403_whichever_comes_last() -> None:
+    # A proxy in front may check one Origin and the server read another: more than one is always refused.
+    for allowed in ("https://good.example", ""):
+        server = Server(allowed_origins=allowed)
+        async with serve_app(server.app, server.settings) as address:
+            url = f"ws://{address}/ws"
+            async with well_behaved_client(url) as ticks:
+                await check_origin_refused(url, b"https://evil.example", b"https://good.example")
+                await check_origin_refused(url, b"https://good.example", b"https://good.example")
+                await check_origin_served(url, b"https://good.example")
+                await ticks.wait_for_more()
+        assert server.counters.handshakes_refused == {"origin_not_allowed": 2}
 
 
 async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_never_logged(
@@ -205,16 +230,17 @@ async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_ne
             base = f"ws://{address}/ws"
             async with well_behaved_client(f"{base}?token={TOKEN}") as ticks:
                 for url in (base, f"{base}?token=wrong-token-0123456789", f"{base}?token="):
-                    async with open_websocket_url(url) as ws:
+                    async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
                         assert await wait_closed(ws) == (4001, "unauthorized")
                 for options in (
-                    {"subprotocols": ["trio-ticker", f"bearer.{TOKEN}"]},
-                    {"extra_headers": [(b"Authorization", f"Bearer {TOKEN}".encode())]},
+                    {"subprotocols": [*FULL_PROTOCOL, f"bearer.{TOKEN}"]},
+                    {"subprotocols": ["trio-ticker", f"bearer.{TOKEN}"]},  # the unversioned name: v1
+                    {"subprotocols": FULL_PROTOCOL, "extra_headers": [(b"Authorization", f"Bearer {TOKEN}".encode())]},
                 ):
                     async with open_websocket_url(base, **options) as ws:  # type: ignore[arg-type]
                         await send(ws, {"action": "ping"})
                         assert (await receive(ws))["type"] == "pong"
-                        assert ws.subprotocol == ("trio-ticker" if "subprotocols" in options else None)
+                        assert ws.subprotocol == options["subprotocols"][0]  # type: ignore[index]
                 await ticks.wait_for_more()
     finally:
         logging.getLogger("trio_ticker").removeHandler(caplog.handler)

@@ -21,7 +21,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from tests.fakes.binance_server import ConnectionPlan, FakeBinance
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
-from tests.helpers import make_settings
+from tests.helpers import FULL_PROTOCOL, make_settings
 from tests.live_server import serve_app
 from trio_ticker.app import create_app
 from trio_ticker.settings import Settings
@@ -92,7 +92,7 @@ async def test_live_ticks_for_a_stock_and_a_crypto_symbol() -> None:
             upstreams(binance, finnhub) as rest_url,
             live_server(live_settings(binance, finnhub, rest_url)) as address,
         ):
-            async with open_websocket_url(f"ws://{address}/ws") as ws:
+            async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
                 await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": ["AAPL", "BTCUSDT"]}).decode())
                 frames = await frames_until(ws, lambda f: len(ticks(f, "AAPL")) >= 3 and len(ticks(f, "BTCUSDT")) >= 3)
             async with httpx.AsyncClient() as client:
@@ -120,7 +120,7 @@ async def test_a_dropped_feed_shows_reconnecting_then_fresh_ticks() -> None:
         async with (
             upstreams(binance, finnhub) as rest_url,
             live_server(live_settings(binance, finnhub, rest_url)) as address,
-            open_websocket_url(f"ws://{address}/ws") as ws,
+            open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws,
         ):
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": "BTCUSDT"}).decode())
 
@@ -148,7 +148,7 @@ async def test_a_silent_stall_marks_stale_within_the_threshold_then_recovers() -
         async with (
             upstreams(binance, finnhub) as rest_url,
             live_server(live_settings(binance, finnhub, rest_url, **settings_overrides)) as address,
-            open_websocket_url(f"ws://{address}/ws") as ws,
+            open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws,
         ):
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": "BTCUSDT"}).decode())
             frames = await frames_until(
@@ -186,19 +186,24 @@ async def test_rate_limited_and_all_zero_quotes() -> None:
     finnhub = FakeFinnhub(trades=False)
     finnhub.rest_script = {
         "AAPL": [(429, {"error": "API limit reached"}, {"Retry-After": "1"})],
-        "MSFT": [(200, ALL_ZERO_QUOTE, {})],
+        "MSFT": [(200, ALL_ZERO_QUOTE, {})] * 100,  # every retry finds no data
     }
     with trio.fail_after(30):
         async with upstreams(binance, finnhub) as rest_url:
             settings = live_settings(binance, finnhub, rest_url, stock_symbols="AAPL,MSFT")
             async with live_server(settings) as address, httpx.AsyncClient() as client:
-                aapl = (await client.get(f"http://{address}/price", params={"symbol": "AAPL"})).json()
+                with trio.fail_after(WAIT):  # the server serves during the pause; AAPL's price comes after it
+                    while (aapl := await client.get(f"http://{address}/price", params={"symbol": "AAPL"})).is_error:
+                        await trio.sleep(0.05)
                 msft = await client.get(f"http://{address}/price", params={"symbol": "MSFT"})
+                health = (await client.get(f"http://{address}/healthz")).json()
     calls = [(at, symbol) for at, symbol in finnhub.quote_calls]
-    assert [symbol for _, symbol in calls] == ["AAPL", "AAPL", "MSFT"]
+    assert [symbol for _, symbol in calls][:3] == ["AAPL", "AAPL", "MSFT"]
     assert calls[1][0] - calls[0][0] >= 1.0  # Retry-After honoured
-    assert (aapl["price"], aapl["change"], aapl["stale"]) == (189.5, 1.5, False)
+    assert (aapl.json()["price"], aapl.json()["change"], aapl.json()["stale"]) == (189.5, 1.5, False)
     assert msft.status_code == 503  # no price of 0 published
+    assert health["sources"]["finnhub"]["state"] == "degraded"
+    assert health["sources"]["finnhub"]["detail"] == "no usable price for MSFT (no data)"
 
 
 async def test_subscribing_many_streams_stays_under_binance_message_limit() -> None:

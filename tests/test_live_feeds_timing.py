@@ -99,9 +99,9 @@ async def test_garbage_frames_are_counted_and_skipped(autojump_clock: trio.abc.C
             await server.send(frame)
         await trio.sleep_forever()
 
-    feed = binance(MemoryUpstream(noisy))
-    received = await run_for(5, Supervisor(feed, stale_after=10, policy=POLICY, jitter=MaxJitter()))
-    assert feed.garbage_frames == 2
+    supervisor = Supervisor(binance(MemoryUpstream(noisy)), stale_after=10, policy=POLICY, jitter=MaxJitter())
+    received = await run_for(5, supervisor)
+    assert supervisor.statistics().rejected == {"malformed": 2}
     assert [text for _, text in events(received) if text.startswith("tick")] == ["tick BTCUSDT 5.0", "tick BTCUSDT 6.0"]
 
 
@@ -206,19 +206,11 @@ async def test_quote_client_honours_retry_after_for_every_caller(autojump_clock:
     assert other is not None and other.current == 10.5
 
 
-async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojump_clock: trio.abc.Clock) -> None:
-    async def quiet_market(server: MemoryServerSide) -> None:
-        assert orjson.loads(await server.receive()) == {"type": "subscribe", "symbol": "AAPL"}
-        while True:
-            await trio.sleep(60)
-            await server.send('{"type":"ping"}')
+GOOD_QUOTE = {"c": 189.5, "d": 1, "dp": 0.5, "h": 190, "l": 188, "o": 189, "pc": 188.5, "t": 1_700_000_000}
 
-    quote = {"c": 189.5, "d": 1, "dp": 0.5, "h": 190, "l": 188, "o": 189, "pc": 188.5, "t": 1_700_000_000}
-    newer = {**quote, "c": 190.0, "t": 1_700_000_500}
-    seen: list[tuple[float, str]] = []
-    answers = [httpx.Response(200, json=quote)] * 4 + [httpx.Response(200, json=newer)]
-    upstream = MemoryUpstream(quiet_market)
-    feed = FinnhubFeed(
+
+def finnhub(upstream: MemoryUpstream, answers: list[httpx.Response], seen: list[tuple[float, str]]) -> FinnhubFeed:
+    return FinnhubFeed(
         ("AAPL",),
         ws_url="wss://finnhub.test",
         rest_url="https://finnhub.test/api/v1",
@@ -226,7 +218,23 @@ async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojum
         open_socket=upstream.open_socket,
         limiter=finnhub_limiter(),
         http_transport=quote_app(answers, seen),
+        retry=POLICY,
+        jitter=MaxJitter(),
     )
+
+
+async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojump_clock: trio.abc.Clock) -> None:
+    async def quiet_market(server: MemoryServerSide) -> None:
+        assert orjson.loads(await server.receive()) == {"type": "subscribe", "symbol": "AAPL"}
+        while True:
+            await trio.sleep(60)
+            await server.send('{"type":"ping"}')
+
+    newer = {**GOOD_QUOTE, "c": 190.0, "t": 1_700_000_500}
+    seen: list[tuple[float, str]] = []
+    answers = [httpx.Response(200, json=GOOD_QUOTE)] * 4 + [httpx.Response(200, json=newer)]
+    upstream = MemoryUpstream(quiet_market)
+    feed = finnhub(upstream, answers, seen)
     received = await run_for(500, Supervisor(feed, stale_after=120, policy=POLICY, jitter=MaxJitter()))
     assert upstream.urls[0] == "wss://finnhub.test?token=s3cret"
     # Snapshot at 0; quiet checks at 120, 240, 360 find nothing newer; the one at 480 finds a trade
@@ -244,3 +252,61 @@ async def test_quiet_stocks_stay_fresh_while_the_quote_has_nothing_newer(autojum
         (481, "live 1"),
         (500, "stopped 0"),
     ]
+
+
+async def no_trades(server: MemoryServerSide) -> None:
+    while True:
+        await server.receive()  # subscriptions
+
+
+async def test_a_long_429_shows_rate_limited_at_once_and_live_after_the_pause(autojump_clock: trio.abc.Clock) -> None:
+    seen: list[tuple[float, str]] = []
+    answers = [httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, json=GOOD_QUOTE)]
+    started_at: list[float] = []
+    supervisor = Supervisor(finnhub(MemoryUpstream(no_trades), answers, seen), stale_after=None, policy=POLICY)
+    received = await run_for(4000, supervisor, started_at=started_at)
+    assert started_at == [0]  # the service (and so the server) does not wait out the hour
+    assert [at for at, _ in seen] == [0, 3600]
+    assert events(received) == [
+        (0, "connecting 0"),
+        (0, "rate_limited 0"),
+        (3600, "connecting 0"),
+        (3600, "tick AAPL 189.5"),
+        (3600, "live 0"),
+        (4000, "stopped 0"),
+    ]
+    detail = next(
+        item.detail for _, item in received if isinstance(item, SourceStatus) and item.state == "rate_limited"
+    )
+    assert detail == "HTTP 429 from the quote API: waiting 3600s (Retry-After)"
+
+
+async def test_an_unusable_quote_is_degraded_and_asked_again_on_the_same_connection(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async def trades_for_others_too(server: MemoryServerSide) -> None:
+        await server.receive()
+        data = [{"p": 190.0, "s": "TSLA", "t": 1}, {"p": 1e308, "s": "AAPL", "t": 1}]
+        await server.send(orjson.dumps({"type": "trade", "data": data}))
+        await no_trades(server)
+
+    seen: list[tuple[float, str]] = []
+    bad = httpx.Response(200, json={**GOOD_QUOTE, "c": "189.5"})
+    upstream = MemoryUpstream(trades_for_others_too)
+    supervisor = Supervisor(
+        finnhub(upstream, [bad, bad, httpx.Response(200, json=GOOD_QUOTE)], seen),
+        stale_after=None,
+        policy=POLICY,
+        jitter=MaxJitter(),
+    )
+    received = await run_for(10, supervisor)
+    assert [at for at, _ in seen] == [0, 1, 3]  # full-jitter backoff at its ceiling: 1 s, then 2 s
+    assert upstream.opened_at == [0]
+    shown = [(at, item.state, item.detail) for at, item in received if isinstance(item, SourceStatus)]
+    assert shown[:3] == [
+        (0, "connecting", ""),
+        (0, "degraded", "no usable price for AAPL (quote for AAPL: quote price 'c' is not a JSON number)"),
+        (3, "live", ""),
+    ]
+    assert (3, "tick AAPL 189.5") in events(received)
+    assert supervisor.statistics().rejected == {"invalid_price": 2, "unknown_symbol": 1, "price_out_of_range": 1}

@@ -16,6 +16,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
+from tests.helpers import FULL_PROTOCOL
+
 REPO = Path(__file__).resolve().parent.parent
 HYPERCORN = str(Path(sys.executable).parent / "hypercorn")
 URL_PATTERN = re.compile(rb"(?:Running on|urls=)\s*http://(127\.0\.0\.1:\d+)")
@@ -25,6 +27,7 @@ class ServerProcess:
     def __init__(self, process: trio.Process) -> None:
         self.process = process
         self.stderr = bytearray()
+        self.stdout = bytearray()  # only with `running(..., capture_stdout=True)`
         self.address = ""
 
     async def read_until_listening(self) -> None:
@@ -41,12 +44,29 @@ class ServerProcess:
         while chunk := await self.process.stderr.receive_some():
             self.stderr += chunk
 
+    async def drain_stdout(self) -> None:
+        assert self.process.stdout is not None
+        while chunk := await self.process.stdout.receive_some():
+            self.stdout += chunk
+
 
 @asynccontextmanager
-async def running(command: Sequence[str], **env: str) -> AsyncIterator[ServerProcess]:
+async def running(
+    command: Sequence[str], *, capture_stdout: bool = False, process_group: int | None = None, **env: str
+) -> AsyncIterator[ServerProcess]:
+    """`command` started from the repository, until it listens; killed at the end of the block if still running.
+
+    `process_group=0` starts it in a process group of its own, as a shell does (a terminal's Ctrl-C goes to it).
+    """
     environment = {**os.environ, "DEMO_MODE": "true", "TICKER_DEMO_INTERVAL": "0.1", **env}
+    stdout = subprocess.PIPE if capture_stdout else subprocess.DEVNULL  # Hypercorn's `--access-logfile -`
     process = await trio.lowlevel.open_process(
-        list(command), cwd=REPO, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        list(command),
+        cwd=REPO,
+        env=environment,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        process_group=process_group,
     )
     server = ServerProcess(process)
     try:
@@ -54,6 +74,8 @@ async def running(command: Sequence[str], **env: str) -> AsyncIterator[ServerPro
             with trio.fail_after(30):
                 await server.read_until_listening()
             nursery.start_soon(server.drain_stderr)
+            if capture_stdout:
+                nursery.start_soon(server.drain_stdout)
             yield server
     finally:
         if process.returncode is None:
@@ -73,7 +95,10 @@ async def receive_a_tick(ws: WebSocketConnection) -> dict[str, object]:
 @pytest.mark.slow
 async def test_the_hypercorn_command_streams_and_exits_cleanly_on_sigterm() -> None:
     command = [HYPERCORN, "trio_ticker.app:app", "--worker-class", "trio", "--bind", "127.0.0.1:0"]
-    async with running(command) as server, open_websocket_url(f"ws://{server.address}/ws") as ws:
+    async with (
+        running(command) as server,
+        open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws,
+    ):
         await receive_a_tick(ws)
         server.process.send_signal(signal.SIGTERM)
         started = trio.current_time()
@@ -90,7 +115,7 @@ async def test_the_hypercorn_command_streams_and_exits_cleanly_on_sigterm() -> N
 async def test_python_m_closes_clients_with_going_away_then_exits() -> None:
     command = [sys.executable, "-m", "trio_ticker"]
     async with running(command, TICKER_PORT="0", TICKER_GRACEFUL_TIMEOUT="5") as server:
-        async with open_websocket_url(f"ws://{server.address}/ws") as ws:
+        async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws:
             await receive_a_tick(ws)
             server.process.send_signal(signal.SIGTERM)
             started = trio.current_time()

@@ -79,7 +79,14 @@ def test_every_malformed_frame_has_a_typed_error(frame: str | bytes, code: Error
     assert reply.get("field") == field
 
 
-@pytest.mark.parametrize("symbol", ["", " ", "AA PL", "A" * 33, "<script>", "ÄPPLE", "-AAPL"])
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        *["", " ", "AA PL", "A" * 33, "<script>", "ÄPPLE", "-AAPL"],
+        # Unicode that `strip`/`upper` would map onto a served symbol: U+017F upper-cases to S; EM SPACE, NBSP strip.
+        *["btcu\u017fdt", "\u2003AAPL", "AAPL\xa0", "\uff21APL", "AAPL\u0130"],
+    ],
+)
 def test_badly_spelled_symbols_are_rejected_before_lookup(symbol: str) -> None:
     with pytest.raises(ProtocolError) as caught:
         decode_command(orjson.dumps({"action": "subscribe", "symbol": symbol}))

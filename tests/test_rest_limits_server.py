@@ -13,7 +13,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import open_websocket_url
 
-from tests.helpers import make_settings
+from tests.helpers import FULL_PROTOCOL, make_settings
 from tests.live_server import serve_app
 from tests.well_behaved import well_behaved_client
 from trio_ticker.app import create_app
@@ -93,6 +93,23 @@ async def test_cors_follows_the_allowed_origins() -> None:
         assert anyone.headers["Access-Control-Allow-Origin"] == "*"
 
 
+async def test_a_request_with_two_origin_headers_gets_403() -> None:
+    service, app = build(allowed_origins="https://good.example")
+    async with serve_app(app, service.settings) as address, httpx.AsyncClient(base_url=f"http://{address}") as http:
+        for path in ("/prices", "/healthz"):
+            refused = await http.get(
+                path, headers=[("Origin", "https://evil.example"), ("Origin", "https://good.example")]
+            )
+            assert refused.status_code == 403, path
+            assert refused.json() == {
+                "type": "error",
+                "code": "origin_not_allowed",
+                "message": "more than one Origin header",
+            }
+            assert "Access-Control-Allow-Origin" not in refused.headers
+        assert (await http.get("/prices", headers={"Origin": "https://good.example"})).status_code == 200
+
+
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -108,7 +125,7 @@ async def test_metrics_report_clients_ticks_sources_limits_and_tick_age() -> Non
         well_behaved_client(f"ws://{address}/ws") as ticks,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
-        async with open_websocket_url(f"ws://{address}/ws") as ws:
+        async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
             await ws.send_message('{"action":"ping"}')
             await ws.send_message('{"action":"ping"}')  # over the rate
             with trio.fail_after(5):

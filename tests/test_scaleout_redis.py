@@ -19,7 +19,7 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from tests.helpers import make_settings
+from tests.helpers import FULL_PROTOCOL, make_settings
 from tests.live_server import serve_app
 from tests.redis_server import RedisServer, open_redis_server
 from trio_ticker.app import create_app
@@ -129,7 +129,7 @@ class TickLog:
         self.changed = trio.Event()
 
     async def run(self, address: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with open_websocket_url(f"ws://{address}/ws") as ws:
+        async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": [SYMBOL]}).decode())
             task_status.started()
             await self._record(ws)

@@ -10,7 +10,7 @@ import orjson
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url, wrap_client_stream
 
-from tests.helpers import make_settings
+from tests.helpers import FULL_PROTOCOL, make_settings
 from tests.live_server import serve_app
 from trio_ticker.app import create_app
 from trio_ticker.model import Mode, PriceUpdate
@@ -26,7 +26,9 @@ async def open_never_reading_client(nursery: trio.Nursery, address: str) -> WebS
     sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await sock.connect((host, int(port)))
-    connection = await wrap_client_stream(nursery, trio.SocketStream(sock), host, "/ws", message_queue_size=1)
+    connection = await wrap_client_stream(
+        nursery, trio.SocketStream(sock), host, "/ws", subprotocols=FULL_PROTOCOL, message_queue_size=1
+    )
     await connection.send_message(orjson.dumps({"action": "subscribe", "symbols": [*SYMBOLS, FIREHOSE]}).decode())
     return connection
 
@@ -50,7 +52,7 @@ async def test_fifty_clients_are_not_held_up_by_one_that_never_reads() -> None:
         # Even-numbered clients batch, odd ones take the default single-object frames.
         symbol = SYMBOLS[index % len(SYMBOLS)]
         batching = index % 2 == 0
-        async with open_websocket_url(url + ("?batch=1" if batching else "")) as ws:
+        async with open_websocket_url(url + ("?batch=1" if batching else ""), subprotocols=FULL_PROTOCOL) as ws:
 
             async def messages() -> list[dict[str, Any]]:
                 frame = orjson.loads(await ws.get_message())

@@ -41,6 +41,7 @@ def test_environment_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.Monkey
         ("TICKER_DEMO_INTERVAL", "fast", "TICKER_DEMO_INTERVAL: Input should be a valid number"),
         ("DEMO_MODE", "maybe", "DEMO_MODE: Input should be a valid boolean"),
         ("TICKER_CRYPTO_SYMBOLS", "BTC USDT", "TICKER_CRYPTO_SYMBOLS: invalid symbol(s) 'BTC USDT'"),
+        ("TICKER_CRYPTO_SYMBOLS", "btcu\u017fdt", "TICKER_CRYPTO_SYMBOLS: invalid symbol(s) 'btcu\u017fdt'"),
         ("TICKER_CLIENT_BUFFER", "0", "TICKER_CLIENT_BUFFER: Input should be greater than or equal to 1"),
         ("TICKER_PORT", "70000", "TICKER_PORT: Input should be less than or equal to 65535"),
         ("TICKER_DEFAULT_SYMBOL", "DOGE", "TICKER_DEFAULT_SYMBOL 'DOGE' is not among the configured symbols"),

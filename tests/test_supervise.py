@@ -1,4 +1,5 @@
-"""The supervisor on the autojump clock: exact backoff times, healthy reset, unauthorized, cancellation."""
+"""The supervisor on the autojump clock: exact backoff times, healthy reset, unauthorized, cancellation,
+and the states an attempt reports itself: rate limited (startup does not wait for it) and degraded."""
 
 from __future__ import annotations
 
@@ -44,8 +45,11 @@ class ScriptedSource:
             raise self.error
 
 
-async def run_for(seconds: float, *sources: Supervisor) -> list[tuple[float, Ingest]]:
-    """Run supervisors for `seconds` of virtual time; return every item they sent, with its time."""
+async def run_for(
+    seconds: float, *sources: Supervisor, started_at: list[float] | None = None
+) -> list[tuple[float, Ingest]]:
+    """Run supervisors for `seconds` of virtual time; return every item they sent, with its time (and note in
+    `started_at` when each reported started)."""
     received: list[tuple[float, Ingest]] = []
     send, receive = trio.open_memory_channel[Ingest](100)
 
@@ -60,6 +64,8 @@ async def run_for(seconds: float, *sources: Supervisor) -> list[tuple[float, Ing
                 async with trio.open_nursery() as sources_nursery, send:
                     for supervisor in sources:
                         await sources_nursery.start(supervisor.run, send.clone())
+                        if started_at is not None:
+                            started_at.append(trio.current_time())
     return received
 
 
@@ -148,4 +154,62 @@ async def test_a_failing_source_does_not_stop_another(autojump_clock: trio.abc.C
         "connecting",
         "live",
         "stopped",
+    ]
+
+
+class WaitsOutARateLimit:
+    """Each attempt first waits out an upstream's hour-long pause, then goes live."""
+
+    name = "limited"
+    symbols = ("X",)
+
+    async def run_connection(
+        self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with feed.waiting_out_rate_limit("HTTP 429: waiting 3600s"):
+            await trio.sleep(3600)
+        task_status.started()
+        await trio.sleep_forever()
+
+
+async def test_a_source_waiting_out_a_rate_limit_does_not_hold_up_startup(autojump_clock: trio.abc.Clock) -> None:
+    started_at: list[float] = []
+    supervisor = Supervisor(WaitsOutARateLimit(), stale_after=None, policy=POLICY, jitter=MaxJitter())
+    received = await run_for(4000, supervisor, started_at=started_at)
+    assert started_at == [0]
+    assert states(received) == [
+        (0, SourceState.CONNECTING, 0),
+        (0, SourceState.RATE_LIMITED, 0),
+        (3600, SourceState.CONNECTING, 0),  # the wait is over; the attempt goes on
+        (3600, SourceState.LIVE, 0),
+        (4000, SourceState.STOPPED, 0),
+    ]
+    rate_limited = [item for _, item in received if isinstance(item, SourceStatus) and item.state == "rate_limited"]
+    assert rate_limited[0].detail == "HTTP 429: waiting 3600s"
+
+
+class LacksAPrice:
+    """Goes live with symbol Y unpriced, and gets Y's price 5 s later."""
+
+    name = "partial"
+    symbols = ("X", "Y")
+
+    async def run_connection(
+        self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        await feed.mark_unpriced("Y", "no data")
+        task_status.started()
+        await trio.sleep(5)
+        await feed.mark_priced("Y")
+        await trio.sleep_forever()
+
+
+async def test_a_source_without_a_usable_price_is_degraded_not_live(autojump_clock: trio.abc.Clock) -> None:
+    received = await run_for(10, Supervisor(LacksAPrice(), stale_after=None, policy=POLICY, jitter=MaxJitter()))
+    shown = [(at, item.state, item.detail) for at, item in received if isinstance(item, SourceStatus)]
+    assert shown == [
+        (0, SourceState.CONNECTING, ""),
+        (0, SourceState.DEGRADED, "no usable price for Y (no data)"),
+        (5, SourceState.LIVE, ""),
+        (10, SourceState.STOPPED, ""),
     ]

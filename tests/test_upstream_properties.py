@@ -1,8 +1,11 @@
-"""Property tests of the upstream decoders: any frame is a message or that source's typed error."""
+"""Property tests of the upstream decoders: any frame is a message or that source's typed error, and any
+price they let through is usable and reaches clients (WebSocket tick, REST snapshot) as strict JSON."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,8 +13,12 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from quart_trio import QuartTrio
 
 from tests.strategies import frames, json_values, objects_with
+from trio_ticker import protocol
+from trio_ticker.app import StrictJSONProvider
+from trio_ticker.model import PriceUpdate, is_usable_price, tick_from_update
 from trio_ticker.sources import binance, finnhub
 
 decimal_texts = (
@@ -81,3 +88,68 @@ def test_finnhub_frames_decode_or_raise_finnhub_decode_error(
     decode: Callable[[bytes | str], Any], frame: bytes | str
 ) -> None:
     decodes_or_raises(decode, finnhub.FinnhubDecodeError, frame)
+
+
+rest_json = StrictJSONProvider(QuartTrio(__name__))
+price_texts = (
+    st.from_regex(r"[0-9]{1,22}(\.[0-9]{1,22})?", fullmatch=True)  # Binance's spelling, any magnitude
+    | st.decimals(allow_nan=True, allow_infinity=True).map(str)  # exponents, signs, NaN, Infinity
+    | st.floats().map(repr)
+    | st.sampled_from(["1e400", "1e-400", "1e308", "\uff11\uff12\uff13", "5_0", " 7 ", "0.00000001", "1" * 12])
+    | st.text(max_size=24)
+)
+json_numbers = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.sampled_from([1e308, 1e-308, 5e-324, 0.0, -0.0, 1e-8, 1e12, 999_999_999_999.99])
+)
+
+
+def strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def assert_reaches_clients_as_a_usable_price(update: PriceUpdate) -> None:
+    assert is_usable_price(update.price) and is_usable_price(update.reference)
+    tick = tick_from_update(update, seq=1)
+    for emitted in (
+        strict_json(protocol.encode_tick(tick)),
+        strict_json(rest_json.dumps(protocol.snapshot_fields(tick))),
+    ):
+        assert emitted["price"] > 0
+        assert all(math.isfinite(emitted[key]) for key in ("price", "change", "change_percent"))
+
+
+@given(last=price_texts, open_=price_texts, trade=price_texts)
+def test_any_binance_price_text_reaches_clients_only_as_a_usable_price(last: str, open_: str, trade: str) -> None:
+    book = binance.BinanceBook()
+    ticker = {"e": "24hrMiniTicker", "E": 1, "s": "BTCUSDT", "c": last, "o": open_}
+    trades = {"e": "trade", "E": 2, "s": "BTCUSDT", "t": 1, "p": trade, "q": "1", "T": 2}
+    for payload in (ticker, trades):
+        try:
+            event = binance.decode_message(orjson.dumps({"stream": "btcusdt@x", "data": payload}))
+        except binance.BinanceDecodeError:
+            continue
+        assert isinstance(event, binance.Trade | binance.Ticker)
+        update = book.apply(event)
+        if update is not None:
+            assert_reaches_clients_as_a_usable_price(update)
+
+
+@given(current=json_numbers, previous_close=json_numbers, ts=json_numbers, trade=json_numbers)
+def test_any_finnhub_number_reaches_clients_only_as_a_usable_price(
+    current: float, previous_close: float, ts: float, trade: float
+) -> None:
+    book = finnhub.FinnhubBook()
+    with contextlib.suppress(finnhub.FinnhubDecodeError):
+        quote = finnhub.decode_quote(orjson.dumps({"c": current, "pc": previous_close, "t": ts}))
+        if quote is not None and (update := book.on_quote("AAPL", quote)) is not None:
+            assert_reaches_clients_as_a_usable_price(update)
+    batch = finnhub.decode_message(orjson.dumps({"type": "trade", "data": [{"p": trade, "s": "AAPL", "t": 2**62}]}))
+    assert isinstance(batch, finnhub.TradeBatch)
+    for last_trade in batch.trades:
+        if (update := book.on_trade(last_trade)) is not None:
+            assert_reaches_clients_as_a_usable_price(update)

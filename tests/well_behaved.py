@@ -15,6 +15,8 @@ import orjson
 import trio
 from trio_websocket import open_websocket_url
 
+from tests.helpers import FULL_PROTOCOL
+
 
 class TickCounter:
     def __init__(self) -> None:
@@ -36,7 +38,7 @@ class TickCounter:
 
 
 async def _count_ticks(url: str, symbol: str, counter: TickCounter, task_status: trio.TaskStatus[None]) -> None:
-    async with open_websocket_url(url + ("&" if "?" in url else "?") + "batch=1") as ws:
+    async with open_websocket_url(url + ("&" if "?" in url else "?") + "batch=1", subprotocols=FULL_PROTOCOL) as ws:
         await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": symbol}).decode())
         ack, *snapshot = orjson.loads(await ws.get_message())
         assert ack["type"] == "subscribed"

@@ -2,6 +2,7 @@
 
 Unlike the bare `hypercorn` command, SIGTERM/SIGINT here first closes every WebSocket client
 with 1001 (going away), waits for them (bounded by the graceful timeout), then stops Hypercorn.
+`--workers N` runs N such processes on one socket and restarts any that exits (trio_ticker/workers.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from functools import partial
 
 import trio
+from hypercorn.config import Sockets
 
 from .app import create_app
 from .logs import configure_logging
@@ -20,6 +22,7 @@ from .protocol import CloseCode
 from .server import hypercorn_config, serve
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
+from .workers import MAX_WORKERS, run_worker, run_workers
 
 log = logging.getLogger("trio_ticker.main")
 
@@ -27,16 +30,24 @@ HTTP_DRAIN_SECONDS = 1.0
 
 
 async def serve_until_signalled(
-    settings: Settings, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    settings: Settings,
+    *,
+    sockets: Sockets | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then close clients with 1001 and stop; reports the bound URLs."""
+    """Serve until SIGTERM/SIGINT, then close clients with 1001 and stop; reports the bound URLs.
+
+    `sockets`: already listening sockets to serve on (a `--workers` worker's); by default it binds TICKER_HOST:PORT.
+    """
     service = TickerService(settings)
     app = create_app(settings, service)
     config = hypercorn_config(settings)
     stop_serving = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(partial(serve, app, settings, config, shutdown_trigger=stop_serving.wait))
+            binds = await nursery.start(
+                partial(serve, app, settings, config, shutdown_trigger=stop_serving.wait, sockets=sockets)
+            )
             log.info("event=serving urls=%s", ",".join(binds))
             task_status.started(binds)
             async for signum in signals:
@@ -66,7 +77,29 @@ def main(argv: list[str] | None = None) -> int:
         default="serve",
         help="serve: HTTP and WebSocket (default); ingest: only run the sources for the workers, through Redis",
     )
-    command = parser.parse_args(argv).command
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        metavar="N",
+        help="serve from N worker processes on one socket, each restarted if it exits (N > 1 needs "
+        "TICKER_REDIS_URL); without it, serve in this process",
+    )
+    parser.add_argument(
+        "--listen-fd",
+        type=int,
+        action="append",
+        default=[],
+        metavar="FD",
+        help="serve on this inherited listening socket instead of binding TICKER_HOST:TICKER_PORT "
+        "(what --workers gives each worker; systemd socket activation passes 3)",
+    )
+    parser.add_argument("--supervisor-fd", type=int, help=argparse.SUPPRESS)  # set by --workers for its workers
+    args = parser.parse_args(argv)
+    command = args.command
+    if command == "ingest" and (args.workers is not None or args.listen_fd):
+        parser.error("--workers and --listen-fd apply to serve, not ingest")
+    if args.workers is not None and args.listen_fd:
+        parser.error("--workers opens its own socket: give it no --listen-fd")
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -74,8 +107,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if command == "ingest":
         return run_ingest(settings)
+    if args.workers is not None:
+        return run_workers(settings, args.workers)
+    if args.listen_fd:
+        return run_worker(settings, args.listen_fd, args.supervisor_fd, serve_until_signalled)
     trio.run(serve_until_signalled, settings)
     return 0
+
+
+def worker_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_WORKERS}")
+    return count
 
 
 def run_ingest(settings: Settings) -> int:

@@ -10,14 +10,15 @@ import sys
 from typing import Any
 
 import orjson
-from quart import Response, jsonify, request, send_from_directory
+from quart import Response, jsonify, request, send_file, websocket
+from quart.json.provider import DefaultJSONProvider
 from quart.typing import ResponseReturnValue
 from quart_cors import cors
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from . import protocol
-from .access import AccessPolicy, bearer_token
+from .access import AccessPolicy, bearer_token, several_origins
 from .gc_tuning import tune_garbage_collector
 from .history.frames import candles_body
 from .history.query import QueryError, parse_candle_query
@@ -27,12 +28,15 @@ from .metrics import TickerMetrics
 from .protocol import ErrorCode, ProtocolError
 from .service import TickerService
 from .settings import ConfigError, Settings, load_settings
+from .web_files import WebFiles
 from .websocket import WebSocketEndpoint
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
 HISTORY_RETRY_AFTER_SECONDS = 5
 TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text", "candles"})
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
+OPERATIONS_ENDPOINTS = frozenset({"healthz", "metrics_text"})
+"""With TICKER_ADMIN_BIND set, all the admin bind serves (no token asked); the public bind has no /metrics."""
 
 
 def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
@@ -40,11 +44,20 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
     configure_logging(settings.log_level)
     service = service or TickerService(settings)
     app = QuartTrio(__name__, static_folder=None)
-    access = AccessPolicy(settings.allowed_origins, settings.auth_tokens)
+    app.json = StrictJSONProvider(app)
+    access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     endpoint = WebSocketEndpoint(app.asgi_app, service, access)
     app.asgi_app = endpoint  # type: ignore[method-assign]
     metrics = TickerMetrics(service, endpoint.counters)
     hub = service.hub
+    web_files = WebFiles(settings.web_dir)
+
+    # Registered before quart_cors's own check, which answers 400 to a WebSocket without an Origin.
+    @app.before_websocket
+    async def check_websocket() -> None:
+        if access.on_admin_bind(websocket.scope):  # /ws included: WebSocketEndpoint leaves those to Quart
+            raise NotFound()
+
     # No list: any page may read the public REST data (`*`); a list: only those Origins.
     cors(
         app,
@@ -57,12 +70,20 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
 
     @app.before_request
     async def check_request() -> ResponseReturnValue | None:
+        on_admin_bind = access.on_admin_bind(request.scope)
+        if access.has_admin_bind and (
+            request.endpoint not in OPERATIONS_ENDPOINTS if on_admin_bind else request.endpoint == "metrics_text"
+        ):
+            raise NotFound()
         if len(request.query_string) > settings.max_query_length:
             return error_response(
                 "query_too_long", f"the query string is longer than {settings.max_query_length} bytes", 414
             )
+        if several_origins(request.headers.getlist("Origin")):
+            return error_response("origin_not_allowed", "more than one Origin header", 403)
         if (
             access.requires_token
+            and not on_admin_bind
             and request.method != "OPTIONS"
             and request.endpoint in TOKEN_PROTECTED_ENDPOINTS
             and not access.token_valid(bearer_token(request.headers.get("Authorization")))
@@ -138,6 +159,8 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
 
     @app.get("/healthz")
     async def healthz() -> Response:
+        if access.has_admin_bind and not access.on_admin_bind(request.scope):
+            return jsonify({"status": "ok"})  # the details (upstream errors included) are the admin bind's
         statistics = hub.statistics()
         last_messages = {
             source.name: source.last_message_ts for source in service.sources if hasattr(source, "last_message_ts")
@@ -170,13 +193,25 @@ def create_app(settings: Settings | None = None, service: TickerService | None =
 
     @app.get("/")
     async def index() -> Response:
-        return await send_from_directory(settings.web_dir, "index.html")
+        return await web_file("index.html")
 
     @app.get("/<path:filename>")
     async def web_file(filename: str) -> Response:
-        return await send_from_directory(settings.web_dir, filename)
+        path = web_files.find(filename)
+        if path is None:
+            raise NotFound()
+        return await send_file(path)
 
     return app
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Quart's JSON, refusing NaN and the infinities that Python's `json` would write as `NaN` / `Infinity`
+    (not JSON): such a value is a bug, answered 500 rather than sent."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
 
 def error_response(code: str, message: str, status: int, **details: Any) -> tuple[Response, int]:

@@ -1,8 +1,8 @@
 """The hub: latest tick per symbol, who subscribes to what, and fan-out into client outboxes.
 
-Sources feed one bounded ingest channel; `Hub.run` numbers each update (per-symbol `seq`),
-encodes it once, and offers the frame to each subscriber's outbox without ever waiting.
-A symbol nobody subscribes to costs one dict lookup.
+Sources feed one bounded ingest channel; `Hub.run` numbers each update (per-symbol `seq`), encodes
+it once (and once in the prototypes' dialect while that has subscribers), and offers the frame to
+each subscriber's outbox without ever waiting. A symbol nobody subscribes to costs a dict lookup per dialect.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from . import protocol
-from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, tick_from_update
+from . import protocol, prototype_dialect
+from .dialects import Dialect
+from .model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, is_usable_price, tick_from_update
 from .outbox import ClientOutbox, status_key
 from .pacing import FlushPacer
 from .protocol import CloseCode
@@ -43,6 +44,8 @@ class HubStatistics:
     messages_out: int
     conflated: int
     evicted: int
+    unknown_symbol_updates: int  # dropped: a symbol this hub does not serve
+    unusable_prices: int  # dropped: a price or reference outside the model's price range
 
 
 @dataclass(slots=True)
@@ -52,6 +55,8 @@ class _Counters:
     messages_out: int = 0
     conflated: int = 0
     evicted: int = 0
+    unknown_symbol_updates: int = 0
+    unusable_prices: int = 0
 
 
 class Hub:
@@ -69,10 +74,14 @@ class Hub:
         self.flush_pacer = FlushPacer(batch_flush_interval)
         self.slow_clients = SlowClientReaper(slow_client_timeout, self._evict_slow_client)
         self._client_buffer = client_buffer
+        # Subscribers per symbol, one table per dialect: each table's fan-out shares one frame per tick.
         self._subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
+        self._prototype_subscribers: dict[str, dict[ClientOutbox, None]] = {symbol: {} for symbol in self.symbols}
         self._clients: dict[ClientOutbox, None] = {}
         self._latest: dict[str, Tick] = {}
         self._latest_frames: dict[str, str] = {}
+        self._previous_prices: dict[str, float] = {}  # the price of the tick before the latest: the prototypes' change
+        self._prototype_frames: dict[str, tuple[Tick, str]] = {}  # encoded when first wanted, for that tick
         self._sources: dict[str, SourceStatus] = {}
         self._counters = _Counters()
         self._client_ids = itertools.count(1)
@@ -117,19 +126,32 @@ class Hub:
             self._set_source_status(item)
 
     def publish(self, update: PriceUpdate) -> Tick | None:
-        """Number one update (`seq` = the symbol's previous + 1) and publish it."""
+        """Number one update (`seq` = the symbol's previous + 1) and publish it.
+
+        The sources' decoders refuse unusable prices; this is the last line, so no client ever gets one."""
+        if not (is_usable_price(update.price) and is_usable_price(update.reference)):
+            self._counters.unusable_prices += 1
+            if self._counters.unusable_prices == 1:
+                log.warning(
+                    "event=unusable_price symbol=%s source=%s further=counted_only", update.symbol, update.source
+                )
+            return None
         previous = self._latest.get(update.symbol)
         return self.publish_tick(tick_from_update(update, seq=previous.seq + 1 if previous else 1))
 
     def publish_tick(self, tick: Tick) -> Tick | None:
-        """Store, encode once and fan out a numbered tick (scale-out feeds ticks Redis numbered).
+        """Store, encode once per dialect in use, and fan out a numbered tick (scale-out feeds ticks Redis numbered).
 
-        Unknown symbols are dropped, and so is a tick not newer than the symbol's latest (a replay
-        after a Redis reconnect), so a client never sees a symbol's seq go backwards.
+        Unknown symbols are dropped (counted; the first one logged), and so is a tick not newer than the
+        symbol's latest (a replay after a Redis reconnect), so a client never sees a symbol's seq go backwards.
         """
         subscribers = self._subscribers.get(tick.symbol)
         if subscribers is None:
-            log.warning("event=unknown_symbol_update symbol=%s source=%s", tick.symbol, tick.source)
+            self._counters.unknown_symbol_updates += 1
+            if self._counters.unknown_symbol_updates == 1:
+                log.warning(
+                    "event=unknown_symbol_update symbol=%s source=%s further=counted_only", tick.symbol, tick.source
+                )
             return None
         previous = self._latest.get(tick.symbol)
         if previous is not None and tick.seq <= previous.seq:
@@ -140,12 +162,18 @@ class Hub:
         counters.encodes += 1
         self._latest[tick.symbol] = tick
         self._latest_frames[tick.symbol] = frame
+        self._previous_prices[tick.symbol] = tick.price if previous is None else previous.price
         entry = (tick.symbol, frame)
         conflated = 0
         for outbox in subscribers:
             conflated += outbox.offer_entry(entry)
+        prototype_subscribers = self._prototype_subscribers[tick.symbol]
+        if prototype_subscribers:
+            entry = (tick.symbol, self._prototype_frame(tick))
+            for outbox in prototype_subscribers:
+                conflated += outbox.offer_entry(entry)
         counters.conflated += conflated
-        counters.messages_out += len(subscribers)
+        counters.messages_out += len(subscribers) + len(prototype_subscribers)
         if self.candles is not None:
             self.candles.record(tick)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:
@@ -163,20 +191,44 @@ class Hub:
         frame = protocol.encode_symbol_status(change.symbol, stale=change.stale, ts=change.ts)
         for outbox in self._subscribers.get(change.symbol, ()):
             outbox.offer(status_key(change.symbol, "stale"), frame)
+        # The prototypes' dialect has no status frames: its clients get the price object again, marked.
+        if prototype_subscribers := self._prototype_subscribers.get(change.symbol):
+            frame = self._prototype_frame(tick)
+            for outbox in prototype_subscribers:
+                outbox.offer(change.symbol, frame)
 
     def _set_source_status(self, status: SourceStatus) -> None:
         self._sources[status.source] = status
         frame = protocol.encode_source_status(status)
         key = status_key("", f"source:{status.source}")
         for outbox in self._clients:
-            outbox.offer(key, frame)
+            if outbox.dialect is Dialect.FULL:
+                outbox.offer(key, frame)
+
+    def _prototype_frame(self, tick: Tick) -> str:
+        """The prototypes' frame of the symbol's latest tick `tick`, encoded once."""
+        cached = self._prototype_frames.get(tick.symbol)
+        if cached is not None and cached[0] is tick:
+            return cached[1]
+        frame = prototype_dialect.encode_price(tick, self._previous_prices[tick.symbol])
+        self._counters.encodes += 1
+        self._prototype_frames[tick.symbol] = (tick, frame)
+        return frame
+
+    def _subscriber_table(self, outbox: ClientOutbox) -> dict[str, dict[ClientOutbox, None]]:
+        return self._prototype_subscribers if outbox.dialect is Dialect.PROTOTYPE else self._subscribers
 
     # -- clients ----------------------------------------------------------------------------------
 
-    def connect(self, *, peer: str = "", capacity: int | None = None) -> ClientOutbox:
-        """Register a client with an outbox of `capacity` frames (default: the hub's client buffer)."""
+    def connect(self, *, peer: str = "", capacity: int | None = None, dialect: Dialect = Dialect.FULL) -> ClientOutbox:
+        """Register a client speaking `dialect` with an outbox of `capacity` frames (default: the hub's client
+        buffer)."""
         outbox = ClientOutbox(
-            next(self._client_ids), capacity or self._client_buffer, peer=peer, on_behind=self.slow_clients.watch
+            next(self._client_ids),
+            capacity or self._client_buffer,
+            peer=peer,
+            on_behind=self.slow_clients.watch,
+            dialect=dialect,
         )
         self._clients[outbox] = None
         self._no_clients = trio.Event()
@@ -185,8 +237,9 @@ class Hub:
     def disconnect(self, outbox: ClientOutbox) -> None:
         """Forget a client entirely; safe to call more than once."""
         if self._clients.pop(outbox, False) is None:
+            table = self._subscriber_table(outbox)
             for symbol in outbox.subscriptions:
-                self._subscribers[symbol].pop(outbox, None)
+                table[symbol].pop(outbox, None)
             outbox.subscriptions.clear()
             outbox.close_hub_side()
             self.slow_clients.forget(outbox)
@@ -198,14 +251,16 @@ class Hub:
     def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
         """Register `symbols` and queue each one's latest tick, atomically (no live tick in between);
         with `candles`, their candles of that interval too (the open candle follows the ticks)."""
+        table = self._subscriber_table(outbox)
+        prototype = outbox.dialect is Dialect.PROTOTYPE
         for symbol in symbols:
             if symbol in outbox.subscriptions:
                 continue
             outbox.subscriptions[symbol] = None
-            self._subscribers[symbol][outbox] = None
-            frame = self._latest_frames.get(symbol)
-            if frame is not None:
-                outbox.offer(symbol, frame)
+            table[symbol][outbox] = None
+            tick = self._latest.get(symbol)
+            if tick is not None:
+                outbox.offer(symbol, self._prototype_frame(tick) if prototype else self._latest_frames[symbol])
         if candles is not None and self.candles is not None:
             self.candles.subscribe(outbox, symbols, candles)
 
@@ -215,9 +270,10 @@ class Hub:
             self.candles.unsubscribe(outbox, symbols, candles)
         if candles is not None:
             return
+        table = self._subscriber_table(outbox)
         for symbol in symbols:
             if outbox.subscriptions.pop(symbol, False) is None:
-                self._subscribers[symbol].pop(outbox, None)
+                table[symbol].pop(outbox, None)
         outbox.discard_pending(symbols)
 
     def unknown(self, symbols: tuple[str, ...]) -> list[str]:
@@ -266,17 +322,21 @@ class Hub:
         return dict(self._sources)
 
     def subscriber_count(self, symbol: str) -> int:
-        return len(self._subscribers.get(symbol, ()))
+        return len(self._subscribers.get(symbol, ())) + len(self._prototype_subscribers.get(symbol, ()))
 
     def statistics(self) -> HubStatistics:
         counters = self._counters
         return HubStatistics(
             clients=len(self._clients),
-            subscriptions=sum(len(subscribers) for subscribers in self._subscribers.values()),
+            subscriptions=sum(
+                len(table[symbol]) for table in (self._subscribers, self._prototype_subscribers) for symbol in table
+            ),
             symbols_with_data=len(self._latest),
             ticks_in=counters.ticks_in,
             encodes=counters.encodes,
             messages_out=counters.messages_out,
             conflated=counters.conflated,
             evicted=counters.evicted,
+            unknown_symbol_updates=counters.unknown_symbol_updates,
+            unusable_prices=counters.unusable_prices,
         )

@@ -65,6 +65,11 @@ class _ScrapeTimeCollector(Collector):
             ("ticker_messages_out", "Tick frames offered to client outboxes", statistics.messages_out),
             ("ticker_conflated", "Unsent ticks replaced by a newer one for a slow client", statistics.conflated),
             ("ticker_evicted", "Clients closed as slow consumers (4008)", statistics.evicted),
+            (
+                "ticker_unusable_prices",
+                "Price updates the hub dropped: a price outside the accepted range",
+                statistics.unusable_prices,
+            ),
             ("ticker_rate_limited", "Client messages refused with rate_limited", self._counters.rate_limited),
             (
                 "ticker_too_many_subscriptions",
@@ -95,6 +100,15 @@ class _ScrapeTimeCollector(Collector):
             reconnects.add_metric([name], status.reconnects)
         yield states
         yield reconnects
+        rejected = CounterMetricFamily(
+            "ticker_upstream_rejected",
+            "Upstream messages (or trades in one) a source refused, by kind",
+            labels=["source", "kind"],
+        )
+        for source in self._service.sources:
+            for kind, count in sorted(source.statistics().rejected.items()):
+                rejected.add_metric([source.name, kind], count)
+        yield rejected
 
 
 def _labelled_counter(name: str, help_text: str, label: str, values: dict[str, int]) -> CounterMetricFamily:

@@ -19,9 +19,22 @@ class Mode(enum.StrEnum):
 class SourceState(enum.StrEnum):
     CONNECTING = "connecting"
     LIVE = "live"
+    DEGRADED = "degraded"  # connected, but some symbols have no usable price (the detail names them)
+    RATE_LIMITED = "rate_limited"  # waiting out an upstream's Retry-After
     RECONNECTING = "reconnecting"
     UNAUTHORIZED = "unauthorized"
     STOPPED = "stopped"
+
+
+MIN_PRICE = 1e-8
+"""The smallest price any upstream may send: Binance's finest tick (8 decimals)."""
+MAX_PRICE = 1e12
+"""Every price is below this; an upstream number at or above it is an error, not a market."""
+
+
+def is_usable_price(price: float) -> bool:
+    """Finite and within [MIN_PRICE, MAX_PRICE): the only prices that reach the hub (NaN fails every comparison)."""
+    return MIN_PRICE <= price < MAX_PRICE
 
 
 @dataclass(frozen=True, slots=True)

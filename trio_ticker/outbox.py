@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 
 import trio
 
+from .dialects import Dialect
+
 Entry = tuple[str | None, str]
 """A queued frame and its conflation key: a symbol, a status key, or None for a reply (never conflated)."""
 
@@ -33,9 +35,11 @@ class ClientOutbox:
         *,
         peer: str = "",
         on_behind: Callable[[ClientOutbox, float], None] | None = None,
+        dialect: Dialect = Dialect.FULL,
     ) -> None:
         self.client_id = client_id
         self.peer = peer
+        self.dialect = dialect  # which of the hub's frames it is offered
         self.subscriptions: dict[str, None] = {}  # insertion-ordered set
         self.close_code: int | None = None
         self.close_reason = ""

@@ -38,6 +38,7 @@ class ErrorCode(enum.StrEnum):
 class CloseCode(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002  # the client offered only subprotocols this server does not speak
     POLICY_VIOLATION = 1008  # sustained rate-limit abuse
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
@@ -206,9 +207,11 @@ def _candles(message: dict[str, Any], request_id: RequestId) -> Interval | None:
 
 
 def normalize_symbol(text: str, request_id: RequestId = None) -> str:
-    """Upper-case and validate a symbol's spelling (not whether it is served)."""
-    symbol = text.strip().upper()
-    if not SYMBOL_PATTERN.match(symbol):
+    """Upper-case and validate a symbol's spelling (not whether it is served).
+
+    ASCII is checked first: Python's `strip` and `upper` map Unicode (U+017F upper-cases to `S`, NBSP strips)."""
+    symbol = text.strip().upper() if text.isascii() else text
+    if not SYMBOL_PATTERN.fullmatch(symbol):
         raise ProtocolError(
             ErrorCode.INVALID_SYMBOL,
             "a symbol is 1-32 characters of A-Z, 0-9 and . : _ / -",

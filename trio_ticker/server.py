@@ -50,6 +50,8 @@ class JitteredPingConfig(Config):
 def hypercorn_config(settings: Settings, rng: random.Random | None = None) -> Config:
     config = JitteredPingConfig(rng)
     config.bind = [f"{settings.host}:{settings.port}"]
+    if settings.admin_bind is not None:
+        config.bind.append(settings.admin_bind)  # told apart by the local address (AccessPolicy.on_admin_bind)
     config.graceful_timeout = settings.graceful_timeout
     config.websocket_ping_interval = settings.ws_ping_interval
     config.read_timeout = settings.ws_read_timeout  # type: ignore[assignment]  # Hypercorn takes floats
@@ -81,14 +83,19 @@ async def serve(
     config: Config | None = None,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],
+    sockets: Sockets | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `app` until `shutdown_trigger` returns; reports the bound URLs once listening."""
+    """Serve `app` until `shutdown_trigger` returns; reports the bound URLs once listening.
+
+    `sockets` are listening sockets opened elsewhere (a worker's, inherited from `--workers`); by default
+    this binds the config's address.
+    """
     config = config or hypercorn_config(settings)
     await worker_serve(
         wrap_app(app, config.wsgi_max_body_size, None),
         config,
-        sockets=open_sockets(config, settings.send_stall_timeout, settings.send_buffer),
+        sockets=sockets or open_sockets(config, settings.send_stall_timeout, settings.send_buffer),
         shutdown_trigger=shutdown_trigger,
         task_status=task_status,
     )

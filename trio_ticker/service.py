@@ -1,8 +1,8 @@
 """The root service: one nursery that owns the hub and every source.
 
 `TickerService.run` is startable: it reports started only once the hub is consuming and every
-source has started, so the app serves only after the first prices exist. The app's lifespan
-starts it once; tests start it directly.
+source has settled (live, failed, or waiting out a rate limit), so the app serves the first prices
+at once and no single upstream holds it up. The app's lifespan starts it once; tests start it directly.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .hub import Hub
 from .model import Ingest
 from .settings import Settings
 from .sources.build import build_supervised_sources
+from .sources.supervise import SourceStatistics
 
 if TYPE_CHECKING:
     from .scaleout.node import ScaleOutNode
@@ -34,6 +35,8 @@ class Source(Protocol):
         *,
         task_status: trio.TaskStatus[None] = ...,
     ) -> None: ...
+
+    def statistics(self) -> SourceStatistics: ...
 
 
 def build_sources(settings: Settings, hub: Hub | None = None) -> list[Source]:

@@ -1,9 +1,11 @@
 """One WebSocket client: a reader (commands -> hub) and a writer task (outbox -> socket).
 
-The session's own task reads and the writer runs in the session's nursery. A close request (an
-eviction by the hub's slow-client reaper, a limit, a server shutdown) cancels that nursery
-through the outbox, and so does a disconnect, so exactly this client's tasks end. The hub never
-waits for a session; a session only ever waits for its own client.
+The session speaks the dialect its handshake chose (the full protocol, or the prototypes' dialect: no
+replies but errors, the default symbol for a client that has not subscribed). The session's own task
+reads and the writer runs in the session's nursery. A close request (an eviction by the hub's
+slow-client reaper, a limit, a server shutdown) cancels that nursery through the outbox, and so does a
+disconnect, so exactly this client's tasks end. The hub never waits for a session; a session only ever
+waits for its own client.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import time
 
 import trio
 
-from . import protocol
+from . import protocol, prototype_dialect
+from .dialects import Dialect
 from .hub import Hub
 from .limits import CloseConnection, InboundGuard
 from .outbox import ClientOutbox, Entry
@@ -30,16 +33,31 @@ class ClientSession:
         hub: Hub,
         *,
         close_timeout: float,
+        dialect: Dialect = Dialect.FULL,
         batch: bool = False,
+        default_symbols: tuple[str, ...] = (),
+        default_symbols_delay: float = 0.0,
         peer: str = "",
         guard: InboundGuard | None = None,
         buffer: int | None = None,
     ) -> None:
+        """`default_symbols` stream to a client that has not subscribed `default_symbols_delay` seconds after it
+        connected, until its first subscribe replaces them."""
+        if batch and dialect is not Dialect.FULL:
+            raise ValueError("only the full protocol batches")
         self._transport = transport
         self._guard = guard
         self._hub = hub
         self._close_timeout = close_timeout
+        self._dialect = dialect
+        self._decode_command = (
+            prototype_dialect.decode_command if dialect is Dialect.PROTOTYPE else protocol.decode_command
+        )
+        self._encode_error = prototype_dialect.encode_error if dialect is Dialect.PROTOTYPE else ProtocolError.to_frame
         self._batch = batch
+        self._default_symbols = default_symbols
+        self._default_symbols_delay = default_symbols_delay
+        self._default_symbols_at: float | None = None  # when they start, while they are still to start
         self._peer = peer
         self._buffer = buffer
         self._peer_gone = False
@@ -47,8 +65,16 @@ class ClientSession:
 
     async def run(self, *, task_status: trio.TaskStatus[ClientOutbox] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the client until it leaves, is evicted, or the server asks it to go."""
-        outbox = self._hub.connect(peer=self._peer, capacity=self._buffer)
-        log.info("event=client_connected client=%d peer=%s batch=%s", outbox.client_id, self._peer, self._batch)
+        outbox = self._hub.connect(peer=self._peer, capacity=self._buffer, dialect=self._dialect)
+        log.info(
+            "event=client_connected client=%d peer=%s dialect=%s batch=%s",
+            outbox.client_id,
+            self._peer,
+            self._dialect.value,
+            self._batch,
+        )
+        if self._default_symbols:
+            self._default_symbols_at = trio.current_time() + self._default_symbols_delay
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_frames, outbox, nursery.cancel_scope)
@@ -74,11 +100,11 @@ class ClientSession:
     async def _read_commands(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         try:
             while True:
-                frame = await self._transport.receive()
+                frame = await self._receive(outbox)
                 try:
                     await self._handle(self._decode(frame), outbox)
                 except ProtocolError as error:
-                    await outbox.send_control(error.to_frame())
+                    await outbox.send_control(self._encode_error(error))
                 except CloseConnection as limit:
                     log.warning(
                         "event=client_limit client=%d peer=%s code=%d reason=%s",
@@ -93,31 +119,56 @@ class ClientSession:
             self._peer_gone, self._peer_close_code = True, gone.code
             cancel_scope.cancel()
 
+    async def _receive(self, outbox: ClientOutbox) -> str | bytes:
+        """The client's next frame; meanwhile the default symbols start if their delay ends before a subscribe.
+
+        The delay is what keeps them from a client that subscribes on open (the stock streamer's pages): its
+        subscribe arrives within a round trip, before the default symbol's snapshot would have gone out.
+        """
+        if self._default_symbols_at is not None:
+            with trio.move_on_at(self._default_symbols_at):
+                return await self._transport.receive()
+            self._default_symbols_at = None
+            self._hub.subscribe(outbox, self._default_symbols)
+        return await self._transport.receive()
+
     def _decode(self, frame: str | bytes) -> protocol.Command:
         guard = self._guard
         if guard is None:
-            return protocol.decode_command(frame)
+            return self._decode_command(frame)
         guard.admit(frame, trio.current_time())
-        return protocol.decode_command(frame, max_symbols=guard.max_symbols_per_message)
+        return self._decode_command(frame, max_symbols=guard.max_symbols_per_message)
 
     async def _handle(self, command: protocol.Command, outbox: ClientOutbox) -> None:
         hub = self._hub
+        acks = self._dialect is Dialect.FULL  # the prototypes' dialect sends price objects and errors only
         match command:
             case Subscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
                 if candles is not None and hub.candles is None:
                     raise protocol.candles_unavailable_error(request_id)
+                replaced = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)
                 if self._guard is not None:
-                    self._guard.check_subscriptions(outbox.subscriptions, symbols, request_id)
+                    kept = outbox.subscriptions
+                    if replaced:
+                        kept = {symbol: None for symbol in kept if symbol not in replaced}
+                    self._guard.check_subscriptions(kept, symbols, request_id)
+                self._default_symbols, self._default_symbols_at = (), None
                 # The ack is queued before the subscription exists, so it precedes every tick.
-                await outbox.send_control(protocol.encode_subscribed(symbols, request_id, candles))
+                if acks:
+                    await outbox.send_control(protocol.encode_subscribed(symbols, request_id, candles))
+                if replaced:
+                    hub.unsubscribe(outbox, replaced)
                 hub.subscribe(outbox, symbols, candles)
             case Unsubscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
                 hub.unsubscribe(outbox, symbols, candles)
-                await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id, candles))
+                if candles is None:
+                    self._default_symbols = tuple(s for s in self._default_symbols if s not in symbols)
+                if acks:
+                    await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id, candles))
             case ListSymbols(request_id):
                 await outbox.send_control(protocol.encode_symbols(hub.symbols, request_id))
             case Ping(request_id):

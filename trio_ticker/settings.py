@@ -6,6 +6,7 @@ line per bad variable, naming the variable, so a misconfigured server refuses to
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,14 +24,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .history.retention import DEFAULT_RETENTION, parse_retention
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.:_/-]{0,31}$")
-"""Upper-case letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`)."""
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9.:_/-]{0,31}")
+"""Upper-case ASCII letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`);
+matched with `fullmatch` on text checked to be ASCII before any case mapping."""
 
 ORIGIN_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{16,256}$")
 """Tokens travel in a query string, a header and a WebSocket subprotocol: URL- and header-safe only."""
 
-TOKEN_IN_TEXT = re.compile(r"(token=)[^&#\s'\"]*", re.IGNORECASE)
+TOKEN_IN_TEXT = re.compile(r"(token=|\bbearer[ .])[^&#,\s'\"]*", re.IGNORECASE)
+"""A secret in text: a `token=` parameter (ours, Finnhub's), a `Bearer` header value, a `bearer.` subprotocol."""
 
 PING_JITTER = 0.2
 """Each WebSocket ping comes TICKER_WS_PING_INTERVAL * (1 +- this) after the previous one (JitteredPingConfig)."""
@@ -48,9 +51,13 @@ class ConfigError(Exception):
 
 
 def _split_symbols(value: Any) -> Any:
-    if isinstance(value, str):
-        return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+    if isinstance(value, str):  # non-ASCII is kept as written, so the check below refuses it
+        return tuple(_ascii_upper(part.strip()) for part in value.split(",") if part.strip())
     return value
+
+
+def _ascii_upper(text: str) -> str:
+    return text.upper() if text.isascii() else text
 
 
 class Settings(BaseSettings):
@@ -98,12 +105,16 @@ class Settings(BaseSettings):
     client_buffer: int = Field(16, ge=1, le=100_000)
     batch_client_buffer: int = Field(256, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
+    # A prototype-dialect client that has not subscribed this long after connecting gets the default symbol.
+    prototype_default_delay: float = Field(1.0, ge=0, le=60)
     # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).
     batch_flush_interval: float = Field(0.05, ge=0, le=5)
     close_timeout: float = Field(2.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    # IP:PORT serving only /metrics and the detailed /healthz (docs/configuration.md "Operations endpoints").
+    admin_bind: str | None = None
     graceful_timeout: float = Field(5.0, gt=0)
     # A client that stops reading answers no ping: closed ws_read_timeout after its last bytes, or (if its
     # buffers filled first and pinned the send) send_stall_timeout after that; see docs/configuration.md.
@@ -165,7 +176,7 @@ class Settings(BaseSettings):
     @field_validator("stock_symbols", "crypto_symbols")
     @classmethod
     def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [symbol for symbol in value if not SYMBOL_PATTERN.match(symbol)]
+        bad = [symbol for symbol in value if not SYMBOL_PATTERN.fullmatch(symbol)]
         if bad:
             raise ValueError(f"invalid symbol(s) {', '.join(map(repr, bad))}: use A-Z, 0-9 and . : _ / -")
         if len(set(value)) != len(value):
@@ -223,6 +234,22 @@ class Settings(BaseSettings):
     def _lower_history(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("admin_bind")
+    @classmethod
+    def _check_admin_bind(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        bind = value.strip()
+        host, port = _host_and_port(bind)
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        bracketed = bind.startswith("[")
+        if address is None or bracketed != (address.version == 6) or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be IP:PORT, e.g. 127.0.0.1:9100 or [::1]:9100 (an address, not a host name)")
+        return f"[{address}]:{int(port)}" if address.version == 6 else f"{address}:{int(port)}"
+
     @field_validator("gc_thresholds", mode="before")
     @classmethod
     def _parse_gc_thresholds(cls, value: Any) -> Any:
@@ -245,7 +272,7 @@ class Settings(BaseSettings):
     @field_validator("default_symbol", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+        return _ascii_upper(value.strip()) if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -281,6 +308,8 @@ class Settings(BaseSettings):
                 f"listens sends nothing but its pongs, which come up to {1 + PING_JITTER:g} ping intervals apart "
                 f"(pings are spread by ±{PING_JITTER:.0%}), so it would be closed"
             )
+        if self.admin_bind == f"{self.host}:{self.port}":
+            raise ValueError("TICKER_ADMIN_BIND must differ from TICKER_HOST:TICKER_PORT, the public bind")
         if self.default_symbol not in self.symbols:
             raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
         return self
@@ -300,6 +329,20 @@ class Settings(BaseSettings):
             return "redis" if self.redis_url is not None else "sqlite"
         return self.history
 
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """TICKER_ADMIN_BIND as the (host, port) an ASGI scope's `server` holds for requests made to it."""
+        if self.admin_bind is None:
+            return None
+        host, port = _host_and_port(self.admin_bind)
+        return host, int(port)
+
+
+def _host_and_port(bind: str) -> tuple[str, str]:
+    """ "127.0.0.1:9100" -> ("127.0.0.1", "9100"); "[::1]:9100" -> ("::1", "9100")."""
+    host, _, port = bind.rpartition(":")
+    return host.removeprefix("[").removesuffix("]"), port
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings (overrides win over env and `.env`), or raise one readable ConfigError."""
@@ -317,10 +360,15 @@ def describe_validation_error(error: ValidationError) -> str:
         given = problem.get("input")
         secret = variable.endswith("API_KEY") or "AUTH_TOKENS" in variable or "REDIS_URL" in variable
         shown = "" if isinstance(given, dict) or secret else f" (got {given!r})"
-        shown = TOKEN_IN_TEXT.sub(r"\1***", shown)  # an API key pasted into a URL is not echoed
+        shown = redact_tokens(shown)  # an API key pasted into a URL is not echoed
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {variable}: {message}{shown}" if field else f"  {message}")
     return "\n".join(lines)
+
+
+def redact_tokens(text: str) -> str:
+    """`text` with the value of every TOKEN_IN_TEXT match replaced by `***`."""
+    return TOKEN_IN_TEXT.sub(r"\1***", text)
 
 
 def _variable_name(field: str) -> str:

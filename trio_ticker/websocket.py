@@ -2,20 +2,20 @@
 
 Quart's websocket layer costs about 30 % per frame on the hot path (see docs/benchmarks.md),
 so the client endpoint speaks ASGI directly; every other scope goes on to Quart unchanged.
-The handshake checks (Origin, token, connection limit) run here, before a session exists.
+The handshake checks (Origin, dialect, token, connection limit) run here, before a session exists.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebsocketScope
 
 from .access import AccessPolicy, WebSocketHandshake
+from .dialects import Dialect, Negotiated, negotiate
 from .limits import InboundGuard, LimitCounters, SessionLimits
 from .protocol import CloseCode
 from .service import TickerService
@@ -37,27 +37,33 @@ class WebSocketEndpoint:
         self.counters = LimitCounters()
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] != "websocket" or scope["path"] != WS_PATH:
-            await self._app(scope, receive, send)
+        if scope["type"] != "websocket" or scope["path"] != WS_PATH or self._access.on_admin_bind(scope):
+            await self._app(scope, receive, send)  # the admin bind serves no WebSocket: Quart answers 404
             return
         handshake = WebSocketHandshake(scope)
-        if handshake.token_in_query:
-            scope["query_string"] = handshake.redacted_query_string()  # Hypercorn's access log reads it
-        if not self._access.origin_allowed(handshake.origin):
-            await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=handshake.origin)
+        if not self._access.origin_allowed(handshake.origins):
+            await self._refuse_handshake(scope, send, 403, "origin_not_allowed", origin=", ".join(handshake.origins))
+            return
+        negotiated = negotiate(handshake.subprotocols, batch=handshake.query_value("batch", "0").lower() in TRUE_WORDS)
+        if negotiated is None:  # no silent fallback to a dialect the client did not ask for
+            await self._accept_and_close(
+                scope, send, None, CloseCode.PROTOCOL_ERROR, "unsupported subprotocol", "unsupported_subprotocol"
+            )
             return
         settings = self._service.settings
         if not self._access.token_valid(handshake.token):
-            await self._accept_and_close(scope, send, handshake, CloseCode.UNAUTHORIZED, "unauthorized", "unauthorized")
+            await self._accept_and_close(
+                scope, send, negotiated.subprotocol, CloseCode.UNAUTHORIZED, "unauthorized", "unauthorized"
+            )
             return
         if self._service.open_connections >= settings.max_connections:
             await self._accept_and_close(
-                scope, send, handshake, CloseCode.TRY_AGAIN_LATER, "try again later", "connection_limit"
+                scope, send, negotiated.subprotocol, CloseCode.TRY_AGAIN_LATER, "try again later", "connection_limit"
             )
             return
         self._service.open_connections += 1  # before the first await, so racing handshakes see it
         try:
-            await self._serve(scope, receive, send, handshake)
+            await self._serve(scope, receive, send, negotiated)
         finally:
             self._service.open_connections -= 1
 
@@ -66,19 +72,22 @@ class WebSocketEndpoint:
         scope: WebsocketScope,
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
-        handshake: WebSocketHandshake,
+        negotiated: Negotiated,
     ) -> None:
         # `websocket.connect` is read (and skipped) by the transport: Quart's test client never sends it.
-        await send({"type": "websocket.accept", "subprotocol": handshake.subprotocol, "headers": []})
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        await send({"type": "websocket.accept", "subprotocol": negotiated.subprotocol, "headers": []})
         settings = self._service.settings
-        batch = query.get("batch", ["0"])[-1].lower() in TRUE_WORDS
+        prototype = negotiated.dialect is Dialect.PROTOTYPE
         session = ClientSession(
             AsgiWebSocket(receive, send),
             self._service.hub,
             close_timeout=settings.close_timeout,
-            batch=batch,
-            buffer=settings.batch_client_buffer if batch else settings.client_buffer,
+            dialect=negotiated.dialect,
+            batch=negotiated.batch,
+            # The crypto broadcaster's clients never subscribe: they get the default symbol until they do.
+            default_symbols=(settings.default_symbol,) if prototype else (),
+            default_symbols_delay=settings.prototype_default_delay,
+            buffer=settings.batch_client_buffer if negotiated.batch else settings.client_buffer,
             peer=_peer(scope),
             guard=InboundGuard(self._limits, self.counters, trio.current_time()),
         )
@@ -108,15 +117,16 @@ class WebSocketEndpoint:
         self,
         scope: WebsocketScope,
         send: ASGISendCallable,
-        handshake: WebSocketHandshake,
+        subprotocol: str | None,
         code: CloseCode,
         reason: str,
         label: str,
     ) -> None:
-        """Upgrade, then close at once: unlike an HTTP status, a close code reaches browser code."""
+        """Upgrade, then close at once: unlike an HTTP status, a close code reaches browser code (when the
+        handshake selected a subprotocol the browser offered, or it offered none)."""
         self.counters.count_refusal(label)
         log.warning("event=handshake_refused peer=%s reason=%s code=%d", _peer(scope), label, code)
-        await send({"type": "websocket.accept", "subprotocol": handshake.subprotocol, "headers": []})
+        await send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": []})
         await send({"type": "websocket.close", "code": int(code), "reason": reason})
 
 

@@ -1,7 +1,8 @@
-// The WebSocket to /ws?batch=1: connect, reconnect with backoff and jitter, notice dead links.
+// The WebSocket to /ws?batch=1 in the full protocol (subprotocol trio-ticker.v1): connect, reconnect with backoff
+// and jitter, notice dead links.
 
 import { Backoff } from "./lib/backoff.js";
-import { parseFrame, socketUrl } from "./lib/frames.js";
+import { FULL_PROTOCOL, parseFrame, socketUrl } from "./lib/frames.js";
 
 const HEARTBEAT_MS = 15000; // a ping this often; silence for twice as long means the link is dead
 const UNAUTHORIZED = 4001; // the server wants a (different) token: retrying cannot help
@@ -15,7 +16,7 @@ const UNAUTHORIZED = 4001; // the server wants a (different) token: retrying can
 export class TickerConnection {
   constructor(
     { onOpen, onMessages, onState, onFrameError },
-    { url = socketUrl(window.location), protocols = [], backoff } = {},
+    { url = socketUrl(window.location), protocols = [FULL_PROTOCOL], backoff } = {},
   ) {
     this.url = url;
     this.protocols = protocols;

@@ -3,6 +3,8 @@
 const SOURCE_WORDS = {
   connecting: "connecting",
   live: "live",
+  degraded: "degraded (some prices missing)",
+  rate_limited: "rate limited (waiting)",
   reconnecting: "reconnecting",
   unauthorized: "unauthorized (check the API key)",
   stopped: "stopped",

@@ -2,7 +2,9 @@
 
 Scriptable per test through `plan`: one `ConnectionPlan` per connection (the last repeats): stream
 normally, drop after N events, stall silently (pings still answered), send garbage or
-`serverShutdown`; it always closes with 1008 when a client sends more than 5 messages a second.
+`serverShutdown`; `extra_frames` go out once, before the third (or a later) round of events. It
+always closes with 1008 when a client sends more than 5 messages a second. `NOT_DECIMAL_TEXT` and
+`OUT_OF_RANGE` are price strings a misbehaving upstream might send.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from dataclasses import dataclass, field
 import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+FULLWIDTH_123 = "\uff11\uff12\uff13"  # `Decimal` reads it as 123
+NOT_DECIMAL_TEXT = ["1e400", "1e-400", "1e308", FULLWIDTH_123, "5_0", " 7 ", "7\n", "-3", "+3", "NaN", "Infinity"]
+NOT_DECIMAL_TEXT += ["1E+2", ".5", "5.", "0x10", "", "1" * 21]
+"""Price strings `Decimal` accepts (or a float would) that are not how Binance writes a price."""
+OUT_OF_RANGE = ["0", "0.00000000", "0.000000009", "1000000000000", "99999999999999999999.5"]
+"""Plain decimals outside the accepted price range [1e-8, 1e12)."""
 
 
 @dataclass
@@ -28,6 +37,7 @@ class FakeBinance:
     plans: list[ConnectionPlan] = field(default_factory=lambda: [ConnectionPlan()])
     interval: float = 0.05
     prices: dict[str, str] = field(default_factory=lambda: {"BTCUSDT": "96500.00", "ETHUSDT": "3420.00"})
+    extra_frames: list[str] = field(default_factory=list)  # sent once in all, by the first connection to get there
     connections: int = 0
     subscriptions: list[list[str]] = field(default_factory=list)
     closed_1008: int = 0
@@ -82,6 +92,10 @@ class FakeBinance:
         sent = 0
         for step in itertools.count():
             await trio.sleep(self.interval)
+            if step >= 2 and streams and self.extra_frames:
+                extra, self.extra_frames = self.extra_frames, []
+                for frame in extra:
+                    await ws.send_message(frame)
             for stream in list(streams):
                 if plan.events_before is not None and sent >= plan.events_before:
                     await self._finish(ws, plan.then)

@@ -16,6 +16,7 @@ import trio.testing
 
 from tests.helpers import start_hub
 from tests.memory_transport import MemoryTransport
+from trio_ticker.dialects import Dialect
 from trio_ticker.history.book import CandleBook
 from trio_ticker.history.candles import Interval
 from trio_ticker.history.live import LiveCandles
@@ -178,4 +179,12 @@ async def test_bad_candle_requests_get_a_documented_error(autojump_clock: trio.a
         plain = await connect(nursery, without_history)
         await plain.client_send({"action": "subscribe", "symbol": "BTCUSDT", "candles": "1m"})
         assert (await plain.client_receive())["code"] == "candles_unavailable"
+        # The prototypes' dialect gets price objects only: candles are refused, with its error shape.
+        prototype = MemoryTransport(client_window=100)
+        await nursery.start(
+            ClientSession(prototype, board.hub, close_timeout=1.0, peer="test", dialect=Dialect.PROTOTYPE).run
+        )
+        await prototype.client_send({"action": "subscribe", "symbol": "BTCUSDT", "candles": "1m"})
+        refused = await prototype.client_receive()
+        assert refused["code"] == "invalid_field" and "full protocol" in refused["error"]
         nursery.cancel_scope.cancel()

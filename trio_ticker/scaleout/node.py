@@ -7,6 +7,7 @@ An HTTP worker runs a `TickFollower` feeding its hub and, unless TICKER_ROLE=fan
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 from collections.abc import Sequence
@@ -85,6 +86,7 @@ class ScaleOutNode:
     def health(self) -> dict[str, Any]:
         follower = self.follower
         return {
+            "pid": os.getpid(),  # which worker answered: its leader flag is this process's
             "state": "connected" if follower.connected else "disconnected",
             "role": self.role,
             "leader": self.leader is not None and self.leader.leading,

@@ -1,29 +1,34 @@
 """Binance spot market streams, sans I/O: combined-stream frames in, typed events out.
 
 `decode_message` parses one frame (trade, aggTrade, ticker, miniTicker, control replies, nested
-errors, serverShutdown) or raises `BinanceDecodeError`; `BinanceBook` turns events into exact
-`PriceUpdate`s; `plan_subscriptions` batches live SUBSCRIBE/UNSUBSCRIBE requests.
+errors, serverShutdown) or raises `BinanceDecodeError`; a price is a plain ASCII decimal string
+within the model's price range. `BinanceBook` turns events into exact `PriceUpdate`s;
+`plan_subscriptions` batches live SUBSCRIBE/UNSUBSCRIBE requests.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from ..history.candles import parse_decimal
-from ..model import Mode, PriceUpdate
+from ..model import MAX_PRICE, MIN_PRICE, Mode, PriceUpdate, is_usable_price
+from .rejects import RejectKind, UpstreamDecodeError
 
 SOURCE_NAME = "binance"
 MAX_STREAMS_PER_CONNECTION = 1024
 MAX_PARAMS_PER_REQUEST = 200
 TRADE_STREAM = "trade"
 TICKER_STREAM = "miniTicker"
+DECIMAL_TEXT = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
+"""How Binance writes a price ("96512.34000000"): ASCII digits, no sign, exponent, space or underscore,
+all of which `Decimal` would accept (and Unicode digits too)."""
 
 
-class BinanceDecodeError(ValueError):
+class BinanceDecodeError(UpstreamDecodeError):
     """A frame that is not a Binance message we understand (garbage, or a malformed event)."""
 
 
@@ -122,29 +127,29 @@ def _request_id(message: dict[str, Any]) -> int | str | None:
 
 def _symbol(payload: dict[str, Any]) -> str:
     symbol = payload.get("s")
-    if not isinstance(symbol, str) or not symbol:
-        raise BinanceDecodeError("missing symbol 's'")
+    if not isinstance(symbol, str) or not symbol or not symbol.isascii():  # ASCII before case mapping
+        raise BinanceDecodeError("missing or non-ASCII symbol 's'")
     return symbol.upper()
 
 
 def _price(payload: dict[str, Any], key: str) -> Decimal:
     text = payload.get(key)
-    if not isinstance(text, str):
-        raise BinanceDecodeError(f"price {key!r} is not a string")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise BinanceDecodeError(f"price {key!r} is not a decimal number") from None
-    if not value.is_finite() or value <= 0:
-        raise BinanceDecodeError(f"price {key!r} is not a positive number")
+    if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
+        raise BinanceDecodeError(f"price {key!r} is not a plain decimal string", RejectKind.INVALID_PRICE)
+    value = Decimal(text)
+    if not is_usable_price(float(value)):
+        raise BinanceDecodeError(
+            f"price {key!r} is outside [{MIN_PRICE:g}, {MAX_PRICE:g})", RejectKind.PRICE_OUT_OF_RANGE
+        )
     return value
 
 
 def _quantity(payload: dict[str, Any]) -> Decimal:
-    try:
-        return parse_decimal(payload.get("q"), positive=False)
-    except ValueError as error:
-        raise BinanceDecodeError(f"quantity 'q' {error}") from None
+    """The trade's quantity `q` (candle volume), written like a price; zero is allowed."""
+    text = payload.get("q")
+    if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
+        raise BinanceDecodeError("quantity 'q' is not a plain decimal string")
+    return Decimal(text)
 
 
 def _int(payload: dict[str, Any], key: str) -> int:

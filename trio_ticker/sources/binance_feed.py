@@ -62,7 +62,6 @@ class BinanceFeed:
         self._reply_timeout = reply_timeout
         self._book = BinanceBook()
         self._next_id = 1
-        self.garbage_frames = 0
         self.error_replies = 0
 
     async def run_connection(
@@ -87,28 +86,25 @@ class BinanceFeed:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         async with self._open_socket(self._url) as socket:
-            garbage_logged = [False]
             pacing = SlidingWindowLimiter((CONTROL_MESSAGES_PER_SECOND, 1.0))
             for request in plan_subscriptions(frozenset(), frozenset(streams), self._next_id):
                 self._next_id = request.request_id + 1
                 await pacing.acquire()
                 await socket.send_message(request.encode())
                 with trio.fail_after(self._reply_timeout):
-                    await self._wait_reply(socket, feed, request.request_id, garbage_logged)
+                    await self._wait_reply(socket, feed, request.request_id)
             log.info("event=binance_subscribed streams=%d", len(streams))
             task_status.started()
             while True:
                 for frame in await get_messages(socket):  # all already received, in one wake-up
-                    if isinstance(await self._handle(frame, feed, garbage_logged), ServerShutdown):
+                    if isinstance(await self._handle(frame, feed), ServerShutdown):
                         log.info("event=binance_server_shutdown")
                         connection.cancel()
                         return
 
-    async def _wait_reply(
-        self, socket: FeedSocket, feed: FeedOutput, request_id: int, garbage_logged: list[bool]
-    ) -> None:
+    async def _wait_reply(self, socket: FeedSocket, feed: FeedOutput, request_id: int) -> None:
         while True:
-            message = await self._handle(await socket.get_message(), feed, garbage_logged)
+            message = await self._handle(await socket.get_message(), feed)
             if isinstance(message, ErrorReply) and message.request_id == request_id:
                 raise BinanceRequestError(f"request {request_id} failed: {message.code} {message.message}")
             if isinstance(message, ControlReply) and message.request_id == request_id:
@@ -118,19 +114,18 @@ class BinanceFeed:
             if isinstance(message, ServerShutdown):
                 raise BinanceServerShutdown("serverShutdown while subscribing")
 
-    async def _handle(self, frame: str | bytes, feed: FeedOutput, garbage_logged: list[bool]) -> BinanceMessage | None:
-        """One frame: prices go to the hub here (no checkpoint while it has room); control messages go back."""
+    async def _handle(self, frame: str | bytes, feed: FeedOutput) -> BinanceMessage | None:
+        """One frame: prices go to the hub here (no checkpoint while it has room); control messages go back.
+        A refused frame is counted by kind (its first logged) and skipped."""
         feed.note_message()
         try:
             message = decode_message(frame)
         except BinanceDecodeError as error:
-            self.garbage_frames += 1
-            if not garbage_logged[0]:
-                garbage_logged[0] = True
-                log.warning("event=binance_garbage_frame error=%r frame=%r", str(error), frame[:120])
+            feed.rejected.note(error.kind, str(error), frame)
             return None
         if isinstance(message, Trade | Ticker):
-            await feed.publish_or_mark_active(self._book.apply(message), message.symbol)
+            if feed.accepts(message.symbol, frame):
+                await feed.publish_or_mark_active(self._book.apply(message), message.symbol)
         elif isinstance(message, ErrorReply):
             self.error_replies += 1
             log.warning(

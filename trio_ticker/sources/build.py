@@ -109,6 +109,8 @@ def build_supervised_sources(
             open_socket=open_socket,
             limiter=finnhub_limiter(settings.finnhub_rest_per_minute, settings.finnhub_rest_per_second),
             http_timeout=settings.upstream_connect_timeout,
+            retry=policy,
+            jitter=jitter,
         )
         sources.append(Supervisor(finnhub, stale_after=settings.finnhub_stale_after, policy=policy, jitter=jitter))
     return sources

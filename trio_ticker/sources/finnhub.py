@@ -1,8 +1,9 @@
 """Finnhub, sans I/O: WebSocket trade batches and REST quotes in, typed values out.
 
-`decode_message` keeps the last trade per symbol of a batch (volume summed); `decode_quote`
-reads `/api/v1/quote` and returns None for the all-zero "no data" answer; `FinnhubBook` joins
-trades with the previous close so `change` is right before and after the first trade.
+`decode_message` keeps the last trade per symbol of a batch (volume summed) and sets aside each
+trade that is unusable; `decode_quote` reads `/api/v1/quote` and returns None for the all-zero
+"no data" answer. Prices are JSON numbers (not bool) within the model's price range. `FinnhubBook`
+joins trades with the previous close so `change` is right before and after the first trade.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from typing import Any
 
 import orjson
 
-from ..model import Mode, PriceUpdate
+from ..model import MAX_PRICE, MIN_PRICE, Mode, PriceUpdate, is_usable_price
+from .rejects import Rejection, RejectKind, UpstreamDecodeError
 
 SOURCE_NAME = "finnhub"
 MIN_DECIMALS = 2
-MAX_DECIMALS = 6
+MAX_DECIMALS = 8  # enough for MIN_PRICE: no usable price rounds to 0
+MAX_QUOTE_TS = 10**11  # epoch seconds (year 5138): a quote time past this is not a time
 TOKEN_IN_URL = re.compile(r"(token=)[^&#\s]*", re.IGNORECASE)
 
 
-class FinnhubDecodeError(ValueError):
+class FinnhubDecodeError(UpstreamDecodeError):
     """A frame or quote body that is not what Finnhub documents."""
 
 
@@ -37,6 +40,7 @@ class LastTrade:
 @dataclass(frozen=True, slots=True)
 class TradeBatch:
     trades: tuple[LastTrade, ...]  # one per symbol, in order of first appearance
+    rejected: tuple[Rejection, ...] = ()  # the batch's trades that were not usable
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ def decode_message(frame: str | bytes) -> FinnhubMessage:
     message = _object(frame)
     kind = message.get("type")
     if kind == "trade":
-        return TradeBatch(_last_trades(message.get("data")))
+        return _trade_batch(message.get("data"))
     if kind == "ping":
         return Ping()
     if kind == "error":
@@ -101,35 +105,50 @@ def _object(frame: str | bytes) -> dict[str, Any]:
     return message
 
 
-def _last_trades(data: Any) -> tuple[LastTrade, ...]:
+def _trade_batch(data: Any) -> TradeBatch:
     if not isinstance(data, list):
         raise FinnhubDecodeError("trade 'data' is not a list")
     latest: dict[str, LastTrade] = {}
+    rejected: list[Rejection] = []
     for item in data:
-        if not isinstance(item, dict):
-            raise FinnhubDecodeError("a trade is not an object")
-        symbol, price, ts = item.get("s"), _number(item, "p"), item.get("t")
-        volume = _number(item, "v") if item.get("v") is not None else 0.0
-        if not isinstance(symbol, str) or not symbol:
-            raise FinnhubDecodeError("a trade has no symbol 's'")
-        if not isinstance(ts, int) or isinstance(ts, bool):
-            raise FinnhubDecodeError("a trade time 't' is not an integer")
-        if price <= 0:
-            raise FinnhubDecodeError("a trade price 'p' is not positive")
-        previous = latest.get(symbol)
-        total = volume + (previous.volume if previous else 0.0)
-        if previous is None or ts >= previous.ts:
-            latest[symbol] = LastTrade(symbol, price, ts, total)
-        else:
-            latest[symbol] = LastTrade(symbol, previous.price, previous.ts, total)
-    return tuple(latest.values())
+        try:
+            trade = _trade(item)
+        except FinnhubDecodeError as error:  # one bad trade costs only itself, not the batch
+            rejected.append(Rejection(error.kind, str(error)))
+            continue
+        previous = latest.get(trade.symbol)
+        newest = trade if previous is None or trade.ts >= previous.ts else previous
+        volume = trade.volume + (previous.volume if previous else 0.0)
+        latest[trade.symbol] = LastTrade(trade.symbol, newest.price, newest.ts, volume)
+    return TradeBatch(tuple(latest.values()), tuple(rejected))
 
 
-def _number(item: dict[str, Any], key: str) -> float:
-    value = item.get(key)
+def _trade(item: Any) -> LastTrade:
+    if not isinstance(item, dict):
+        raise FinnhubDecodeError("a trade is not an object")
+    symbol, ts = item.get("s"), item.get("t")
+    if not isinstance(symbol, str) or not symbol:
+        raise FinnhubDecodeError("a trade has no symbol 's'")
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        raise FinnhubDecodeError("a trade time 't' is not an integer")
+    price = _price(item.get("p"), "trade price 'p'")
+    volume = _number(item.get("v"), "volume 'v'") if item.get("v") is not None else 0.0
+    return LastTrade(symbol, price, ts, volume)
+
+
+def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FinnhubDecodeError(f"{key!r} is not a number")
+        raise FinnhubDecodeError(f"{name} is not a number")
     return float(value)
+
+
+def _price(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FinnhubDecodeError(f"{name} is not a JSON number", RejectKind.INVALID_PRICE)
+    price = float(value)
+    if not is_usable_price(price):
+        raise FinnhubDecodeError(f"{name} is outside [{MIN_PRICE:g}, {MAX_PRICE:g})", RejectKind.PRICE_OUT_OF_RANGE)
+    return price
 
 
 def decode_quote(body: str | bytes) -> Quote | None:
@@ -137,17 +156,14 @@ def decode_quote(body: str | bytes) -> Quote | None:
     message = _object(body)
     if "error" in message:
         raise FinnhubDecodeError(f"quote error: {str(message['error'])[:100]}")
-    current, previous_close = message.get("c"), message.get("pc")
-    ts = message.get("t") or 0
-    if not current:
+    if not message.get("c"):  # 0, null or absent
         return None
-    for name, value in (("c", current), ("pc", previous_close), ("t", ts)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise FinnhubDecodeError(f"quote field {name!r} is not a number")
-    assert isinstance(current, int | float) and isinstance(previous_close, int | float)
-    if current < 0 or previous_close < 0:
-        raise FinnhubDecodeError("quote price is negative")
-    return Quote(float(current), float(previous_close), int(ts))
+    current = _price(message["c"], "quote price 'c'")
+    previous_close = _price(message.get("pc"), "previous close 'pc'")
+    ts = _number(message.get("t") or 0, "quote time 't'")
+    if not 0 <= ts < MAX_QUOTE_TS:
+        raise FinnhubDecodeError("quote time 't' is not an epoch time in seconds")
+    return Quote(current, previous_close, int(ts))
 
 
 def decimals_of(*prices: float) -> int:

@@ -1,13 +1,15 @@
 """The Finnhub connection task: trades over the WebSocket, snapshots over the REST quote.
 
 Every (re)connect subscribes each symbol, then fetches each quote (previous close and a price
-to show before the first trade), then reports live. A quiet symbol is checked against its quote
+to show before the first trade), then reports live; a symbol whose quote was unusable leaves the
+source `degraded` and is asked again with backoff. A quiet symbol is checked against its quote
 before it is called stale, so stocks outside market hours stay fresh without flapping.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 
 import httpx
 import trio
@@ -26,9 +28,12 @@ from .finnhub import (
 from .finnhub_quotes import QuoteClient, QuoteError
 from .ratelimit import SlidingWindowLimiter
 from .sockets import FeedSocket, OpenSocket, get_messages
-from .supervise import FeedOutput, SourceUnauthorized, Verdict
+from .supervise import FeedOutput, Jitter, RetryPolicy, SourceUnauthorized, Verdict
 
 log = logging.getLogger(__name__)
+
+QUOTE_RETRY_CEILING = 300.0
+"""Seconds: the longest wait before a symbol without a usable quote is asked again (each costs a REST call)."""
 
 
 class FinnhubFeed:
@@ -45,6 +50,8 @@ class FinnhubFeed:
         limiter: SlidingWindowLimiter,
         http_timeout: float = 10.0,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        jitter: Jitter | None = None,
     ) -> None:
         self.symbols = symbols
         separator = "&" if "?" in ws_url else "?"
@@ -57,9 +64,11 @@ class FinnhubFeed:
         self._http_transport = http_transport
         self._book = FinnhubBook()
         self._quotes: QuoteClient | None = None
-        self.garbage_frames = 0
+        retry = retry or RetryPolicy()
+        self._quote_retry = RetryPolicy(initial=retry.initial, maximum=max(retry.maximum, QUOTE_RETRY_CEILING))
+        self._jitter = jitter or random.Random()
+        self._quote_trouble: dict[str, str] = {}  # symbol -> the last failure logged on this connection
         self.error_messages = 0
-        self.no_data: set[str] = set()
 
     async def run_connection(
         self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -71,50 +80,80 @@ class FinnhubFeed:
         ):
             for symbol in self.symbols:
                 await socket.send_message(encode_subscribe(symbol))
-            self._quotes = QuoteClient(client, base_url=self._rest_url, api_key=self._api_key, limiter=self._limiter)
+            self._quotes = QuoteClient(
+                client,
+                base_url=self._rest_url,
+                api_key=self._api_key,
+                limiter=self._limiter,
+                while_paused=feed.waiting_out_rate_limit,
+            )
+            self._quote_trouble.clear()
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._read, socket, feed)
-                    await self._refresh_snapshots(feed)
+                    missing = await self._take_snapshots(feed, self.symbols)
                     task_status.started()
+                    await self._retry_snapshots(feed, missing)
             finally:
                 self._quotes = None
 
-    async def _refresh_snapshots(self, feed: FeedOutput) -> None:
-        """A price and previous close per symbol, so `change` is right before the first trade."""
+    async def _retry_snapshots(self, feed: FeedOutput, missing: tuple[str, ...]) -> None:
+        """Ask again, with backoff, for the quotes that were unusable, so no symbol waits for the next connection."""
+        failures = 0
+        while missing:
+            failures += 1
+            await trio.sleep(self._quote_retry.delay(failures, self._jitter))
+            missing = await self._take_snapshots(feed, missing)
+
+    async def _take_snapshots(self, feed: FeedOutput, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        """A price and previous close per symbol, so `change` is right before the first trade. Returns the
+        symbols whose quote was unusable; those with no previous close at all leave the source degraded."""
+        missing: list[str] = []
+        for symbol in symbols:
+            trouble = await self._take_snapshot(feed, symbol)
+            if trouble is None:
+                self._quote_trouble.pop(symbol, None)
+                await feed.mark_priced(symbol)
+                continue
+            missing.append(symbol)
+            if self._quote_trouble.get(symbol) != trouble:
+                self._quote_trouble[symbol] = trouble
+                log.warning("event=finnhub_quote_unusable symbol=%s error=%r", symbol, trouble)
+            if symbol not in self._book.previous_close:  # trades wait for a previous close
+                await feed.mark_unpriced(symbol, trouble)
+        return tuple(missing)
+
+    async def _take_snapshot(self, feed: FeedOutput, symbol: str) -> str | None:
+        """Fetch and publish one quote; None when it was usable, else what was wrong with it."""
         assert self._quotes is not None
-        for symbol in self.symbols:
-            try:
-                quote = await self._quotes.fetch(symbol)
-            except (QuoteError, httpx.HTTPError) as error:
-                log.warning("event=finnhub_quote_failed symbol=%s error=%r", symbol, redact_token(str(error)))
-                continue
-            if quote is None:
-                if symbol not in self.no_data:
-                    log.warning("event=finnhub_no_data symbol=%s", symbol)
-                self.no_data.add(symbol)
-                continue
-            self.no_data.discard(symbol)
-            update = self._book.on_quote(symbol, quote)
-            if update is not None:
-                await feed.publish(update)
+        try:
+            quote = await self._quotes.fetch(symbol)
+        except (QuoteError, httpx.HTTPError) as error:
+            if isinstance(error, QuoteError) and error.kind is not None:
+                feed.rejected.note(error.kind, str(error), f"quote {symbol}")
+            return redact_token(str(error)) or type(error).__name__
+        if quote is None:
+            return "no data"
+        update = self._book.on_quote(symbol, quote)
+        if update is not None:
+            await feed.publish(update)
+        return None
 
     async def _read(self, socket: FeedSocket, feed: FeedOutput) -> None:
-        garbage_logged = False
         while True:
             for frame in await get_messages(socket):  # all already received, in one wake-up
                 feed.note_message()
                 try:
                     message = decode_message(frame)
                 except FinnhubDecodeError as error:
-                    self.garbage_frames += 1
-                    if not garbage_logged:
-                        garbage_logged = True
-                        log.warning("event=finnhub_garbage_frame error=%r frame=%r", str(error), frame[:120])
+                    feed.rejected.note(error.kind, str(error), frame)
                     continue
                 if isinstance(message, TradeBatch):
+                    for rejection in message.rejected:
+                        feed.rejected.note(rejection.kind, rejection.reason, frame)
                     for trade in message.trades:  # no checkpoint per trade while the hub has room
-                        await feed.publish_or_mark_active(self._book.on_trade(trade), trade.symbol)
+                        if feed.accepts(trade.symbol, frame):
+                            await feed.publish_or_mark_active(self._book.on_trade(trade), trade.symbol)
                 elif isinstance(message, ErrorMessage):
                     self.error_messages += 1
                     log.warning("event=finnhub_error msg=%r", redact_token(message.message[:200]))

@@ -52,3 +52,7 @@ class SlidingWindowLimiter:
     def pause_until(self, deadline: float) -> None:
         """Block every caller until `deadline` (an upstream said `Retry-After`)."""
         self._paused_until = max(self._paused_until, deadline)
+
+    def paused_for(self) -> float:
+        """Seconds left of the upstream's pause (0 when there is none)."""
+        return max(0.0, self._paused_until - trio.current_time())

@@ -1,7 +1,8 @@
 """Supervision shared by every source: restarts with capped, fully jittered exponential backoff,
 the per-symbol stale watchdog, and the source's state as the hub and /healthz see it.
 
-A source implements one connection attempt (`run_connection`); `Supervisor` runs it forever.
+A source implements one connection attempt (`run_connection`); `Supervisor` runs it forever. The
+attempt reports through its `FeedOutput` when it waits out a rate limit or lacks a usable price.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +20,9 @@ import trio
 
 from ..model import Ingest, PriceUpdate, SourceState, SourceStatus, StaleChange
 from .finnhub import redact_token
+from .rejects import RejectedMessages, RejectKind
+
+MAX_DETAIL_LENGTH = 200
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,20 @@ class RetryPolicy:
         return jitter.uniform(0.0, ceiling)
 
 
+@dataclass(frozen=True, slots=True)
+class SourceStatistics:
+    state: SourceState
+    reconnects: int
+    rejected: Mapping[str, int]  # upstream messages refused, by `RejectKind` value
+
+
+async def _no_report() -> None:
+    pass
+
+
 class FeedOutput:
-    """What a connection attempt may do: publish prices, report activity, note messages."""
+    """What a connection attempt may do: publish prices, report activity, note messages, refuse
+    messages, and say that it waits out a rate limit or that a symbol has no usable price."""
 
     def __init__(
         self,
@@ -81,15 +97,57 @@ class FeedOutput:
         updates: trio.MemorySendChannel[Ingest],
         *,
         wall_clock: Callable[[], float],
+        rejected: RejectedMessages | None = None,
+        on_condition: Callable[[], Awaitable[None]] = _no_report,
     ) -> None:
         self.source = source
         self._updates = updates
         self._wall_clock = wall_clock
+        self._on_condition = on_condition
         now = trio.current_time()
         self.last_activity: dict[str, float] = dict.fromkeys(symbols, now)
         self.stale: set[str] = set()
         self.last_message_ts: int | None = None
         self.freshened = trio.Event()
+        self.rejected = rejected or RejectedMessages(source)
+        self.unpriced: dict[str, str] = {}  # symbol -> why it has no usable price on this connection
+        self.rate_limit_detail: str | None = None
+        self._rate_limit_waits = 0
+
+    def accepts(self, symbol: str, sample: str | bytes) -> bool:
+        """Whether `symbol` is one of this source's; a message for any other is refused and counted."""
+        if symbol in self.last_activity:
+            return True
+        self.rejected.note(RejectKind.UNKNOWN_SYMBOL, f"unknown symbol {symbol[:40]!r}", sample)
+        return False
+
+    @contextlib.asynccontextmanager
+    async def waiting_out_rate_limit(self, detail: str) -> AsyncIterator[None]:
+        """While the body waits out an upstream's Retry-After, the source shows `rate_limited` (with `detail`)."""
+        self._rate_limit_waits += 1
+        self.rate_limit_detail = detail
+        await self._on_condition()
+        try:
+            yield
+        finally:
+            self._rate_limit_waits -= 1
+            if not self._rate_limit_waits:
+                self.rate_limit_detail = None
+        await self._on_condition()
+
+    async def mark_unpriced(self, symbol: str, reason: str) -> None:
+        """`symbol` has no usable price on this connection: the source is `degraded`, not `live`."""
+        if self.unpriced.get(symbol) != reason:
+            self.unpriced[symbol] = reason
+            await self._on_condition()
+
+    async def mark_priced(self, symbol: str) -> None:
+        if self.unpriced.pop(symbol, None) is not None:
+            await self._on_condition()
+
+    def end_connection(self) -> None:
+        """What an attempt said about its symbols ends with it; the next attempt reports afresh."""
+        self.unpriced.clear()
 
     def now_ms(self) -> int:
         return int(self._wall_clock() * 1000)
@@ -158,6 +216,11 @@ class Supervisor:
         self._attempt_scope: trio.CancelScope | None = None
         self._live_since: float | None = None
         self._wake = trio.Event()
+        self._phase, self._phase_detail = SourceState.CONNECTING, ""
+        self._shown: tuple[SourceState, str, int] | None = None
+        self._showing = trio.Lock()  # statuses reach the hub in the order they were decided
+        self._settled = trio.Event()
+        self.rejected = RejectedMessages(source.name)
         self.state = SourceState.CONNECTING
         self.reconnects = 0
 
@@ -165,26 +228,40 @@ class Supervisor:
     def last_message_ts(self) -> int | None:
         return self._feed.last_message_ts if self._feed else None
 
+    def statistics(self) -> SourceStatistics:
+        return SourceStatistics(self.state, self.reconnects, self.rejected.counts())
+
     async def run(
         self,
         updates: trio.MemorySendChannel[Ingest],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Started after the first attempt is live or has failed, so a dead upstream never blocks startup."""
+        """Started once the state first leaves `connecting` (live, failed, or waiting out a rate limit), so
+        neither a dead nor a rate-limited upstream holds up startup."""
+        self._settled, self._shown = trio.Event(), None
         async with updates:
-            feed = self._feed = FeedOutput(self.name, self.symbols, updates, wall_clock=self._wall_clock)
+            feed = self._feed = FeedOutput(
+                self.name,
+                self.symbols,
+                updates,
+                wall_clock=self._wall_clock,
+                rejected=self.rejected,
+                on_condition=self._show_state,
+            )
             try:
                 async with trio.open_nursery() as nursery:
                     if self._stale_after is not None:
                         nursery.start_soon(self._watch_stale, feed, self._stale_after)
-                    await self._supervise(feed, task_status)
+                    nursery.start_soon(self._supervise, feed)
+                    await self._settled.wait()
+                    task_status.started()
             finally:
                 self._report_stopped(updates)
 
-    async def _supervise(self, feed: FeedOutput, task_status: trio.TaskStatus[None]) -> None:
-        failures, started = 0, False
-        await self._set_state(feed, SourceState.CONNECTING, "")
+    async def _supervise(self, feed: FeedOutput) -> None:
+        failures = 0
+        await self._set_phase(SourceState.CONNECTING, "")
         while True:
             began = trio.current_time()
             unauthorized = False
@@ -196,10 +273,7 @@ class Supervisor:
                         await nursery.start(self.source.run_connection, feed)
                         self._live_since = trio.current_time()
                         self._wake.set()
-                        await self._set_state(feed, SourceState.LIVE, "")
-                        if not started:
-                            started = True
-                            task_status.started()
+                        await self._set_phase(SourceState.LIVE, "")
                 if attempt.cancelled_caught:
                     error = SourceStalled(f"no data for {self._stale_after:g}s")
             except* HubGone:
@@ -209,6 +283,7 @@ class Supervisor:
                 unauthorized = _is_unauthorized(group)
             finally:
                 self._attempt_scope, self._live_since = None, None
+                feed.end_connection()
             healthy = trio.current_time() - began >= self._policy.healthy_after
             if healthy:
                 failures = 0
@@ -229,25 +304,42 @@ class Supervisor:
                 failures,
                 delay,
             )
-            state = SourceState.UNAUTHORIZED if unauthorized else SourceState.RECONNECTING
-            await self._set_state(feed, state, detail)
-            if not started:
-                started = True
-                task_status.started()
+            await self._set_phase(SourceState.UNAUTHORIZED if unauthorized else SourceState.RECONNECTING, detail)
             await trio.sleep(delay)
 
-    async def _set_state(self, feed: FeedOutput, state: SourceState, detail: str) -> None:
-        self.state = state
-        await feed.send(
-            SourceStatus(
-                self.name,
-                state,
-                feed.now_ms(),
-                detail=detail,
-                reconnects=self.reconnects,
-                last_message_ts=feed.last_message_ts,
+    async def _set_phase(self, phase: SourceState, detail: str) -> None:
+        """Where the supervision loop is: connecting, live, or between attempts (and why)."""
+        self._phase, self._phase_detail = phase, detail
+        await self._show_state()
+
+    async def _show_state(self) -> None:
+        """Send the state clients see: the phase, unless the connection waits out a rate limit (any phase) or
+        lacks a usable price for a symbol (when live). Unchanged states are not sent again."""
+        feed = self._feed
+        assert feed is not None
+        async with self._showing:
+            state, detail = self._phase, self._phase_detail
+            if feed.rate_limit_detail is not None:
+                state, detail = SourceState.RATE_LIMITED, feed.rate_limit_detail
+            elif state is SourceState.LIVE and feed.unpriced:
+                missing = "; ".join(f"{symbol} ({reason})" for symbol, reason in feed.unpriced.items())
+                state, detail = SourceState.DEGRADED, redact_token(f"no usable price for {missing}")[:MAX_DETAIL_LENGTH]
+            if (state, detail, self.reconnects) == self._shown:
+                return
+            self._shown = (state, detail, self.reconnects)
+            self.state = state
+            if state is not SourceState.CONNECTING:
+                self._settled.set()
+            await feed.send(
+                SourceStatus(
+                    self.name,
+                    state,
+                    feed.now_ms(),
+                    detail=detail,
+                    reconnects=self.reconnects,
+                    last_message_ts=feed.last_message_ts,
+                )
             )
-        )
 
     def _report_stopped(self, updates: trio.MemorySendChannel[Ingest]) -> None:
         self.state = SourceState.STOPPED
@@ -321,4 +413,4 @@ def _is_unauthorized(group: BaseExceptionGroup[Exception]) -> bool:
 
 def _describe(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return redact_token(text)[:200]
+    return redact_token(text)[:MAX_DETAIL_LENGTH]

@@ -1,5 +1,8 @@
 // Server frames to messages: with `?batch=1` every frame is a JSON array; a plain object is accepted too.
 
+/** The versioned subprotocol of the full protocol (without it, `/ws` speaks the prototypes' dialect). */
+export const FULL_PROTOCOL = "trio-ticker.v1";
+
 /** Returns `{messages, error}`; a frame that is not JSON (or holds non-objects) never throws. */
 export function parseFrame(text) {
   let decoded;

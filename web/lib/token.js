@@ -1,6 +1,8 @@
 // The access token of a server that requires one (TICKER_AUTH_TOKENS). It is given once in the page's
 // fragment (`/#token=…`), which browsers never send to a server or put in its logs, and kept for the tab.
 
+import { FULL_PROTOCOL } from "./frames.js";
+
 export const TOKEN_KEY = "trio_ticker.token";
 
 /** The token from the fragment `#token=…` (saved to `storage`), else the one this tab saved before; null if none. */
@@ -21,9 +23,9 @@ export function hashWithoutToken(hash) {
   return rest ? `#${rest}` : "";
 }
 
-/** The subprotocols for `new WebSocket(url, protocols)`: the token travels as `bearer.<token>`. */
+/** The subprotocols for `new WebSocket(url, protocols)`: the full protocol, and the token as `bearer.<token>`. */
 export function socketProtocols(token) {
-  return token ? ["trio-ticker", `bearer.${token}`] : [];
+  return token ? [FULL_PROTOCOL, `bearer.${token}`] : [FULL_PROTOCOL];
 }
 
 /** Headers for the token-protected REST routes (`/symbols`, `/price`, `/prices`, `/metrics`). */

@@ -36,9 +36,9 @@ test("the token leaves the fragment; other fragment parameters stay", () => {
   assert.equal(hashWithoutToken(""), "");
 });
 
-test("the token goes as a bearer subprotocol and a bearer header, or not at all", () => {
-  assert.deepEqual(socketProtocols("abc"), ["trio-ticker", "bearer.abc"]);
-  assert.deepEqual(socketProtocols(null), []);
+test("the socket asks for the full protocol; the token goes as a bearer subprotocol and header, or not at all", () => {
+  assert.deepEqual(socketProtocols("abc"), ["trio-ticker.v1", "bearer.abc"]);
+  assert.deepEqual(socketProtocols(null), ["trio-ticker.v1"]);
   assert.deepEqual(authHeaders("abc"), { Authorization: "Bearer abc" });
   assert.deepEqual(authHeaders(null), {});
 });
