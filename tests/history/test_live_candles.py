@@ -21,7 +21,7 @@ from trio_ticker.history.book import CandleBook
 from trio_ticker.history.candles import Interval
 from trio_ticker.history.live import LiveCandles
 from trio_ticker.hub import Hub
-from trio_ticker.model import Mode, PriceUpdate
+from trio_ticker.model import Mode, PriceUpdate, Tick
 from trio_ticker.session import ClientSession
 
 BASE_S = 1_763_640_000  # 2025-11-20 12:00:00 UTC: a minute (and hour) boundary
@@ -188,3 +188,14 @@ async def test_bad_candle_requests_get_a_documented_error(autojump_clock: trio.a
         refused = await prototype.client_receive()
         assert refused["code"] == "invalid_field" and "full protocol" in refused["error"]
         nursery.cancel_scope.cancel()
+
+
+async def test_a_price_no_candle_can_hold_is_left_out_and_the_hub_goes_on(autojump_clock: trio.abc.Clock) -> None:
+    # A follower takes ticks from Redis as they are: one written by another version may hold anything.
+    board = Board()
+    ts = int(board.clock() * 1000)
+    board.hub.publish_tick(Tick("BTCUSDT", float("inf"), 0.0, 0.0, ts, 1, Mode.LIVE))
+    board.hub.publish_tick(Tick("BTCUSDT", 96_500.5, 0.0, 0.0, ts, 2, Mode.LIVE, volume=Decimal("0.5")))
+    current = board.live.book.current("BTCUSDT", Interval.M1)
+    assert current is not None and (current.open, current.trades) == (Decimal("96500.5"), 1)
+    assert board.live.unusable_ticks == 1

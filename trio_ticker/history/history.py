@@ -77,4 +77,5 @@ class CandleHistory:
         parts: dict[str, Any] = {}
         for task in self.tasks:
             parts.update(task.health())
-        return {**writer, "late_ticks": self.book.late_ticks, "candle_frames": self.live.frames_out, **parts}
+        live = {"late_ticks": self.book.late_ticks + self.live.unusable_ticks, "candle_frames": self.live.frames_out}
+        return {**writer, **live, **parts}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import trio
 
-from ..model import Tick
+from ..model import Tick, is_usable_price
 from ..outbox import ClientOutbox, status_key
 from .book import CandleBook
 from .candles import Candle, Interval, exact
@@ -49,6 +49,7 @@ class LiveCandles:
         self._by_outbox: dict[ClientOutbox, set[Series]] = {}
         self._wake = trio.Event()
         self.frames_out = 0
+        self.unusable_ticks = 0
 
     def now_ms(self) -> int:
         return int(self._wall_clock() * 1000)
@@ -56,6 +57,9 @@ class LiveCandles:
     # -- the hub's side (never waits) -----------------------------------------------------------
 
     def record(self, tick: Tick) -> None:
+        if not is_usable_price(tick.price):  # e.g. from a Redis entry written by another version: never a candle
+            self.unusable_ticks += 1
+            return
         opened = self.book.record(tick.symbol, exact(tick.price), tick.volume, tick.ts, self.now_ms())
         if opened or tick.symbol in self._watched:
             self._wake.set()  # a new candle may close before the task's deadline; a watched one is news

@@ -34,7 +34,7 @@ class HistoryCollector(Collector):
             (
                 "ticker_history_late_ticks",
                 "Ticks left out of a candle: older than it, or out of range",
-                history.book.late_ticks,
+                history.book.late_ticks + history.live.unusable_ticks,
             ),
             ("ticker_candle_frames_out", "Candle frames offered to client outboxes", history.live.frames_out),
         ):
