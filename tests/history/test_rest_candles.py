@@ -50,7 +50,9 @@ async def stored_minutes(tmp_path: Path) -> list[Candle]:
 @pytest.fixture
 async def quiet(tmp_path: Path, stored_minutes: list[Candle]) -> AsyncIterator[tuple[QuartTrio, TickerService]]:
     """The app with no sources (the test publishes every price) over a file that has candles."""
-    settings = make_settings(data_dir=tmp_path, history_flush_interval=0.1, candles_max_limit=1000)
+    settings = make_settings(
+        data_dir=tmp_path, history_flush_interval=0.1, candles_max_limit=1000, demo_history_hours=0
+    )
     service = TickerService(settings, sources=[])
     app = create_app(settings, service)
     async with app.test_app():
@@ -147,7 +149,7 @@ async def test_without_a_symbol_the_default_symbol_is_meant(quiet: tuple[QuartTr
 
 
 async def test_tokens_protect_candles_like_the_other_data_routes(tmp_path: Path) -> None:
-    settings = make_settings(data_dir=tmp_path, auth_tokens=TOKEN)
+    settings = make_settings(data_dir=tmp_path, auth_tokens=TOKEN, demo_history_hours=0)
     app = create_app(settings, TickerService(settings, sources=[]))
     async with app.test_app():
         assert (await get(app, "/candles?interval=1m"))[0] == 401

@@ -146,10 +146,10 @@ class CandleWriter:
     # -- the task ---------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Started once the first attempt to open the store has succeeded or failed (so the first
-        `/candles` finds it open), never later: a store that is away does not hold up the prices."""
+        """Started once the store is open and its first write is done (a generated past included, so the first
+        `/candles` has it), or once the first attempt has failed: a store that is away never holds up prices."""
         failures = 0
-        started = False
+        ready = _Once(task_status.started)
         while True:
             try:
                 async with self._open_store() as store:
@@ -158,24 +158,19 @@ class CandleWriter:
                     if failures or self.state != "ok":
                         self._recovered(failures)
                     failures = 0
-                    if not started:
-                        started = True
-                        task_status.started()
-                    await self._write_forever(store)
+                    await self._write_forever(store, ready)
             except CandleStoreUnavailable as error:
                 failures += 1
                 self._failed(str(error), failures)
             finally:
                 self._store = None
-            if not started:
-                started = True
-                task_status.started()
+            ready()
             self._take_from_book()  # keep the book's queues short while the store is away
             await trio.sleep(self._policy.delay(failures, self._jitter))
 
-    async def _write_forever(self, store: CandleStore) -> None:
+    async def _write_forever(self, store: CandleStore, ready: Callable[[], None]) -> None:
         try:
-            await self._write_until_cancelled(store)
+            await self._write_until_cancelled(store, ready)
         except trio.Cancelled:
             # Shutting down: what changed since the last flush is written too, within a bound.
             with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT):
@@ -186,7 +181,7 @@ class CandleWriter:
                         log.warning("event=history_final_flush_failed store=%s error=%r", self.store_name, str(error))
             raise
 
-    async def _write_until_cancelled(self, store: CandleStore) -> None:
+    async def _write_until_cancelled(self, store: CandleStore, ready: Callable[[], None]) -> None:
         next_prune = trio.current_time()
         while True:
             if self._writing():
@@ -197,13 +192,15 @@ class CandleWriter:
                 await self.flush(store)
                 if trio.current_time() >= next_prune:
                     deleted = await store.prune(self._book.symbols, self._retention, self._now_ms())
-                    log.debug("event=history_pruned deleted=%d", deleted)
+                    if deleted:
+                        log.info("event=history_pruned deleted=%d", deleted)
                     next_prune = trio.current_time() + self._prune_interval
             else:
                 self._take_from_book()
                 self._external.clear()
                 self._keep_recent_only()
                 await store.check()  # a follower only reads: notice a store that went away all the same
+            ready()
             await trio.sleep(self._flush_interval)
 
     def _keep_recent_only(self) -> None:
@@ -313,6 +310,18 @@ class CandleWriter:
 
     def _now_ms(self) -> int:
         return int(self._wall_clock() * 1000)
+
+
+class _Once:
+    """Calls `function` the first time it is called, and never again."""
+
+    def __init__(self, function: Callable[[], None]) -> None:
+        self._function: Callable[[], None] | None = function
+
+    def __call__(self) -> None:
+        if self._function is not None:
+            function, self._function = self._function, None
+            function()
 
 
 def merge_for_answer(stored: Sequence[Candle], newer: Iterable[Candle]) -> list[Candle]:
