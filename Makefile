@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Pings every 20 s and a 40 s read timeout (the python -m defaults): a client that stops reading is dropped.
+# The listen backlog at the kernel's limit (TICKER_BACKLOG's default) queues a whole reconnect storm.
+BACKLOG ?= $(shell cat /proc/sys/net/core/somaxconn 2>/dev/null || echo 4096)
 SERVE := $(BIN)/hypercorn trio_ticker.app:app --worker-class trio --bind $(HOST):$(PORT) \
-	--websocket-ping-interval 20 --read-timeout 40
+	--backlog $(BACKLOG) --websocket-ping-interval 20 --read-timeout 40
 
 .PHONY: run serve test lint typecheck check clean vendor bench system-packages
 

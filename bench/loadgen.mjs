@@ -7,6 +7,12 @@
 // With --stalled K: a baseline window (--baseline seconds) without them, then K clients subscribe and stop
 // reading (ws.pause()) and the measured window starts; their local ports and pause times are reported so the
 // server's log can say when each was closed (a paused socket cannot see its own close).
+// With --storm K: once the readers stream, K more clients open within --storm-spread seconds (a reconnect storm,
+// as after a restart) and subscribe at once; the measured window starts with the storm and the report says how long
+// each storm client took to open and to get its subscription acknowledged. Latency is measured on the readers.
+// With --churn N: no readers; --churn-rounds rounds of N connect / subscribe / leave cycles (--concurrency at a
+// time; every other client leaves with a close handshake, the others drop the socket), --churn-pause seconds apart,
+// each marked on stderr so the runner can watch the server's file descriptors and memory in between.
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 
@@ -23,6 +29,12 @@ const { values: opts } = parseArgs({
     "connect-timeout": { type: "string", default: "120" }, // seconds for all clients to subscribe
     hold: { type: "boolean", default: false }, // after the report, keep every client until stdin closes (60 s max)
     deflate: { type: "boolean", default: false }, // offer permessage-deflate, as browsers do
+    storm: { type: "string", default: "0" }, // clients that open together once the readers stream
+    "storm-spread": { type: "string", default: "0.5" }, // seconds over which the storm clients open
+    "storm-deadline": { type: "string", default: "5" }, // seconds: the report counts storm clients open by then
+    churn: { type: "string", default: "0" }, // connect / subscribe / leave cycles per round
+    "churn-rounds": { type: "string", default: "3" },
+    "churn-pause": { type: "string", default: "5" }, // seconds between rounds (and after the last one)
     dialect: { type: "string", default: "full" }, // "full" or "prototype"
     subprotocol: { type: "string" }, // offered in the handshake (the full protocol's trio-ticker.v1)
   },
@@ -38,6 +50,9 @@ const durationMs = Number(opts.duration) * 1000;
 const baselineMs = Number(opts.baseline) * 1000;
 const concurrency = Number(opts.concurrency);
 const connectTimeoutMs = Number(opts["connect-timeout"]) * 1000;
+const stormCount = Number(opts.storm);
+const stormSpreadMs = Number(opts["storm-spread"]) * 1000;
+const stormDeadlineMs = Number(opts["storm-deadline"]) * 1000;
 if (!["full", "prototype"].includes(opts.dialect)) {
   console.error(`unknown --dialect ${opts.dialect}: full or prototype`);
   process.exit(2);
@@ -92,9 +107,13 @@ const closes = {}; // close code -> count
 const errors = {};
 
 class Client {
-  constructor(index, stalled) {
+  constructor(index, stalled, storm = false) {
     this.index = index;
     this.stalled = stalled;
+    this.storm = storm; // opened in the storm: timed, not part of the latency histograms
+    this.startedAt = null; // epoch ms of the connection attempt, and of its open and subscription ack
+    this.openedAt = null;
+    this.subscribedAt = null;
     this.updates = 0; // in the window
     this.missed = 0; // seq gaps in the window
     this.lastSeq = -1;
@@ -106,6 +125,7 @@ class Client {
 
   connect() {
     return new Promise((resolve) => {
+      this.startedAt = Date.now();
       const ws = new WebSocket(opts.url, protocols, { perMessageDeflate: opts.deflate });
       this.ws = ws;
       let settled = false;
@@ -116,12 +136,14 @@ class Client {
         }
       };
       ws.on("open", () => {
+        this.openedAt = Date.now();
         this.localPort = ws._socket.localPort; // names this client in the server's log
         settle(true);
       });
       ws.on("message", (data) => {
         if (!this.subscribed && this.onSubscribed) {
           this.subscribed = true;
+          this.subscribedAt = Date.now();
           this.onSubscribed();
           if (this.stalled) {
             ws.pause(); // never read again: kernel buffers fill, pings go unanswered
@@ -152,6 +174,7 @@ class Client {
   }
 
   onFrame(data) {
+    if (this.storm) return; // timed by its open and its ack; its ticks are not measured
     const message = JSON.parse(data);
     if (Array.isArray(message)) {
       for (const item of message) this.onMessage(item);
@@ -220,11 +243,101 @@ async function connectAll(clients) {
   return Promise.race([Promise.all(workers), timedOut]);
 }
 
+// The storm: every client starts its connection at its slot within the spread, and subscribes as soon as it opens.
+async function openStorm(clients) {
+  const started = Date.now();
+  const attempts = clients.map(async (client, i) => {
+    const due = started + (stormSpreadMs * i) / clients.length;
+    if (due > Date.now()) await sleep(due - Date.now());
+    if (await client.connect()) await client.subscribe();
+  });
+  return { started, done: Promise.all(attempts) };
+}
+
+function millisecondsSummary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? null };
+}
+
+function stormReport(clients, started) {
+  const opened = clients.filter((client) => client.openedAt !== null);
+  const subscribed = clients.filter((client) => client.subscribedAt !== null);
+  return {
+    clients: clients.length,
+    spread_seconds: stormSpreadMs / 1000,
+    opened: opened.length,
+    subscribed: subscribed.length,
+    deadline_seconds: stormDeadlineMs / 1000,
+    // From the storm's start, not from each client's slot: "every client connects within 5 s of the storm"
+    opened_within_deadline: opened.filter((client) => client.openedAt - started <= stormDeadlineMs).length,
+    subscribed_within_deadline: subscribed.filter((client) => client.subscribedAt - started <= stormDeadlineMs).length,
+    all_opened_seconds: opened.length === clients.length ? (Math.max(...opened.map((c) => c.openedAt)) - started) / 1000 : null,
+    // When each connection attempt really began (its slot was within the spread): the load generator's own lag
+    started_ms: millisecondsSummary(clients.filter((c) => c.startedAt !== null).map((c) => c.startedAt - started)),
+    open_ms: millisecondsSummary(opened.map((client) => client.openedAt - client.startedAt)),
+    subscribe_ms: millisecondsSummary(subscribed.map((client) => client.subscribedAt - client.startedAt)),
+  };
+}
+
+// One churn cycle: open, subscribe, and leave once acknowledged: a close handshake (a tab closed) or, for every
+// other client, the socket dropped without one (a network blip, a killed browser).
+function churnCycle(index) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(opts.url, protocols, { perMessageDeflate: opts.deflate });
+    let settled = false;
+    const settle = (ok) => {
+      if (!settled) {
+        settled = true;
+        resolve(ok);
+      }
+    };
+    ws.on("open", () => ws.send(subscribeFrame));
+    ws.once("message", () => {
+      if (index % 2 === 0) {
+        ws.close(1000); // done once the server's close frame is back
+      } else {
+        ws.terminate();
+        settle(true);
+      }
+    });
+    ws.on("close", (code) => settle(code === 1000));
+    ws.on("error", (error) => {
+      errors[error.code || error.message] = (errors[error.code || error.message] || 0) + 1;
+      settle(false);
+    });
+  });
+}
+
+async function churn(cycles, rounds, pauseMs) {
+  const report = [];
+  for (let round = 1; round <= rounds; round++) {
+    const started = Date.now();
+    console.error(`loadgen: event=churn_round_start round=${round}`);
+    let next = 0;
+    let completed = 0;
+    const worker = async () => {
+      while (next < cycles) if (await churnCycle(next++)) completed++;
+    };
+    await Promise.race([Promise.all(Array.from({ length: Math.min(concurrency, cycles) }, worker)), sleep(connectTimeoutMs)]);
+    const ended = Date.now();
+    console.error(`loadgen: event=churn_round_end round=${round}`);
+    report.push({ round, started_ms: started, ended_ms: ended, seconds: (ended - started) / 1000, completed });
+    await sleep(pauseMs);
+  }
+  const cpu = process.cpuUsage();
+  process.stdout.write(
+    JSON.stringify({ churn: { cycles, rounds: report }, errors, loadgen_cpu_total_seconds: (cpu.user + cpu.system) / 1e6 }) + "\n",
+  );
+  process.exit(0);
+}
+
 async function main() {
+  if (Number(opts.churn) > 0) return churn(Number(opts.churn), Number(opts["churn-rounds"]), Number(opts["churn-pause"]) * 1000);
   const startCpu = process.cpuUsage();
   const connectStart = Date.now();
   const readers = Array.from({ length: clientCount }, (_, i) => new Client(i, false));
   const stalled = Array.from({ length: stalledCount }, (_, i) => new Client(clientCount + i, true));
+  const storm = Array.from({ length: stormCount }, (_, i) => new Client(clientCount + stalledCount + i, false, true));
   const outcome = await connectAll(readers);
   const open = readers.filter((client) => client.ws?.readyState === WebSocket.OPEN);
   await Promise.race([Promise.all(open.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
@@ -254,6 +367,7 @@ async function main() {
   const window = new Window(durationMs);
   measured = window;
   perClient = true;
+  const stormStart = storm.length ? await openStorm(storm) : null;
   await sleep(durationMs);
   measured = null;
   perClient = false;
@@ -284,6 +398,7 @@ async function main() {
     closed_during_run: readers.filter((client) => client.closed).length,
     stalled: stalledCount,
     stalled_clients: stalled.map((client) => ({ port: client.localPort ?? null, paused_at_ms: client.pausedAt })),
+    storm: stormStart ? stormReport(storm, stormStart.started) : null,
     closes,
     errors,
     loadgen_cpu_seconds: (cpu.user + cpu.system) / 1e6,
@@ -298,7 +413,7 @@ async function main() {
     const stdinClosed = new Promise((resolve) => process.stdin.on("end", resolve).on("error", resolve).resume());
     await Promise.race([stdinClosed, sleep(60_000)]);
   }
-  for (const client of [...readers, ...stalled]) client.ws?.terminate(); // unstarted after a connect timeout
+  for (const client of [...readers, ...stalled, ...storm]) client.ws?.terminate(); // unstarted after a connect timeout
   process.exit(0);
 }
 

@@ -17,6 +17,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class Case:
     stalled: int = 0
     idle: bool = False  # memory case: report RSS per connection
     deflate: bool = False  # clients offer permessage-deflate, as browsers do (Hypercorn always accepts it)
+    storm: int = 0  # clients that open within half a second once the others stream, and subscribe at once
+    churn: int = 0  # connect / subscribe / leave cycles per round (no streaming clients), `rounds` rounds
+    rounds: int = 3
     dialect: str = "full"  # "prototype": plain /ws, one price object per frame (single-frame only)
     warmup: float | None = None  # seconds, when the case needs longer than --warmup
     duration: float | None = None  # measured seconds, when the case needs longer than --duration
@@ -70,6 +74,10 @@ STANDARD_CASES = [
     # Browsers always offer permessage-deflate and Hypercorn always accepts it: the same cases as browsers see them.
     Case("ticker batch 1000x50 deflate", "ticker", 1000, 50, deflate=True),
     Case("ticker idle 10000 deflate", "ticker", 10_000, 0.1, idle=True, deflate=True),
+    # A reconnect storm (every browser after a restart or a network blip) while 1 000 clients stream at 2 ticks/s.
+    Case("ticker storm 5000 +1000 streaming", "ticker", 1000, 2, storm=5000),
+    # Churn: what the server holds (sockets, memory) after 3 rounds of 5 000 connect / subscribe / leave cycles.
+    Case("ticker churn 5000 x3", "ticker", 0, 2, churn=5000),
 ]
 QUICK_READ_TIMEOUT = {"TICKER_WS_PING_INTERVAL": "0.5", "TICKER_WS_READ_TIMEOUT": "1.5"}  # stalled closed in seconds
 QUICK_CASES = [
@@ -79,6 +87,8 @@ QUICK_CASES = [
     Case("naive 5x20", "naive", 5, 20),
     Case("bare 5x20", "bare", 5, 20),
     Case("ticker batch 5x20 +2 stalled", "ticker", 5, 20, stalled=2, duration=3, env=QUICK_READ_TIMEOUT),
+    Case("ticker storm 50 +5 streaming", "ticker", 5, 20, storm=50),
+    Case("ticker churn 100 x2", "ticker", 0, 20, churn=100, rounds=2),
 ]
 
 
@@ -138,6 +148,9 @@ class Server:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -177,6 +190,8 @@ def reference_loop_ms() -> float:
 
 
 def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> dict[str, object]:
+    if case.churn:
+        return run_churn_case(case, args)
     reference_before = reference_loop_ms()
     command, env = server_command(case, args.feed, upstream_url, args.upstream_env)
     slug = re.sub(r"[^a-z0-9]+", "-", case.name.lower())
@@ -197,7 +212,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
                 "node", str(BENCH / "loadgen.mjs"), "--url", url, "--clients", str(case.clients),
                 "--stalled", str(case.stalled), "--warmup", str(warmup), "--baseline", str(baseline),
                 "--duration", str(duration), "--connect-timeout", str(args.connect_timeout), "--hold",
-                *(["--deflate"] if case.deflate else []),
+                *(["--deflate"] if case.deflate else []), "--storm", str(case.storm),
                 "--dialect", case.dialect, *(["--subprotocol", FULL_PROTOCOL_V1] if full_protocol else []),
             ],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -242,6 +257,88 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
         return result
     finally:
         server.stop()
+
+
+class Sampler:
+    """The server's open file descriptors and RSS every `period` seconds, in a thread, until stopped."""
+
+    def __init__(self, server: Server, period: float = 0.1) -> None:
+        self.samples: list[tuple[float, int, int]] = []  # (epoch seconds, fds, RSS KiB)
+        self._server, self._period, self._stop = server, period, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            self.samples.append((time.time(), self._server.open_fds(), self._server.rss_kib()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def at(self, epoch: float) -> tuple[float, int, int]:
+        """The first sample at or after `epoch` (the last one if none is)."""
+        return next((sample for sample in self.samples if sample[0] >= epoch), self.samples[-1])
+
+
+def run_churn_case(case: Case, args: argparse.Namespace) -> dict[str, object]:
+    """Rounds of connect / subscribe / leave cycles; the server's fds and RSS before, during and after each."""
+    reference_before = reference_loop_ms()
+    command, env = server_command(case, "demo", None, args.upstream_env)
+    server = Server(command, env, Path(args.logs) / f"{re.sub(r'[^a-z0-9]+', '-', case.name.lower())}.log")
+    try:
+        time.sleep(1.0)
+        fds_before, rss_before = server.open_fds(), server.rss_kib()
+        sampler = Sampler(server)
+        pause = 2.0 if args.quick else 10.0
+        url = server.http_url.replace("http://", "ws://") + "/ws?batch=1"
+        completed = subprocess.run(
+            [
+                "node", str(BENCH / "loadgen.mjs"), "--url", url,
+                "--churn", str(case.churn), "--churn-rounds", str(case.rounds), "--churn-pause", str(pause),
+                "--subprotocol", FULL_PROTOCOL_V1,
+                "--connect-timeout", str(args.connect_timeout),
+            ],
+            capture_output=True, text=True, timeout=case.rounds * (args.connect_timeout + pause) + 60, check=False,
+        )  # fmt: skip
+        sampler.stop()
+        if completed.returncode != 0 or not completed.stdout.strip():
+            raise RuntimeError(f"load generator failed ({completed.returncode}): {completed.stderr[-2000:]}")
+        report = json.loads(completed.stdout)
+        rounds = []
+        for churned in report["churn"]["rounds"]:
+            started, ended = churned["started_ms"] / 1000, churned["ended_ms"] / 1000
+            during = [sample for sample in sampler.samples if started <= sample[0] <= ended] or [sampler.at(ended)]
+            back = next((t for t, fds, _ in sampler.samples if t >= ended and fds <= fds_before), None)
+            rounds.append({
+                "round": churned["round"], "seconds": churned["seconds"], "completed": churned["completed"],
+                "peak_fds": max(fds for _, fds, _ in during), "fds_at_end": sampler.at(ended)[1],
+                "fds_back_seconds": None if back is None else round(back - ended, 2),
+                "rss_kib_at_end": sampler.at(ended)[2], "rss_kib_after_pause": sampler.at(ended + pause - 0.2)[2],
+            })  # fmt: skip
+        return {
+            "case": case.name, "churn": case.churn, "rounds": rounds, "fds_before": fds_before,
+            "fds_after": server.open_fds(), "rss_kib_before": rss_before, "rss_kib_after": server.rss_kib(),
+            "errors": report["errors"], "loadavg": os.getloadavg(),
+            "reference_ms": [reference_before, reference_loop_ms()],
+        }  # fmt: skip
+    finally:
+        server.stop()
+
+
+def churn_summary(r: dict[str, object]) -> str:
+    """Per round: how long it took, how many fds the server held, how soon they were back, and its RSS."""
+    rounds: list[dict[str, int | float | None]] = r["rounds"]  # type: ignore[assignment]
+    per_round = "; ".join(
+        f"round {c['round']}: {c['completed']} cycles in {c['seconds']:.1f} s, fds peak {c['peak_fds']}, "
+        f"{c['fds_at_end']} at its end, back to {r['fds_before']} after {cell(c['fds_back_seconds'], 1)} s, "
+        f"RSS {int(c['rss_kib_after_pause'] or 0) // 1024} MiB"
+        for c in rounds
+    )
+    return (
+        f"{r['case']}: RSS {int(r['rss_kib_before']) // 1024} MiB before; {per_round}; "  # type: ignore[call-overload]
+        f"errors {r['errors'] or 'none'}; ref loop ms {'/'.join(cell(ms) for ms in r['reference_ms'])}"  # type: ignore[attr-defined]
+    )
 
 
 CLOSED_LINE = re.compile(
@@ -293,6 +390,8 @@ def print_table(results: list[dict[str, object]]) -> None:
     ]  # fmt: skip
     rows = []
     for r in results:
+        if "churn" in r:
+            continue  # no streaming clients: its own summary line below
         if "error" in r:
             rows.append([str(r["case"]), f"ERROR: {r['error']}"] + [""] * (len(headers) - 2))
             continue
@@ -315,7 +414,7 @@ def print_table(results: list[dict[str, object]]) -> None:
             f"{cell(r.get('server_evicted_total'))} ({cell(r.get('server_clients_at_end'))})",
             "/".join(cell(ms) for ms in r["reference_ms"]),  # type: ignore[attr-defined]
         ])  # fmt: skip
-    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
+    widths = [max([len(headers[i]), *(len(row[i]) for row in rows)]) for i in range(len(headers))]
     print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     print("-|-".join("-" * w for w in widths))
     for row in rows:
@@ -323,6 +422,10 @@ def print_table(results: list[dict[str, object]]) -> None:
     for r in results:
         if r.get("stalled") and "error" not in r:
             print(stalled_summary(r))
+        if r.get("storm") and "error" not in r:
+            print(storm_summary(r))
+        if "churn" in r and "error" not in r:
+            print(churn_summary(r))
 
 
 def stalled_summary(r: dict[str, object]) -> str:
@@ -340,10 +443,28 @@ def stalled_summary(r: dict[str, object]) -> str:
     )
 
 
+def storm_summary(r: dict[str, object]) -> str:
+    """How many storm clients opened (and subscribed) within the deadline, how long it took, and the readers' p99."""
+    storm: dict[str, object] = r["storm"]  # type: ignore[assignment]
+    opened_ms: dict[str, int | None] = storm["open_ms"]  # type: ignore[assignment]
+    subscribed_ms: dict[str, int | None] = storm["subscribe_ms"]  # type: ignore[assignment]
+    latency: dict[str, int | None] = r["latency_ms"]  # type: ignore[assignment]
+    deadline = storm["deadline_seconds"]
+    return (
+        f"{r['case']}: {storm['clients']} clients opened within {storm['spread_seconds']} s; "
+        f"open within {deadline} s: {storm['opened_within_deadline']}, subscribed within {deadline} s: "
+        f"{storm['subscribed_within_deadline']} (all open after {cell(storm['all_opened_seconds'], 2)} s; the last "
+        f"attempt began {cell(storm['started_ms']['max'])} ms in); "  # type: ignore[index]
+        f"open ms p50 {cell(opened_ms['p50'])} / p99 {cell(opened_ms['p99'])} / max {cell(opened_ms['max'])}, "
+        f"subscribed ms p99 {cell(subscribed_ms['p99'])} / max {cell(subscribed_ms['max'])}; "
+        f"readers' p99 {cell(latency['p99'])} ms, max {cell(latency['max'])} ms during it"
+    )
+
+
 def floor_ratios(results: list[dict[str, object]]) -> list[str]:
     """`ticker batch NxR` frames/s as a share of `bare NxR` (the floor) run in the same round: the VM's speed moves
     both, so the share says what the application costs whatever the machine's speed was at the time."""
-    measured = {str(r["case"]): float(r["frames_per_second"]) for r in results if "error" not in r}  # type: ignore[arg-type]
+    measured = {str(r["case"]): float(r["frames_per_second"]) for r in results if "frames_per_second" in r}  # type: ignore[arg-type]
     lines = []
     for name, frames in measured.items():
         base, _, round_suffix = name.partition(" #")
@@ -444,7 +565,7 @@ def main() -> int:
     for line in floor_ratios(results) + history_ratios(results):
         print(line)
     if args.repeat > 1:
-        for case in cases:
+        for case in (case for case in cases if not case.churn):  # a churn case's summary line is per run
             print(repeat_summary(case.name, [r for r in results if str(r["case"]).rsplit(" #", 1)[0] == case.name]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

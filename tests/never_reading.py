@@ -40,6 +40,10 @@ class NeverReadingClient:
             if any(isinstance(event, AcceptConnection) for event in client._connection.events()):
                 return client
 
+    @property
+    def local_port(self) -> int:
+        return int(self._stream.socket.getsockname()[1])
+
     async def subscribe(self, *symbols: str) -> None:
         """Send a subscribe command: the last bytes this client ever sends."""
         frame = orjson.dumps({"action": "subscribe", "symbols": list(symbols)}).decode()

@@ -52,8 +52,11 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
         "naive 5x20",
         "bare 5x20",
         "ticker batch 5x20 +2 stalled",
+        "ticker storm 50 +5 streaming",
+        "ticker churn 100 x2",
     ]
-    for result in results:
+    *streaming, churn = results
+    for result in streaming:
         assert result["subscribed"] == 5
         assert result["closed_during_run"] == 0
         assert result["updates"] > 0
@@ -78,6 +81,15 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
     assert all(1.0 <= closed["after_seconds"] <= 4.0 for closed in stalled["stalled_closed"])
     assert stalled["server_clients_at_end"] == 5
     assert "stalled clients closed by the server: 2 of 2" in completed.stdout
+    stormed = results[6]  # 50 more clients open in half a second while 5 stream; each is timed
+    storm = stormed["storm"]
+    assert storm["opened"] == storm["subscribed"] == 50
+    assert storm["open_ms"]["max"] is not None and storm["subscribe_ms"]["max"] >= storm["subscribe_ms"]["p50"]
+    assert stormed["server_clients_at_end"] == 55
+    assert "ticker storm 50 +5 streaming: 50 clients opened within 0.5 s" in completed.stdout
+    assert [(r["round"], r["completed"]) for r in churn["rounds"]] == [(1, 100), (2, 100)]
+    assert all(r["fds_back_seconds"] is not None for r in churn["rounds"])  # every socket given back in the pause
+    assert "ticker churn 100 x2: RSS" in completed.stdout
 
 
 @pytest.mark.slow

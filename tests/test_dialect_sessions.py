@@ -304,8 +304,12 @@ async def test_a_client_that_stops_reading_gets_the_latest_price_or_is_evicted_l
         for price in range(1, 41):
             hub.publish(update(DEFAULT, 100.0 + price))
         assert outbox.pending_count() <= 2  # conflated to the latest, whatever was published
-        received = [await receive_price(transport) for _ in range(2)]
-        assert received[-1]["seq"] == 40 and received[-1]["change"] == 1.0  # the newest tick and its own move
+        # The writer may or may not have taken a frame before the burst conflated: one or two frames arrive.
+        with trio.fail_after(1):
+            received = [await receive_price(transport)]
+            while received[-1]["seq"] != 40:
+                received.append(await receive_price(transport))
+        assert len(received) <= 2 and received[-1]["change"] == 1.0  # the newest tick and its own move
         for _ in range(80):  # behind again, and for longer than the timeout
             hub.publish(update(DEFAULT, 200.0))
             await trio.sleep(0.1)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from trio_ticker.settings import ConfigError, Settings, load_settings
+from trio_ticker.server import hypercorn_config
+from trio_ticker.settings import ConfigError, Settings, kernel_max_backlog, load_settings
 
 
 def test_defaults_serve_the_demo() -> None:
@@ -79,3 +81,16 @@ def test_settings_are_frozen() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     with pytest.raises(Exception, match="frozen"):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_the_listen_backlog_defaults_to_the_kernels_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    somaxconn = tmp_path / "somaxconn"
+    somaxconn.write_text("8192\n")
+    assert kernel_max_backlog(somaxconn) == 8192
+    assert kernel_max_backlog(tmp_path / "missing") == socket.SOMAXCONN  # not Linux: the C library's limit
+    somaxconn.write_text("garbage")
+    assert kernel_max_backlog(somaxconn) == socket.SOMAXCONN
+    assert Settings(_env_file=None).backlog == kernel_max_backlog()  # type: ignore[call-arg]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TICKER_BACKLOG", "512")
+    assert hypercorn_config(load_settings()).backlog == 512  # what `python -m trio_ticker` passes to listen()

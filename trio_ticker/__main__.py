@@ -1,7 +1,8 @@
 """`python -m trio_ticker`: serve the app in-process with a shutdown we own.
 
-Unlike the bare `hypercorn` command, SIGTERM/SIGINT here first closes every WebSocket client
-with 1001 (going away), waits for them (bounded by the graceful timeout), then stops Hypercorn.
+Unlike the bare `hypercorn` command, SIGTERM/SIGINT here stops accepting at once, closes every
+WebSocket client with 1001 (going away), and at the graceful deadline resets whatever is still
+open (a peer that stopped reading pins its send), so the process exits within that timeout.
 `--workers N` runs N such processes on one socket and restarts any that exits (trio_ticker/workers.py).
 """
 
@@ -17,6 +18,7 @@ import trio
 from hypercorn.config import Sockets
 
 from .app import create_app
+from .connections import ConnectionRegistry
 from .logs import configure_logging
 from .protocol import CloseCode
 from .server import hypercorn_config, serve
@@ -26,7 +28,8 @@ from .workers import MAX_WORKERS, run_worker, run_workers
 
 log = logging.getLogger("trio_ticker.main")
 
-HTTP_DRAIN_SECONDS = 1.0
+EXIT_MARGIN_SECONDS = 0.5
+"""What the lifespan shutdown and the process exit may take after the last connections are reset."""
 
 
 async def serve_until_signalled(
@@ -40,7 +43,8 @@ async def serve_until_signalled(
     `sockets`: already listening sockets to serve on (a `--workers` worker's); by default it binds TICKER_HOST:PORT.
     """
     service = TickerService(settings)
-    app = create_app(settings, service)
+    connections = ConnectionRegistry(settings.max_connections)
+    app = create_app(settings, service, connections)
     config = hypercorn_config(settings)
     stop_serving = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -57,14 +61,23 @@ async def serve_until_signalled(
                     service.hub.statistics().clients,
                 )
                 deadline = trio.current_time() + settings.graceful_timeout
-                service.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
-                with trio.move_on_at(deadline):
-                    await service.hub.wait_no_clients()
-                # Every client has its 1001 now. What Hypercorn still waits for is in-flight HTTP
-                # and each closed WebSocket's ping loop (it sleeps a whole ping interval before it
-                # notices the close), so its own graceful wait only needs a short drain.
-                config.graceful_timeout = max(0.0, min(HTTP_DRAIN_SECONDS, deadline - trio.current_time()))
+                connections.stop_accepting()  # a socket accepted from now on is reset at once
+                # Hypercorn closes its listeners now and cancels its connections at the deadline (config's
+                # graceful timeout); but a send pinned by a peer that stopped reading ignores cancellation.
                 stop_serving.set()
+                service.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+                with trio.move_on_at(deadline - min(EXIT_MARGIN_SECONDS, settings.graceful_timeout / 2)):
+                    await service.hub.wait_no_clients()
+                    await connections.wait_no_open_sockets()  # close frames sent, in-flight HTTP answered
+                stuck = service.hub.statistics().clients
+                # Reset what is left: pinned sends end, and closed WebSockets' ping loops stop sleeping.
+                aborted = connections.abort_all()
+                log.log(
+                    logging.WARNING if stuck else logging.INFO,
+                    "event=shutdown_reset connections=%d clients=%d",
+                    aborted,
+                    stuck,
+                )
                 break
 
 

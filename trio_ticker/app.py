@@ -17,8 +17,9 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import protocol
+from . import hypercorn_guard, hypercorn_idle, hypercorn_ping, protocol
 from .access import AccessPolicy, bearer_token, several_origins
+from .connections import ConnectionRegistry
 from .gc_tuning import tune_garbage_collector
 from .history.frames import candles_body
 from .history.query import QueryError, parse_candle_query
@@ -39,16 +40,25 @@ OPERATIONS_ENDPOINTS = frozenset({"healthz", "metrics_text"})
 """With TICKER_ADMIN_BIND set, all the admin bind serves (no token asked); the public bind has no /metrics."""
 
 
-def create_app(settings: Settings | None = None, service: TickerService | None = None) -> QuartTrio:
+def create_app(
+    settings: Settings | None = None,
+    service: TickerService | None = None,
+    connections: ConnectionRegistry | None = None,
+) -> QuartTrio:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
+    # Here, so that the bare `hypercorn trio_ticker.app:app` command gets them too.
+    hypercorn_guard.install()
+    hypercorn_ping.install()
+    hypercorn_idle.install()
     service = service or TickerService(settings)
+    connections = connections or ConnectionRegistry(settings.max_connections)
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
-    endpoint = WebSocketEndpoint(app.asgi_app, service, access)
+    endpoint = WebSocketEndpoint(app.asgi_app, service, access, connections)
     app.asgi_app = endpoint  # type: ignore[method-assign]
-    metrics = TickerMetrics(service, endpoint.counters)
+    metrics = TickerMetrics(service, endpoint.counters, connections)
     hub = service.hub
     web_files = WebFiles(settings.web_dir)
 

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .connections import ConnectionRegistry
 from .history.metrics import HistoryCollector
 from .limits import LimitCounters
 from .model import SourceState, Tick
@@ -23,9 +24,9 @@ TICK_AGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 
 class TickerMetrics:
-    def __init__(self, service: TickerService, counters: LimitCounters) -> None:
+    def __init__(self, service: TickerService, counters: LimitCounters, connections: ConnectionRegistry) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_ScrapeTimeCollector(service, counters))
+        self.registry.register(_ScrapeTimeCollector(service, counters, connections))
         if service.history is not None:
             self.registry.register(HistoryCollector(service.history))
         self._tick_age = Histogram(
@@ -45,9 +46,10 @@ class TickerMetrics:
 
 
 class _ScrapeTimeCollector(Collector):
-    def __init__(self, service: TickerService, counters: LimitCounters) -> None:
+    def __init__(self, service: TickerService, counters: LimitCounters, connections: ConnectionRegistry) -> None:
         self._service = service
         self._counters = counters
+        self._connections = connections
 
     def collect(self) -> Iterator[Metric]:
         hub = self._service.hub
@@ -58,6 +60,12 @@ class _ScrapeTimeCollector(Collector):
             "Open WebSocket connections (including evicted ones not yet closed)",
             value=self._service.open_connections,
         )
+        sockets = self._connections.statistics()
+        yield GaugeMetricFamily(
+            "ticker_sockets",
+            "Sockets held: HTTP, WebSocket and handshaking (TICKER_MAX_CONNECTIONS)",
+            value=sockets.open,
+        )
         yield GaugeMetricFamily(
             "ticker_subscriptions", "Client subscriptions, all symbols", value=statistics.subscriptions
         )
@@ -65,6 +73,12 @@ class _ScrapeTimeCollector(Collector):
             ("ticker_messages_out", "Tick frames offered to client outboxes", statistics.messages_out),
             ("ticker_conflated", "Unsent ticks replaced by a newer one for a slow client", statistics.conflated),
             ("ticker_evicted", "Clients closed as slow consumers (4008)", statistics.evicted),
+            ("ticker_sockets_refused", "Sockets reset at accept: over the limit or shutting down", sockets.refused),
+            (
+                "ticker_connections_failed",
+                "Connections closed because the HTTP server raised serving them",
+                sockets.failed,
+            ),
             (
                 "ticker_unusable_prices",
                 "Price updates the hub dropped: a price outside the accepted range",

@@ -130,7 +130,10 @@ class ClientOutbox:
 
     async def send_control(self, frame: str) -> None:
         """Queue a reply (ack, error, pong) in order, waiting for room: only this client waits."""
-        await self._send.send((None, frame))
+        try:
+            self._send_nowait((None, frame))  # no checkpoint when there is room: the reader's receive is one
+        except trio.WouldBlock:
+            await self._send.send((None, frame))
 
     def take_pending_entries(self) -> list[tuple[str, str]]:
         """The conflated frames with their keys, once the channel has drained; the client is then caught up."""

@@ -50,6 +50,7 @@ class JitteredPingConfig(Config):
 def hypercorn_config(settings: Settings, rng: random.Random | None = None) -> Config:
     config = JitteredPingConfig(rng)
     config.bind = [f"{settings.host}:{settings.port}"]
+    config.backlog = settings.backlog
     if settings.admin_bind is not None:
         config.bind.append(settings.admin_bind)  # told apart by the local address (AccessPolicy.on_admin_bind)
     config.graceful_timeout = settings.graceful_timeout

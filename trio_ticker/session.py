@@ -195,9 +195,13 @@ class ClientSession:
         flush_pacer = self._hub.flush_pacer
         lag_limit = 2 * flush_pacer.interval
         backlog: list[Entry] = []
-        taken_at = trio.current_time()
-        oldest_possible = taken_at  # nothing in the backlog arrived before this
+        # A new client has nothing to send before its first reply: no turn until then (one wake-up less per
+        # handshake, which a reconnect storm has thousands of).
+        if not await self._wait_for_update(outbox, backlog):
+            return  # close requested: the session is being cancelled
+        taken_at = oldest_possible = trio.current_time()  # nothing in the backlog arrived before this
         while True:
+            await self._transport.send(backlog.pop(0)[1])
             await flush_pacer.wait_turn(None)
             now = trio.current_time()
             if not backlog:
@@ -205,7 +209,7 @@ class ClientSession:
             _take_entries(outbox, backlog)
             if not backlog:
                 if not await self._wait_for_update(outbox, backlog):
-                    return  # close requested: the session is being cancelled
+                    return
                 now = oldest_possible = trio.current_time()
             elif now - oldest_possible > lag_limit and len(backlog) > 1:
                 queued = len(backlog)
@@ -213,7 +217,6 @@ class ClientSession:
                 self._hub.count_conflated(queued - len(backlog))
                 oldest_possible = taken_at
             taken_at = now
-            await self._transport.send(backlog.pop(0)[1])
 
     async def _write_batches(self, outbox: ClientOutbox) -> None:
         # Frames, not updates, cost server CPU: at most one frame per flush interval, so load makes
@@ -221,15 +224,17 @@ class ClientSession:
         # wake-up per frame under load; an idle client's first update goes out at its next turn, which is
         # due at once (within a scheduler pass when nobody else is queued).
         flush_pacer = self._hub.flush_pacer
-        flushed_at: float | None = None
+        entries: list[Entry] = []
+        if not await self._wait_for_update(outbox, entries):  # a new client: no turn before its first reply
+            return  # close requested: the session is being cancelled
         while True:
-            await flush_pacer.wait_turn(flushed_at)
-            entries: list[Entry] = []
-            _take_entries(outbox, entries)
-            if not entries and not await self._wait_for_update(outbox, entries):
-                return  # close requested: the session is being cancelled
             flushed_at = trio.current_time()
             await self._transport.send("[" + ",".join([frame for _, frame in entries]) + "]")
+            await flush_pacer.wait_turn(flushed_at)
+            entries = []
+            _take_entries(outbox, entries)
+            if not entries and not await self._wait_for_update(outbox, entries):
+                return
 
     async def _wait_for_update(self, outbox: ClientOutbox, backlog: list[Entry]) -> bool:
         """An idle writer: wait for the next entry, take a turn (a tick that wakes thousands of idle writers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,21 @@ PING_JITTER = 0.2
 """Each WebSocket ping comes TICKER_WS_PING_INTERVAL * (1 +- this) after the previous one (JitteredPingConfig)."""
 
 DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+SOMAXCONN_PATH = Path("/proc/sys/net/core/somaxconn")
+MAX_BACKLOG = 1_000_000
+
+
+def kernel_max_backlog(path: Path = SOMAXCONN_PATH) -> int:
+    """The largest listen backlog the kernel grants (Linux cuts `listen(n)` to net.core.somaxconn).
+
+    Without /proc (not Linux), the C library's SOMAXCONN.
+    """
+    try:
+        return max(1, min(int(path.read_text()), MAX_BACKLOG))
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
 
 SymbolList = Annotated[tuple[str, ...], NoDecode]
 OriginList = Annotated[tuple[str, ...], NoDecode]
@@ -113,6 +129,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    # Connections the kernel completes and queues while the server is busy: a reconnect storm overflows a small
+    # queue, and every refused SYN costs its client a retransmit of 1 s, then 3, 7, 15... (docs/benchmarks.md).
+    backlog: int = Field(default_factory=kernel_max_backlog, ge=1, le=MAX_BACKLOG)
     # IP:PORT serving only /metrics and the detailed /healthz (docs/configuration.md "Operations endpoints").
     admin_bind: str | None = None
     graceful_timeout: float = Field(5.0, gt=0)

@@ -2,7 +2,8 @@
 
 Quart's websocket layer costs about 30 % per frame on the hot path (see docs/benchmarks.md),
 so the client endpoint speaks ASGI directly; every other scope goes on to Quart unchanged.
-The handshake checks (Origin, dialect, token, connection limit) run here, before a session exists.
+The handshake checks (Origin, dialect, token, connection limit) run here, before a session exists. The
+lifespan scope passes through here too: it carries the connection registry to the guard (hypercorn_guard.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, WebsocketScope
 
 from .access import AccessPolicy, WebSocketHandshake
+from .connections import ConnectionRegistry
 from .dialects import Dialect, Negotiated, negotiate
+from .hypercorn_guard import CONNECTIONS_STATE_KEY
 from .limits import InboundGuard, LimitCounters, SessionLimits
 from .protocol import CloseCode
 from .service import TickerService
@@ -29,14 +32,18 @@ log = logging.getLogger(__name__)
 
 
 class WebSocketEndpoint:
-    def __init__(self, app: Any, service: TickerService, access: AccessPolicy) -> None:
+    def __init__(self, app: Any, service: TickerService, access: AccessPolicy, connections: ConnectionRegistry) -> None:
         self._app = app
         self._service = service
         self._access = access
+        self._connections = connections
         self._limits = SessionLimits.from_settings(service.settings)
         self.counters = LimitCounters()
 
     async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] == "lifespan" and "state" in scope:
+            # ASGI lifespan state: Hypercorn copies it into every connection, where the guard counts sockets.
+            scope["state"][CONNECTIONS_STATE_KEY] = self._connections
         if scope["type"] != "websocket" or scope["path"] != WS_PATH or self._access.on_admin_bind(scope):
             await self._app(scope, receive, send)  # the admin bind serves no WebSocket: Quart answers 404
             return
@@ -56,7 +63,8 @@ class WebSocketEndpoint:
                 scope, send, negotiated.subprotocol, CloseCode.UNAUTHORIZED, "unauthorized", "unauthorized"
             )
             return
-        if self._service.open_connections >= settings.max_connections:
+        # The registry counts every socket (this one too); sessions are counted as well, for a server without it.
+        if self._connections.full or self._service.open_connections >= settings.max_connections:
             await self._accept_and_close(
                 scope, send, negotiated.subprotocol, CloseCode.TRY_AGAIN_LATER, "try again later", "connection_limit"
             )

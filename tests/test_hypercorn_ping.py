@@ -1,0 +1,71 @@
+"""The patched Hypercorn ping loop: installed once, still pinging, and the internals it replaces unchanged.
+
+If a Hypercorn release changes what `trio_ticker/hypercorn_ping.py` replaces, the source checks here fail:
+read the new code, then adapt (or drop) the patch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import textwrap
+from functools import partial
+
+import trio
+from hypercorn.protocol.ws_stream import WSStream
+
+from tests.helpers import make_settings
+from tests.test_ping_jitter import ping_times
+from trio_ticker import hypercorn_ping
+from trio_ticker.app import create_app
+from trio_ticker.server import hypercorn_config, serve
+from trio_ticker.service import TickerService
+from trio_ticker.settings import PING_JITTER
+
+HYPERCORN_PING_LOOP = """\
+async def _send_pings(self) -> None:
+    while not self.closed:
+        await self._send_wsproto_event(Ping())
+        await self.context.sleep(self.config.websocket_ping_interval)
+"""
+
+
+def hypercorn_source(function: object) -> str:
+    return textwrap.dedent(inspect.getsource(inspect.unwrap(function)))  # type: ignore[arg-type]
+
+
+def test_installing_twice_patches_once() -> None:
+    hypercorn_ping.install()
+    ping_loop, handle = WSStream._send_pings, WSStream.handle
+    hypercorn_ping.install()
+    assert (WSStream._send_pings, WSStream.handle) == (ping_loop, handle)
+    # Hypercorn's own methods, one level down (a second install would have wrapped the first one's)
+    assert ping_loop.__wrapped__.__qualname__ == "WSStream._send_pings"  # type: ignore[attr-defined]
+    assert handle.__wrapped__.__qualname__ == "WSStream.handle"  # type: ignore[attr-defined]
+
+
+def test_hypercorn_still_runs_the_ping_loop_the_patch_replaces() -> None:
+    hypercorn_ping.install()
+    assert hypercorn_source(WSStream._send_pings) == HYPERCORN_PING_LOOP
+    # The loop is started once per accepted WebSocket, in the connection's task group...
+    assert "self.task_group.spawn(self._send_pings)" in hypercorn_source(WSStream._accept)
+    # ...and every way a stream ends goes through `handle(StreamClosed)`, which sets `closed`.
+    handle = hypercorn_source(WSStream.handle)
+    assert "if self.closed:\n        return" in handle
+    assert "elif isinstance(event, StreamClosed):\n        self.closed = True" in handle
+
+
+async def test_the_first_ping_waits_an_interval_and_the_loop_keeps_pinging() -> None:
+    interval = 0.3
+    settings = make_settings(ws_ping_interval=interval, ws_read_timeout=None, host="127.0.0.1", port=0)
+    app = create_app(settings, TickerService(settings))
+    shutdown = trio.Event()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            config = hypercorn_config(settings, random.Random(5))
+            binds = await nursery.start(partial(serve, app, settings, config, shutdown_trigger=shutdown.wait))
+            connecting = trio.current_time()
+            times = await ping_times(binds[0].removeprefix("http://"), duration=2.0)
+            shutdown.set()
+    assert len(times) >= 4
+    assert times[0] - connecting >= interval * (1 - PING_JITTER) - 0.005  # no ping right at the handshake
