@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import orjson
 from quart import Response, jsonify, request, send_file, websocket
 from quart.json.provider import DefaultJSONProvider
 from quart.typing import ResponseReturnValue
@@ -20,6 +21,9 @@ from . import hypercorn_guard, hypercorn_idle, hypercorn_ping, protocol
 from .access import AccessPolicy, bearer_token, several_origins
 from .connections import ConnectionRegistry
 from .gc_tuning import tune_garbage_collector
+from .history.frames import candles_body
+from .history.query import QueryError, parse_candle_query
+from .history.store import CandleStoreUnavailable
 from .logs import configure_logging
 from .metrics import TickerMetrics
 from .protocol import ErrorCode, ProtocolError
@@ -29,7 +33,8 @@ from .web_files import WebFiles
 from .websocket import WebSocketEndpoint
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
-TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})
+HISTORY_RETRY_AFTER_SECONDS = 5
+TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text", "candles"})
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
 OPERATIONS_ENDPOINTS = frozenset({"healthz", "metrics_text"})
 """With TICKER_ADMIN_BIND set, all the admin bind serves (no token asked); the public bind has no /metrics."""
@@ -139,6 +144,29 @@ def create_app(
     async def symbols() -> Response:
         return jsonify({"symbols": list(hub.symbols), "default": settings.default_symbol})
 
+    @app.get("/candles")
+    async def candles() -> ResponseReturnValue:
+        history = service.history
+        if history is None:
+            return error_response("candles_unavailable", "this server keeps no candles (TICKER_HISTORY=off)", 404)
+        try:
+            query = parse_candle_query(
+                request.args,
+                symbols=hub.symbols,
+                default_symbol=settings.default_symbol,
+                max_limit=settings.candles_max_limit,
+            )
+            found = await history.candles(query)
+        except QueryError as error:
+            return error_response(error.code, error.message, error.status, **error.details)
+        except CandleStoreUnavailable:
+            response, status = error_response(
+                "history_unavailable", "the candle store cannot be read right now; retry shortly", 503
+            )
+            return response, status, {"Retry-After": str(HISTORY_RETRY_AFTER_SECONDS)}
+        body = orjson.dumps(candles_body(query.symbol, query.interval, found))
+        return Response(body, content_type="application/json")
+
     @app.get("/healthz")
     async def healthz() -> Response:
         if access.has_admin_bind and not access.on_admin_bind(request.scope):
@@ -165,6 +193,7 @@ def create_app(
                 },
                 "statistics": statistics_fields(statistics),
                 **({"redis": service.scale_out.health()} if service.scale_out is not None else {}),
+                **({"history": service.history.health()} if service.history is not None else {}),
             }
         )
 

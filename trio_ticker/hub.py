@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -22,6 +23,10 @@ from .outbox import ClientOutbox, status_key
 from .pacing import FlushPacer
 from .protocol import CloseCode
 from .slow_clients import SlowClientReaper
+
+if TYPE_CHECKING:
+    from .history.candles import Interval
+    from .history.live import LiveCandles
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +67,10 @@ class Hub:
         client_buffer: int,
         batch_flush_interval: float = 0.0,
         slow_client_timeout: float = 10.0,
+        candles: LiveCandles | None = None,
     ) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
+        self.candles = candles  # history: every published tick goes into its candles
         self.flush_pacer = FlushPacer(batch_flush_interval)
         self.slow_clients = SlowClientReaper(slow_client_timeout, self._evict_slow_client)
         self._client_buffer = client_buffer
@@ -167,6 +174,8 @@ class Hub:
                 conflated += outbox.offer_entry(entry)
         counters.conflated += conflated
         counters.messages_out += len(subscribers) + len(prototype_subscribers)
+        if self.candles is not None:
+            self.candles.record(tick)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self.on_tick_sampled is not None:
             self.on_tick_sampled(tick)
         return tick
@@ -234,11 +243,14 @@ class Hub:
             outbox.subscriptions.clear()
             outbox.close_hub_side()
             self.slow_clients.forget(outbox)
+            if self.candles is not None:
+                self.candles.forget(outbox)
         if not self._clients:
             self._no_clients.set()
 
-    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
-        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between)."""
+    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
+        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between);
+        with `candles`, their candles of that interval too (the open candle follows the ticks)."""
         table = self._subscriber_table(outbox)
         prototype = outbox.dialect is Dialect.PROTOTYPE
         for symbol in symbols:
@@ -249,8 +261,15 @@ class Hub:
             tick = self._latest.get(symbol)
             if tick is not None:
                 outbox.offer(symbol, self._prototype_frame(tick) if prototype else self._latest_frames[symbol])
+        if candles is not None and self.candles is not None:
+            self.candles.subscribe(outbox, symbols, candles)
 
-    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
+        """Drop `symbols` (ticks and candles); with `candles`, only their candles of that interval."""
+        if self.candles is not None:
+            self.candles.unsubscribe(outbox, symbols, candles)
+        if candles is not None:
+            return
         table = self._subscriber_table(outbox)
         for symbol in symbols:
             if outbox.subscriptions.pop(symbol, False) is None:

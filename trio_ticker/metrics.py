@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .connections import ConnectionRegistry
+from .history.metrics import HistoryCollector
 from .limits import LimitCounters
 from .model import SourceState, Tick
 from .service import TickerService
@@ -26,6 +27,8 @@ class TickerMetrics:
     def __init__(self, service: TickerService, counters: LimitCounters, connections: ConnectionRegistry) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_ScrapeTimeCollector(service, counters, connections))
+        if service.history is not None:
+            self.registry.register(HistoryCollector(service.history))
         self._tick_age = Histogram(
             "ticker_tick_age_seconds",
             "Source event time to fan-out, over a sample of ticks (every 32nd)",

@@ -10,7 +10,7 @@ behind; a client that stays behind longer than the timeout is evicted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import trio
 
@@ -108,6 +108,13 @@ class ClientOutbox:
         for symbol in symbols:
             self._pending.pop(symbol, None)
             self._pending.pop(status_key(symbol, "stale"), None)
+        if not self._pending and self.behind_since is not None:
+            self._leave_behind()
+
+    def discard_pending_keys(self, keys: Iterable[str]) -> None:
+        """Forget unsent frames of these conflation keys (e.g. candle updates the client no longer wants)."""
+        for key in keys:
+            self._pending.pop(key, None)
         if not self._pending and self.behind_since is not None:
             self._leave_behind()
 

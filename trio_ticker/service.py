@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import trio
 
+from .history.build import build_history
 from .hub import Hub
 from .model import Ingest
 from .settings import Settings
@@ -49,11 +50,13 @@ def build_sources(settings: Settings, hub: Hub | None = None) -> list[Source]:
 class TickerService:
     def __init__(self, settings: Settings, sources: list[Source] | None = None) -> None:
         self.settings = settings
+        self.history = build_history(settings, writing=self._writes_history)  # None with TICKER_HISTORY=off
         self.hub = Hub(
             settings.symbols,
             client_buffer=settings.client_buffer,
             batch_flush_interval=settings.batch_flush_interval,
             slow_client_timeout=settings.slow_client_timeout,
+            candles=self.history.live if self.history is not None else None,
         )
         self.sources = sources if sources is not None else build_sources(settings, self.hub)
         self._cancel_scope: trio.CancelScope | None = None
@@ -71,6 +74,8 @@ class TickerService:
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
+                if self.history is not None:
+                    await nursery.start(self.history.run)
                 await nursery.start(self.hub.run, receive_ingest)
                 if self.scale_out is not None:
                     await nursery.start(self.scale_out.run, send_ingest)
@@ -83,6 +88,12 @@ class TickerService:
                 task_status.started(self)
         finally:
             log.info("event=service_stopped")
+
+    def _writes_history(self) -> bool:
+        """One candle writer per deployment: this process, or with Redis the ingest leader while it leads."""
+        if self.scale_out is None:
+            return True
+        return self.scale_out.leader is not None and self.scale_out.leader.leading
 
     def stop(self) -> None:
         """Cancel the sources and the hub; `run` then returns."""

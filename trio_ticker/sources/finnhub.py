@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -196,7 +197,9 @@ class FinnhubBook:
         if trade.ts < self.last_ts.get(trade.symbol, 0):
             return None
         self.last_ts[trade.symbol] = trade.ts
-        return _update(trade.symbol, trade.price, reference, trade.ts)
+        # `v: 0` is a venue's price update, not a trade: it moves the candle but adds no trade.
+        volume = Decimal(repr(trade.volume)) if trade.volume > 0 else None
+        return _update(trade.symbol, trade.price, reference, trade.ts, volume)
 
     def on_quote(self, symbol: str, quote: Quote) -> PriceUpdate | None:
         self.previous_close[symbol] = quote.previous_close
@@ -214,7 +217,7 @@ class FinnhubBook:
         return quote.ts > self.last_ts.get(symbol, 0) // 1000
 
 
-def _update(symbol: str, price: float, reference: float, ts: int) -> PriceUpdate:
+def _update(symbol: str, price: float, reference: float, ts: int, volume: Decimal | None = None) -> PriceUpdate:
     return PriceUpdate(
         symbol=symbol,
         price=price,
@@ -223,4 +226,5 @@ def _update(symbol: str, price: float, reference: float, ts: int) -> PriceUpdate
         mode=Mode.LIVE,
         decimals=decimals_of(price, reference),
         source=SOURCE_NAME,
+        volume=volume,
     )
