@@ -12,6 +12,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -61,6 +62,9 @@ STANDARD_CASES = [
     Case("bare 3000x20", "bare", 3000, 20),
     Case("ticker single 1000x50", "ticker", 1000, 50, batch=False),
     Case("ticker single 3000x20", "ticker", 3000, 20, batch=False),
+    # The same two cases without candles (TICKER_HISTORY=off): with the store on, frames/s and p99 stay within 5 %.
+    Case("ticker batch 1000x50 history off", "ticker", 1000, 50, env={"TICKER_HISTORY": "off"}),
+    Case("ticker batch 3000x20 history off", "ticker", 3000, 20, env={"TICKER_HISTORY": "off"}),
     # The prototypes' dialect is single-frame: it must cost no more per frame than "ticker single 1000x50".
     Case("ticker prototype 1000x50", "ticker", 1000, 50, batch=False, dialect="prototype"),
     # Measured first without the stalled clients (--duration), then from when they stop reading until the default
@@ -111,7 +115,8 @@ def server_command(
         TICKER_SEND_STALL_TIMEOUT="5",
     )
     if feed == "binance" and upstream_url:
-        env.update(DEMO_MODE="false", **{upstream_env: upstream_url})
+        # The fake upstream streams only: no klines backfill (it would ask the real Binance).
+        env.update(DEMO_MODE="false", TICKER_BACKFILL="false", **{upstream_env: upstream_url})
     else:
         env.update(DEMO_MODE="true", TICKER_DEMO_INTERVAL=str(1 / case.rate))
     env.update(case.env)
@@ -189,7 +194,11 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
         return run_churn_case(case, args)
     reference_before = reference_loop_ms()
     command, env = server_command(case, args.feed, upstream_url, args.upstream_env)
-    server = Server(command, env, Path(args.logs) / f"{re.sub(r'[^a-z0-9]+', '-', case.name.lower())}.log")
+    slug = re.sub(r"[^a-z0-9]+", "-", case.name.lower())
+    data_dir = Path(args.logs) / "data" / slug  # every run starts with an empty candle store
+    shutil.rmtree(data_dir, ignore_errors=True)
+    env["TICKER_DATA_DIR"] = str(data_dir)
+    server = Server(command, env, Path(args.logs) / f"{slug}.log")
     try:
         time.sleep(1.0)  # let the server settle before measuring its baseline memory
         rss_before = server.rss_kib()
@@ -467,6 +476,21 @@ def floor_ratios(results: list[dict[str, object]]) -> list[str]:
     return lines
 
 
+def history_ratios(results: list[dict[str, object]]) -> list[str]:
+    """`ticker batch NxR` (candles on, the default) next to `... history off` of the same round."""
+    measured = {str(r["case"]): r for r in results if "error" not in r}
+    lines = []
+    for name, result in measured.items():
+        base, _, round_suffix = name.partition(" #")
+        off = measured.get(f"{base} history off" + (f" #{round_suffix}" if round_suffix else ""))
+        if off is None:
+            continue
+        frames = float(result["frames_per_second"]) / float(off["frames_per_second"])  # type: ignore[arg-type]
+        p99 = float(result["latency_ms"]["p99"]) / max(1.0, float(off["latency_ms"]["p99"]))  # type: ignore[index]
+        lines.append(f"{name}: history on / off: frames/s {100 * frames:.1f} %, p99 {100 * p99:.1f} %")
+    return lines
+
+
 def repeat_summary(name: str, runs: list[dict[str, object]]) -> str:
     """One case over its rounds: the machine's speed moves single runs by ±25 %, so give the spread."""
     measured = [r for r in runs if "error" not in r]
@@ -538,7 +562,7 @@ def main() -> int:
         loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"done: {case.name} (loadavg {loadavg})", file=sys.stderr, flush=True)
     print_table(results)
-    for line in floor_ratios(results):
+    for line in floor_ratios(results) + history_ratios(results):
         print(line)
     if args.repeat > 1:
         for case in (case for case in cases if not case.churn):  # a churn case's summary line is per run

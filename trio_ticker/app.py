@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from quart import Response, jsonify, request, send_file, websocket
 from quart.json.provider import DefaultJSONProvider
 from quart.typing import ResponseReturnValue
@@ -31,6 +32,11 @@ from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
+from .history.build import build_history
+from .history.frames import candles_body
+from .history.metrics import HistoryCollector
+from .history.query import QueryError, parse_candle_query
+from .history.store import CandleStoreUnavailable
 from .ingest.local import LocalIngest
 from .logs import configure_logging
 from .protocol import full as protocol
@@ -41,7 +47,8 @@ from .sources.build import build_supervised_sources
 from .sources.supervise import Supervisor
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
-TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text"})
+HISTORY_RETRY_AFTER_SECONDS = 5
+TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text", "candles"})
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
 OPERATIONS_ENDPOINTS = frozenset({"healthz", "metrics_text"})
 """With TICKER_ADMIN_BIND set, all the admin bind serves (no token asked); the public bind has no /metrics."""
@@ -84,18 +91,23 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     metrics = TickerMetrics()
     pacer = FlushPacer(settings.batch_flush_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)
+    # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
+    history = build_history(settings, writing=lambda: ingest.leads())  # None with TICKER_HISTORY=off
     hub = Hub(
         settings.symbols,
         client_buffer=settings.client_buffer,
         reaper=reaper,
         on_tick_sampled=metrics.observe_tick_age,
+        candles=history.live if history is not None else None,
     )
     # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
     if sources is None:
         sources = build_supervised_sources(settings, latest_price=hub.latest_price)
     supervised = tuple(sources)
     ingest = build_ingest(settings, hub, supervised)
-    service = TickerService(hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer)
+    service = TickerService(
+        hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer, history=history
+    )
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
@@ -112,6 +124,8 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
             sockets=connections,
         )
     )
+    if history is not None:
+        metrics.collect_at_scrape(HistoryCollector(history))
     web_files = WebFiles(settings.web_dir)
 
     # Registered before quart_cors's own check, which answers 400 to a WebSocket without an Origin.
@@ -196,6 +210,28 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     async def symbols() -> Response:
         return jsonify({"symbols": list(hub.symbols), "default": settings.default_symbol})
 
+    @app.get("/candles")
+    async def candles() -> ResponseReturnValue:
+        if history is None:
+            return error_response("candles_unavailable", "this server keeps no candles (TICKER_HISTORY=off)", 404)
+        try:
+            query = parse_candle_query(
+                request.args,
+                symbols=hub.symbols,
+                default_symbol=settings.default_symbol,
+                max_limit=settings.candles_max_limit,
+            )
+            found = await history.candles(query)
+        except QueryError as error:
+            return error_response(error.code, error.message, error.status, **error.details)
+        except CandleStoreUnavailable:
+            response, status = error_response(
+                "history_unavailable", "the candle store cannot be read right now; retry shortly", 503
+            )
+            return response, status, {"Retry-After": str(HISTORY_RETRY_AFTER_SECONDS)}
+        body = orjson.dumps(candles_body(query.symbol, query.interval, found))
+        return Response(body, content_type="application/json")
+
     @app.get("/healthz")
     async def healthz() -> Response:
         if access.has_admin_bind and not access.on_admin_bind(request.scope):
@@ -220,6 +256,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
                 },
                 "statistics": statistics_fields(statistics),
                 **ingest.health(),
+                **({"history": history.health()} if history is not None else {}),
             }
         )
 

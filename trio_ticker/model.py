@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 class Mode(enum.StrEnum):
@@ -42,7 +43,8 @@ class PriceUpdate:
 
     `reference` is the price `change` is measured against: the demo session's start price,
     Binance's 24 h open, Finnhub's previous close. `decimals` is the symbol's price precision,
-    so derived numbers are rounded to what the market quotes (no float drift).
+    so derived numbers are rounded to what the market quotes (no float drift). `volume` is the
+    traded quantity (exact) when the update is a trade, None for a price without one (a snapshot).
     """
 
     symbol: str
@@ -52,6 +54,7 @@ class PriceUpdate:
     mode: Mode
     decimals: int = 2
     source: str = "demo"
+    volume: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class Tick:
     mode: Mode
     stale: bool = False
     source: str = "demo"
+    volume: Decimal | None = None  # the trade's quantity (candles count it); not sent to clients
 
 
 def tick_from_update(update: PriceUpdate, seq: int) -> Tick:
@@ -82,6 +86,7 @@ def tick_from_update(update: PriceUpdate, seq: int) -> Tick:
         seq=seq,
         mode=update.mode,
         source=update.source,
+        volume=update.volume,
     )
 
 

@@ -1,5 +1,5 @@
 """The root service: one nursery that owns delivery (the flush pacer, the slow-client reaper, the
-hub) and the ingest route that feeds the hub.
+hub), the candle history (unless TICKER_HISTORY=off) and the ingest route that feeds the hub.
 
 `TickerService.run` is startable: it reports started only once the hub is consuming and the
 ingest route has started (every local source settled: live, failed, or waiting out a rate limit;
@@ -19,6 +19,7 @@ import trio
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
+from .history.history import CandleHistory
 from .model import Ingest
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ class IngestRoute(Protocol):
     def health(self) -> dict[str, Any]:
         """Blocks of its own for /healthz (the Redis connection), by name; none for local ingest."""
 
+    def leads(self) -> bool:
+        """Whether this process writes what a deployment writes once (the candles): always for local ingest,
+        with Redis while it is the ingest leader."""
+
 
 @dataclass(eq=False)
 class TickerService:
@@ -47,6 +52,7 @@ class TickerService:
     pacer: FlushPacer
     reaper: SlowClientReaper
     ingest_buffer: int
+    history: CandleHistory | None = None  # None with TICKER_HISTORY=off
     _cancel_scope: trio.CancelScope | None = field(default=None, init=False)
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
@@ -56,6 +62,8 @@ class TickerService:
                 self._cancel_scope = nursery.cancel_scope
                 await nursery.start(self.pacer.run)
                 await nursery.start(self.reaper.run, self.hub.evict_slow_client)
+                if self.history is not None:
+                    await nursery.start(self.history.run)
                 await nursery.start(self.hub.run, receive_ingest)
                 await nursery.start(self.ingest.run, send_ingest)
                 task_status.started(self)

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import redact_tokens
+from .history.retention import DEFAULT_RETENTION, parse_retention
 
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9.:_/-]{0,31}")
 """Upper-case ASCII letters, digits and `. : _ / -`, at most 32 characters (e.g. `BRK.B`, `BINANCE:BTCUSDT`);
@@ -161,6 +162,23 @@ class Settings(BaseSettings):
     redis_reconnect_initial_delay: float = Field(0.2, gt=0, le=60)
     redis_reconnect_max_delay: float = Field(5.0, gt=0, le=600)
 
+    # History and candles; see docs/configuration.md "History and candles".
+    history: Literal["auto", "sqlite", "redis", "off"] = "auto"
+    data_dir: Path = Path("data")
+    history_flush_interval: float = Field(1.0, gt=0, le=60)
+    candle_retention: str = DEFAULT_RETENTION
+    history_max_candles: int = Field(100_000, ge=10, le=10_000_000)
+    history_pending_limit: int = Field(200_000, ge=100, le=10_000_000)
+    history_retry_max_delay: float = Field(30.0, ge=1, le=3600)
+    candle_close_delay: float = Field(0.5, ge=0, le=60)
+    candles_max_limit: int = Field(1500, ge=1, le=100_000)
+    binance_rest_url: str = "https://api.binance.com"
+    backfill: bool = True
+    backfill_candles: int = Field(1000, ge=0, le=100_000)
+    backfill_gap_after: float = Field(30.0, gt=0, le=86_400)
+    binance_rest_weight_per_minute: int = Field(1200, ge=10, le=6000)
+    demo_history_hours: float = Field(24.0, ge=0, le=24 * 31)
+
     # Cyclic GC thresholds (young,middle,old) set at startup; "" leaves the collector alone (docs/architecture.md).
     gc_thresholds: GcThresholdSetting = (10_000, 1000, 100)
 
@@ -204,10 +222,11 @@ class Settings(BaseSettings):
             raise ValueError("each token must be 16-256 characters of A-Z, a-z, 0-9 and - . _ ~")
         return value
 
-    @field_validator("binance_ws_url", "finnhub_ws_url", "finnhub_rest_url")
+    @field_validator("binance_ws_url", "finnhub_ws_url", "finnhub_rest_url", "binance_rest_url")
     @classmethod
     def _check_url(cls, value: str, info: ValidationInfo) -> str:
-        schemes = ("https://", "http://") if info.field_name == "finnhub_rest_url" else ("wss://", "ws://")
+        rest = info.field_name in ("finnhub_rest_url", "binance_rest_url")
+        schemes = ("https://", "http://") if rest else ("wss://", "ws://")
         if not value.startswith(schemes) or len(value) <= len(schemes[1]) or "token=" in value.lower():
             raise ValueError(f"must be a {schemes[0]} (or {schemes[1]}) URL without a token")
         return value.rstrip("/")
@@ -220,6 +239,17 @@ class Settings(BaseSettings):
         if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
+
+    @field_validator("candle_retention")
+    @classmethod
+    def _check_retention(cls, value: str) -> str:
+        parse_retention(value)  # raises ValueError naming the bad part
+        return value
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _lower_history(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("admin_bind")
     @classmethod
@@ -281,6 +311,8 @@ class Settings(BaseSettings):
                 f"{', '.join(self.stock_symbols)}. Set FINNHUB_API_KEY (free key at finnhub.io), "
                 "or set TICKER_STOCK_SYMBOLS= to serve crypto only, or DEMO_MODE=true"
             )
+        if self.history == "redis" and self.redis_url is None:
+            raise ValueError("TICKER_HISTORY=redis needs TICKER_REDIS_URL (or use auto, sqlite or off)")
         if self.role == "fanout" and self.redis_url is None:
             raise ValueError("TICKER_ROLE=fanout needs TICKER_REDIS_URL: a fan-out worker reads its ticks from Redis")
         if self.redis_reconnect_max_delay < self.redis_reconnect_initial_delay:
@@ -306,6 +338,13 @@ class Settings(BaseSettings):
     @property
     def symbols(self) -> tuple[str, ...]:
         return self.stock_symbols + self.crypto_symbols
+
+    @property
+    def history_store(self) -> Literal["sqlite", "redis", "off"]:
+        """Where candles are kept: `auto` means Redis when TICKER_REDIS_URL is set, else SQLite."""
+        if self.history == "auto":
+            return "redis" if self.redis_url is not None else "sqlite"
+        return self.history
 
     @property
     def admin_address(self) -> tuple[str, int] | None:

@@ -1,9 +1,10 @@
 // The price board's wiring: symbol choice (saved), server messages to table, chart and banner.
 
 import { Board } from "./board.js";
-import { PriceChart } from "./chart.js";
+import { CandleChart } from "./candle_chart.js";
 import { TickerConnection } from "./connection.js";
 import { Backoff } from "./lib/backoff.js";
+import { TIMEFRAME_KEY, candlesPath, restoreTimeframe } from "./lib/candles.js";
 import { STORAGE_KEY, restoreChoice, saveChoice } from "./lib/choice.js";
 import { SeqTracker } from "./lib/seq.js";
 import { authHeaders, hashWithoutToken, readToken, socketProtocols } from "./lib/token.js";
@@ -34,8 +35,19 @@ class TickerApp {
       onSelect: (symbol) => this.select(symbol),
       onRemove: (symbol) => this.remove(symbol),
     });
-    this.chart = new PriceChart(byId("chart"), { title: byId("chart-symbol"), meta: byId("chart-meta"), locale });
     this.token = readToken(window.location.hash, window.sessionStorage);
+    this.timeframe = restoreTimeframe(readSaved(TIMEFRAME_KEY));
+    this.candleSubscription = null; // {symbol, interval} the server sends candles of
+    this.chart = new CandleChart(byId("chart"), {
+      title: byId("chart-symbol"),
+      meta: byId("chart-meta"),
+      locale,
+      fetchCandles: (symbol, interval) => this.fetchCandles(symbol, interval),
+    });
+    this.timeframeButtons = [...byId("timeframes").querySelectorAll("button[data-interval]")];
+    for (const button of this.timeframeButtons) {
+      button.addEventListener("click", () => this.setTimeframe(button.dataset.interval));
+    }
     if (window.location.hash.includes("token=")) {
       const { pathname, search, hash } = window.location;
       window.history.replaceState(null, "", pathname + search + hashWithoutToken(hash));
@@ -96,7 +108,47 @@ class TickerApp {
     this.status.showNotice("");
     this.awaitingSnapshot = new Set(this.chosen);
     if (this.chosen.length) this.connection.send({ action: "subscribe", symbols: this.chosen });
+    this.candleSubscription = null; // a new connection has none
+    this.followCandles();
+    if (this.connections > 1) this.chart.refresh(); // candles closed while we were away
     this.refreshHealth();
+  }
+
+  /** GET /candles for the chart; null when the server keeps no candles. */
+  async fetchCandles(symbol, interval) {
+    const response = await fetch(candlesPath(symbol, interval), { cache: "no-store", headers: authHeaders(this.token) });
+    if (response.status === 404 && (await response.json()).code === "candles_unavailable") return null;
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return (await response.json()).candles;
+  }
+
+  /** Keep the server's candle subscription on the charted symbol and timeframe (one at a time). */
+  followCandles() {
+    const current = this.candleSubscription;
+    const wanted = this.selected && !this.chart.unavailable ? { symbol: this.selected, interval: this.timeframe } : null;
+    if (current && wanted && current.symbol === wanted.symbol && current.interval === wanted.interval) return;
+    if (current) this.connection.send({ action: "unsubscribe", symbols: [current.symbol], candles: current.interval });
+    const sent = wanted && this.connection.send({ action: "subscribe", symbols: [wanted.symbol], candles: wanted.interval });
+    this.candleSubscription = sent ? wanted : null;
+  }
+
+  setTimeframe(interval) {
+    if (interval === this.timeframe) return;
+    this.timeframe = interval;
+    this.showTimeframe();
+    this.chart.show(this.selected, interval);
+    this.followCandles();
+    try {
+      localStorage.setItem(TIMEFRAME_KEY, interval);
+    } catch {
+      // Not kept; the chart works all the same.
+    }
+  }
+
+  showTimeframe() {
+    for (const button of this.timeframeButtons) {
+      button.setAttribute("aria-pressed", String(button.dataset.interval === this.timeframe));
+    }
   }
 
   /** Source states and mode as of now: status messages only report changes after we connected. */
@@ -116,6 +168,8 @@ class TickerApp {
     switch (message.type) {
       case "tick":
         return this.tick(message);
+      case "candle":
+        return this.chart.live(message);
       case "status":
         if (message.source) this.status.showSource(message.source, message.state);
         else if (message.ticker && this.chosen.includes(message.ticker)) this.staleChanged(message);
@@ -130,19 +184,13 @@ class TickerApp {
   tick(tick) {
     if (!this.chosen.includes(tick.ticker)) return; // in flight when the user removed it
     const afterReconnect = this.awaitingSnapshot.delete(tick.ticker) && this.connections > 1;
-    const { kind, missed } = this.seq.observe(tick.ticker, tick.seq, { afterReconnect });
+    const { kind } = this.seq.observe(tick.ticker, tick.seq, { afterReconnect });
     if (kind === "repeat") {
       this.board.setStale(tick.ticker, Boolean(tick.stale)); // same tick, but staleness may have changed
       return;
     }
-    let gap = null;
-    if (kind === "gap" && afterReconnect) gap = `${missed} missed`;
-    if (kind === "reset") {
-      gap = "server restarted";
-      this.status.showNotice("The server restarted: prices go on from its new run (the chart marks where).");
-    }
+    if (kind === "reset") this.status.showNotice("The server restarted: prices go on from its new run.");
     this.board.update(tick);
-    this.chart.add(tick, gap);
     this.status.showMode(tick.mode);
     if (kind === "gap") this.showSkipped();
   }
@@ -157,6 +205,7 @@ class TickerApp {
   }
 
   serverError(message) {
+    if (message.code === "candles_unavailable") return; // the chart already says so (from /candles)
     if (message.code === "unknown_symbol" && Array.isArray(message.symbols)) {
       // The server no longer serves these (its configuration changed): drop them from the choice.
       this.chosen = this.chosen.filter((symbol) => !message.symbols.includes(symbol));
@@ -194,7 +243,9 @@ class TickerApp {
   select(symbol) {
     this.selected = symbol;
     this.board.select(symbol);
-    this.chart.select(symbol);
+    this.showTimeframe();
+    this.chart.show(symbol, this.timeframe);
+    this.followCandles();
     this.save();
   }
 
@@ -224,9 +275,9 @@ class TickerApp {
   }
 }
 
-function readSaved() {
+function readSaved(key = STORAGE_KEY) {
   try {
-    return localStorage.getItem(STORAGE_KEY);
+    return localStorage.getItem(key);
   } catch {
     return null;
   }

@@ -38,9 +38,19 @@ def test_installing_twice_patches_once() -> None:
     ping_loop, handle = WSStream._send_pings, WSStream.handle
     hypercorn_ping.install()
     assert (WSStream._send_pings, WSStream.handle) == (ping_loop, handle)
-    # Hypercorn's own methods, one level down (a second install would have wrapped the first one's)
-    assert ping_loop.__wrapped__.__qualname__ == "WSStream._send_pings"  # type: ignore[attr-defined]
-    assert handle.__wrapped__.__qualname__ == "WSStream.handle"  # type: ignore[attr-defined]
+    # Hypercorn's own methods at the bottom, each wrapped by this patch once (the guard may wrap `handle` too)
+    assert inspect.unwrap(ping_loop).__qualname__ == "WSStream._send_pings"
+    assert inspect.unwrap(handle).__qualname__ == "WSStream.handle"
+    assert wrapper_names(ping_loop).count("_ping_loop.<locals>.send_pings_until_closed") == 1
+    assert [name.split(".<locals>")[0] for name in wrapper_names(handle)].count("_handle_then_stop_pings") == 1
+
+
+def wrapper_names(function: object) -> list[str]:
+    names = []
+    while hasattr(function, "__wrapped__"):
+        names.append(function.__qualname__)  # type: ignore[attr-defined]
+        function = function.__wrapped__
+    return names
 
 
 def test_hypercorn_still_runs_the_ping_loop_the_patch_replaces() -> None:

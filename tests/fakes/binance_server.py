@@ -10,6 +10,7 @@ always closes with 1008 when a client sends more than 5 messages a second. `NOT_
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -117,7 +118,7 @@ class FakeBinance:
         name, _, kind = stream.partition("@")
         symbol = name.upper()
         base = self.prices.get(symbol, "100.00")
-        now_ms = int(trio.current_time() * 1000)
+        now_ms = int(time.time() * 1000)  # epoch ms, as Binance stamps its events
         if kind == "miniTicker":
             data = {"e": "24hrMiniTicker", "E": now_ms, "s": symbol, "c": base, "o": base, "h": base, "l": base}
         else:

@@ -53,11 +53,13 @@ def combined(stream: str, data: dict[str, object]) -> bytes:
 
 def test_trade_inside_the_combined_wrapper() -> None:
     event = decode_message(combined("bnbbtc@trade", TRADE))
-    assert event == Trade("BNBBTC", Decimal("0.001"), 1672515782130)
+    assert event == Trade("BNBBTC", Decimal("0.001"), 1672515782130, Decimal("100"))
 
 
 def test_agg_trade_and_raw_unwrapped_payload() -> None:
-    assert decode_message(orjson.dumps(AGG_TRADE)) == Trade("BTCUSDT", Decimal("96512.34"), 1672515782131)
+    assert decode_message(orjson.dumps(AGG_TRADE)) == Trade(
+        "BTCUSDT", Decimal("96512.34"), 1672515782131, Decimal("0.1")
+    )
 
 
 def test_mini_ticker_and_full_ticker() -> None:

@@ -13,6 +13,7 @@ from trio_ticker.delivery.pacing import FlushPacer
 from trio_ticker.delivery.slow_clients import SlowClientReaper
 from trio_ticker.edge.session import ClientSession
 from trio_ticker.edge.transport import ClientTransport
+from trio_ticker.history.live import LiveCandles
 from trio_ticker.model import Ingest
 
 
@@ -24,10 +25,11 @@ class Delivery:
         client_buffer: int,
         batch_flush_interval: float = 0.0,
         slow_client_timeout: float = 10.0,
+        candles: LiveCandles | None = None,
     ) -> None:
         self.pacer = FlushPacer(batch_flush_interval)
         self.reaper = SlowClientReaper(slow_client_timeout)
-        self.hub = Hub(symbols, client_buffer=client_buffer, reaper=self.reaper)
+        self.hub = Hub(symbols, client_buffer=client_buffer, reaper=self.reaper, candles=candles)
 
     def session(self, transport: ClientTransport, **options: Any) -> ClientSession:
         """A session of this hub and pacer; `options` as ClientSession takes them (close_timeout is 1 s here)."""

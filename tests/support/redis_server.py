@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -37,7 +38,8 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process on a fixed port, which `stop` and `start` can take down and bring back."""
+    """One redis-server process on a fixed port, which `stop` and `start` can take down and bring back
+    (its data lost, as without persistence) and `pause` and `resume` can freeze (its data kept)."""
 
     def __init__(self, binary: str, nursery: trio.Nursery) -> None:
         self._binary = binary
@@ -60,6 +62,15 @@ class RedisServer:
             self._process.terminate()
             await self._process.wait()
             self._process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: Redis stops answering (clients time out) but keeps its data, unlike `stop`."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     async def _answers_ping(self) -> bool:
         try:

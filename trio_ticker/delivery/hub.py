@@ -13,6 +13,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -23,6 +24,10 @@ from ..protocol.dialects import Dialect
 from ..protocol.full import CloseCode
 from .outbox import ClientOutbox, status_key
 from .slow_clients import SlowClientReaper
+
+if TYPE_CHECKING:
+    from ..history.candles import Interval
+    from ..history.live import LiveCandles
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +68,10 @@ class Hub:
         client_buffer: int,
         reaper: SlowClientReaper,
         on_tick_sampled: Callable[[Tick], None] | None = None,
+        candles: LiveCandles | None = None,
     ) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
+        self.candles = candles  # history: every published tick goes into its candles
         self._reaper = reaper
         self._client_buffer = client_buffer
         # Subscribers per symbol, one table per dialect: each table's fan-out shares one frame per tick.
@@ -162,6 +169,8 @@ class Hub:
                 conflated += outbox.offer_entry(entry)
         counters.conflated += conflated
         counters.messages_out += len(subscribers) + len(prototype_subscribers)
+        if self.candles is not None:
+            self.candles.record(tick)
         if not counters.ticks_in & TICK_SAMPLE_MASK and self._on_tick_sampled is not None:
             self._on_tick_sampled(tick)
         return tick
@@ -236,11 +245,14 @@ class Hub:
                 table[symbol].pop(outbox, None)
             outbox.close()
             self._reaper.forget(outbox)
+            if self.candles is not None:
+                self.candles.forget(outbox)
         if not self._clients:
             self._no_clients.set()
 
-    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
-        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between)."""
+    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
+        """Register `symbols` and queue each one's latest tick, atomically (no live tick in between);
+        with `candles`, their candles of that interval too (the open candle follows the ticks)."""
         table = self._subscriber_table(outbox)
         prototype = outbox.dialect is Dialect.PROTOTYPE
         for symbol in symbols:
@@ -250,8 +262,15 @@ class Hub:
             tick = self._latest.get(symbol)
             if tick is not None:
                 outbox.offer(symbol, self._prototype_frame(tick) if prototype else self._latest_frames[symbol])
+        if candles is not None and self.candles is not None:
+            self.candles.subscribe(outbox, symbols, candles)
 
-    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...]) -> None:
+    def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
+        """Drop `symbols` (ticks and candles); with `candles`, only their candles of that interval."""
+        if self.candles is not None:
+            self.candles.unsubscribe(outbox, symbols, candles)
+        if candles is not None:
+            return
         table = self._subscriber_table(outbox)
         for symbol in symbols:
             if outbox.remove_subscription(symbol):

@@ -12,7 +12,7 @@ client (CLOSED).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import trio
 
@@ -146,9 +146,12 @@ class ClientOutbox:
 
     def discard_pending(self, symbols: tuple[str, ...]) -> None:
         """Forget unsent ticks of symbols the client no longer wants."""
-        for symbol in symbols:
-            self._pending.pop(symbol, None)
-            self._pending.pop(status_key(symbol, "stale"), None)
+        self.discard_pending_keys(key for symbol in symbols for key in (symbol, status_key(symbol, "stale")))
+
+    def discard_pending_keys(self, keys: Iterable[str]) -> None:
+        """Forget unsent frames of these conflation keys (e.g. candle updates the client no longer wants)."""
+        for key in keys:
+            self._pending.pop(key, None)
         if not self._pending and self.behind_since is not None:
             self._caught_up()
 

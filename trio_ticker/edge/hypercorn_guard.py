@@ -40,11 +40,15 @@ def install() -> None:
         return
     _check_internals()
     for owner, name, wrap in _patches():
-        setattr(owner, name, _mark(wrap(getattr(owner, name))))
+        original = getattr(owner, name)
+        wrapper = _mark(wrap(original))
+        wrapper.__wrapped__ = original  # type: ignore[attr-defined]  # inspect.unwrap reaches Hypercorn's code
+        setattr(owner, name, wrapper)
 
 
 def installed() -> bool:
-    return all(getattr(getattr(owner, name), GUARD_MARK, False) for owner, name, _ in _patches())
+    # TCPServer.run is the guard's alone: other patches (hypercorn_ping) may wrap the other methods again on top.
+    return bool(getattr(TCPServer.run, GUARD_MARK, False))
 
 
 Wrapper = Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]

@@ -35,8 +35,8 @@ class TickerMetrics:
             registry=self.registry,
         )
 
-    def collect_at_scrape(self, collector: ScrapeTimeCollector) -> None:
-        """Report what `collector` reads (the hub, the sources, connections, limits, sockets) at each scrape."""
+    def collect_at_scrape(self, collector: Collector) -> None:
+        """Report what `collector` reads at each scrape (the `ScrapeTimeCollector`, the history's)."""
         self.registry.register(collector)
 
     def observe_tick_age(self, tick: Tick) -> None:

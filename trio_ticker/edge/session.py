@@ -150,9 +150,11 @@ class ClientSession:
         hub = self._hub
         acks = self._dialect is Dialect.FULL  # the prototypes' dialect sends price objects and errors only
         match command:
-            case Subscribe(symbols, request_id):
+            case Subscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
+                if candles is not None and hub.candles is None:
+                    raise protocol.candles_unavailable_error(request_id)
                 replaced = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)
                 if self._guard is not None:
                     kept = outbox.subscriptions
@@ -162,17 +164,18 @@ class ClientSession:
                 self._default_symbols, self._default_symbols_at = (), None
                 # The ack is queued before the subscription exists, so it precedes every tick.
                 if acks:
-                    await outbox.send_control(protocol.encode_subscribed(symbols, request_id))
+                    await outbox.send_control(protocol.encode_subscribed(symbols, request_id, candles))
                 if replaced:
                     hub.unsubscribe(outbox, replaced)
-                hub.subscribe(outbox, symbols)
-            case Unsubscribe(symbols, request_id):
+                hub.subscribe(outbox, symbols, candles)
+            case Unsubscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)
-                hub.unsubscribe(outbox, symbols)
-                self._default_symbols = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)
+                hub.unsubscribe(outbox, symbols, candles)
+                if candles is None:
+                    self._default_symbols = tuple(s for s in self._default_symbols if s not in symbols)
                 if acks:
-                    await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id))
+                    await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id, candles))
             case ListSymbols(request_id):
                 await outbox.send_control(protocol.encode_symbols(hub.symbols, request_id))
             case Ping(request_id):

@@ -38,3 +38,6 @@ class LocalIngest:
 
     def health(self) -> dict[str, Any]:
         return {}
+
+    def leads(self) -> bool:
+        return True

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from ..history.candles import Interval, InvalidInterval, parse_interval
 from ..model import SourceStatus, Tick
 from ..settings import SYMBOL_PATTERN
 
@@ -30,6 +31,8 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_SYMBOLS = "too_many_symbols"
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     RATE_LIMITED = "rate_limited"
+    INVALID_INTERVAL = "invalid_interval"
+    CANDLES_UNAVAILABLE = "candles_unavailable"
 
 
 class CloseCode(enum.IntEnum):
@@ -65,12 +68,14 @@ class ProtocolError(Exception):
 class Subscribe:
     symbols: tuple[str, ...]
     request_id: RequestId = None
+    candles: Interval | None = None  # also the symbols' candles of this interval
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
     symbols: tuple[str, ...]
     request_id: RequestId = None
+    candles: Interval | None = None  # only the symbols' candles of this interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +109,9 @@ def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Com
     if not isinstance(action, str):
         raise ProtocolError(ErrorCode.INVALID_FIELD, "'action' must be a string", request_id=request_id, field="action")
     if action == "subscribe":
-        return Subscribe(_symbols(message, request_id, max_symbols), request_id)
+        return Subscribe(_symbols(message, request_id, max_symbols), request_id, _candles(message, request_id))
     if action == "unsubscribe":
-        return Unsubscribe(_symbols(message, request_id, max_symbols), request_id)
+        return Unsubscribe(_symbols(message, request_id, max_symbols), request_id, _candles(message, request_id))
     if action == "list":
         return ListSymbols(request_id)
     if action == "ping":
@@ -185,6 +190,22 @@ def _symbols(message: dict[str, Any], request_id: RequestId, max_symbols: int | 
     return tuple(symbols)
 
 
+def _candles(message: dict[str, Any], request_id: RequestId) -> Interval | None:
+    value = message.get("candles")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_INTERVAL, "'candles' must be an interval name", request_id=request_id, field="candles"
+        )
+    try:
+        return parse_interval(value)
+    except InvalidInterval as error:
+        raise ProtocolError(
+            ErrorCode.INVALID_INTERVAL, str(error), request_id=request_id, field="candles", interval=value[:20]
+        ) from None
+
+
 def normalize_symbol(text: str, request_id: RequestId = None) -> str:
     """Upper-case and validate a symbol's spelling (not whether it is served).
 
@@ -208,6 +229,12 @@ def unknown_symbols_error(symbols: list[str], request_id: RequestId) -> Protocol
         request_id=request_id,
         symbol=symbols[0],
         symbols=symbols,
+    )
+
+
+def candles_unavailable_error(request_id: RequestId) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.CANDLES_UNAVAILABLE, "this server keeps no candles (TICKER_HISTORY=off)", request_id=request_id
     )
 
 
@@ -253,12 +280,18 @@ def snapshot_fields(tick: Tick) -> dict[str, Any]:
     }
 
 
-def encode_subscribed(symbols: tuple[str, ...], request_id: RequestId = None) -> str:
-    return _dumps(_with_id({"type": "subscribed", "symbols": list(symbols)}, request_id))
+def encode_subscribed(symbols: tuple[str, ...], request_id: RequestId = None, candles: Interval | None = None) -> str:
+    return _dumps(_with_id(_with_candles({"type": "subscribed", "symbols": list(symbols)}, candles), request_id))
 
 
-def encode_unsubscribed(symbols: tuple[str, ...], request_id: RequestId = None) -> str:
-    return _dumps(_with_id({"type": "unsubscribed", "symbols": list(symbols)}, request_id))
+def encode_unsubscribed(symbols: tuple[str, ...], request_id: RequestId = None, candles: Interval | None = None) -> str:
+    return _dumps(_with_id(_with_candles({"type": "unsubscribed", "symbols": list(symbols)}, candles), request_id))
+
+
+def _with_candles(message: dict[str, Any], candles: Interval | None) -> dict[str, Any]:
+    if candles is not None:
+        message["candles"] = candles.value
+    return message
 
 
 def encode_symbols(symbols: tuple[str, ...], request_id: RequestId = None) -> str:

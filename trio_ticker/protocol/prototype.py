@@ -67,6 +67,13 @@ def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Sub
         if error.code is ErrorCode.UNKNOWN_ACTION:
             raise _unknown_action(str(error.details["action"]), error.request_id) from None
         raise
+    if isinstance(command, Subscribe | Unsubscribe) and command.candles is not None:
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD,
+            f"candles come in the full protocol only (subprotocol {FULL_PROTOCOL_V1})",
+            request_id=command.request_id,
+            field="candles",
+        )
     if isinstance(command, Subscribe | Unsubscribe):
         return command
     raise _unknown_action("list" if isinstance(command, ListSymbols) else "ping", command.request_id)

@@ -37,6 +37,7 @@ class Trade:
     symbol: str
     price: Decimal
     ts: int  # trade time, epoch ms
+    quantity: Decimal | None = None  # `q`, the traded quantity (candle volume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def decode_message(frame: str | bytes) -> BinanceMessage:
         raise BinanceDecodeError("event payload is not an object")
     kind = payload.get("e")
     if kind in ("trade", "aggTrade"):
-        return Trade(_symbol(payload), _price(payload, "p"), _int(payload, "T"))
+        return Trade(_symbol(payload), _price(payload, "p"), _int(payload, "T"), _quantity(payload))
     if kind in ("24hrMiniTicker", "24hrTicker"):
         return Ticker(_symbol(payload), _price(payload, "c"), _price(payload, "o"), _int(payload, "E"))
     if kind == "serverShutdown":
@@ -141,6 +142,14 @@ def _price(payload: dict[str, Any], key: str) -> Decimal:
             f"price {key!r} is outside [{MIN_PRICE:g}, {MAX_PRICE:g})", RejectKind.PRICE_OUT_OF_RANGE
         )
     return value
+
+
+def _quantity(payload: dict[str, Any]) -> Decimal:
+    """The trade's quantity `q` (candle volume), written like a price; zero is allowed."""
+    text = payload.get("q")
+    if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
+        raise BinanceDecodeError("quantity 'q' is not a plain decimal string")
+    return Decimal(text)
 
 
 def _int(payload: dict[str, Any], key: str) -> int:
@@ -217,10 +226,10 @@ class BinanceBook:
         if reference is None:
             return None
         self.refreshed.add(event.symbol)
-        return _update(event.symbol, event.price, reference, event.ts)
+        return _update(event.symbol, event.price, reference, event.ts, event.quantity)
 
 
-def _update(symbol: str, price: Decimal, reference: Decimal, ts: int) -> PriceUpdate:
+def _update(symbol: str, price: Decimal, reference: Decimal, ts: int, volume: Decimal | None = None) -> PriceUpdate:
     return PriceUpdate(
         symbol=symbol,
         price=float(price),
@@ -229,4 +238,5 @@ def _update(symbol: str, price: Decimal, reference: Decimal, ts: int) -> PriceUp
         mode=Mode.LIVE,
         decimals=decimals_of(price, reference),
         source=SOURCE_NAME,
+        volume=volume,
     )

@@ -10,6 +10,7 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import trio
 
@@ -17,6 +18,8 @@ from ..model import Mode, PriceUpdate
 from .source import FeedOutput
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
+TYPICAL_TRADE_VALUE = 5_000.0
+"""A simulated trade is worth about this much in the quote currency (log-normally spread), for candle volume."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,12 @@ def gbm_step(price: float, volatility: float, dt_years: float, shock: float, tic
     return round(ticks * tick_size, decimals)
 
 
+def simulated_volume(rng: random.Random, price: float) -> Decimal:
+    """A plausible traded quantity for one demo tick, to 4 decimal places (at least 0.0001)."""
+    quantity = round(TYPICAL_TRADE_VALUE / price * rng.lognormvariate(0.0, 1.0), 4)
+    return Decimal(repr(max(quantity, 0.0001)))
+
+
 class DemoFeed:
     """Simulated prices for `symbols`, one update per symbol every `interval` seconds."""
 
@@ -76,6 +85,7 @@ class DemoFeed:
         self._interval = interval
         self._dt_years = interval * speed / SECONDS_PER_YEAR
         self._random = random.Random(seed)
+        self._volume_random = random.Random(seed)  # its own stream: volumes leave the seeded prices as they were
         self._latest_price = latest_price
         self._prices = [instrument.start_price for instrument in self._instruments]
 
@@ -126,5 +136,6 @@ class DemoFeed:
                     mode=Mode.DEMO,
                     decimals=instrument.decimals,
                     source=self.name,
+                    volume=simulated_volume(self._volume_random, price),
                 )
             )

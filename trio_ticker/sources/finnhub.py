@@ -9,6 +9,7 @@ joins trades with the previous close so `change` is right before and after the f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -189,7 +190,9 @@ class FinnhubBook:
         if trade.ts < self.last_ts.get(trade.symbol, 0):
             return None
         self.last_ts[trade.symbol] = trade.ts
-        return _update(trade.symbol, trade.price, reference, trade.ts)
+        # `v: 0` is a venue's price update, not a trade: it moves the candle but adds no trade.
+        volume = Decimal(repr(trade.volume)) if trade.volume > 0 else None
+        return _update(trade.symbol, trade.price, reference, trade.ts, volume)
 
     def on_quote(self, symbol: str, quote: Quote) -> PriceUpdate | None:
         self.previous_close[symbol] = quote.previous_close
@@ -207,7 +210,7 @@ class FinnhubBook:
         return quote.ts > self.last_ts.get(symbol, 0) // 1000
 
 
-def _update(symbol: str, price: float, reference: float, ts: int) -> PriceUpdate:
+def _update(symbol: str, price: float, reference: float, ts: int, volume: Decimal | None = None) -> PriceUpdate:
     return PriceUpdate(
         symbol=symbol,
         price=price,
@@ -216,4 +219,5 @@ def _update(symbol: str, price: float, reference: float, ts: int) -> PriceUpdate
         mode=Mode.LIVE,
         decimals=decimals_of(price, reference),
         source=SOURCE_NAME,
+        volume=volume,
     )

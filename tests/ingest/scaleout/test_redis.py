@@ -9,49 +9,30 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 import coredis
-import httpx
 import orjson
 import pytest
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
-from tests.support.live_server import serve_app
+from tests.support.helpers import FULL_PROTOCOL
 from tests.support.redis_server import RedisServer, open_redis_server
+from tests.support.scaleout_workers import LEASE, elected, open_workers, scale_out_settings
 from trio_ticker.app import assemble
 from trio_ticker.ingest.scaleout.codec import decode_entry
 from trio_ticker.ingest.scaleout.node import ScaleOutNode
 from trio_ticker.ingest.scaleout.redis_store import open_redis_store
 from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange
-from trio_ticker.settings import Settings
 
 pytestmark = pytest.mark.slow
 SYMBOL = "BTCUSDT"
-LEASE = 1.0
-prefixes = itertools.count()
 
 
 @pytest.fixture
 async def redis_server() -> AsyncIterator[RedisServer]:
     async with open_redis_server() as server:
         yield server
-
-
-def scale_out_settings(server: RedisServer, **overrides: Any) -> Settings:
-    return make_settings(
-        redis_url=server.url,
-        redis_prefix=f"test{next(prefixes)}",
-        redis_lease=LEASE,
-        redis_command_timeout=0.5,
-        redis_reconnect_initial_delay=0.05,
-        redis_reconnect_max_delay=0.2,
-        demo_interval=0.02,
-        **overrides,
-    )
 
 
 def update(price: float) -> PriceUpdate:
@@ -91,40 +72,6 @@ async def test_a_released_lease_is_free_at_once(redis_server: RedisServer) -> No
         assert await store.try_acquire(60.0) == token + 1
 
 
-class Worker:
-    """One worker's assembled app served by a real Hypercorn on port 0."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.assembly = assemble(settings)
-        self.app = self.assembly.app
-        self.address = ""
-
-    @property
-    def leading(self) -> bool:
-        assert self.node.leader is not None
-        return self.node.leader.leading
-
-    @property
-    def node(self) -> ScaleOutNode:
-        assert isinstance(self.assembly.ingest, ScaleOutNode)
-        return self.assembly.ingest
-
-    async def health(self) -> dict[str, Any]:
-        async with httpx.AsyncClient() as client:
-            response = await client.get(f"http://{self.address}/healthz")
-        result: dict[str, Any] = response.json()
-        return result
-
-
-@asynccontextmanager
-async def open_workers(settings: Settings, count: int = 2) -> AsyncIterator[list[Worker]]:
-    workers = [Worker(settings) for _ in range(count)]
-    async with AsyncExitStack() as stack:
-        for worker in workers:
-            worker.address = await stack.enter_async_context(serve_app(worker.app, settings))
-        yield workers
-
-
 class TickLog:
     """A real WebSocket client subscribed to SYMBOL, recording (seq, price, ts) of every tick it gets."""
 
@@ -161,16 +108,6 @@ class TickLog:
 
     def seqs(self) -> list[int]:
         return [seq for seq, _, _ in self.ticks]
-
-
-async def elected(workers: list[Worker]) -> tuple[Worker, list[Worker]]:
-    """The leader and the others, once exactly one worker leads. Workers serve before any of them leads (a
-    follower needs no leader to serve), so on a loaded machine the first campaign may end after both started."""
-    with trio.fail_after(5 * LEASE):
-        while sum(worker.leading for worker in workers) != 1:
-            await trio.sleep(0.01)
-    leader = next(worker for worker in workers if worker.leading)
-    return leader, [worker for worker in workers if worker is not leader]
 
 
 def strictly_increasing(values: list[int]) -> bool:

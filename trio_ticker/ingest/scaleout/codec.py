@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
@@ -39,7 +40,8 @@ def encode_item(item: Publishable) -> tuple[Kind, str, bytes]:
     """`(kind, key, body)` for the publish script; a price's body is its tick without seq and stale."""
     if isinstance(item, PriceUpdate):
         tick = tick_from_update(item, seq=0)
-        body = [tick.price, tick.change, tick.change_percent, tick.ts, tick.mode.value, tick.source]
+        volume = None if tick.volume is None else format(tick.volume, "f")
+        body = [tick.price, tick.change, tick.change_percent, tick.ts, tick.mode.value, tick.source, volume]
         return TICK, item.symbol, orjson.dumps(body)
     if isinstance(item, StaleChange):
         return STALE, item.symbol, orjson.dumps([item.stale, item.ts])
@@ -64,7 +66,9 @@ def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus
 
 
 def decode_tick(symbol: str, seq: int, body: str, *, stale: bool) -> Tick:
-    price, change, change_percent, ts, mode, source = _json_list(body, f"tick body for {symbol}", 6)
+    fields = _json_list(body, f"tick body for {symbol}", 6, 7)  # 6: written before ticks carried a volume
+    price, change, change_percent, ts, mode, source = fields[:6]
+    volume = fields[6] if len(fields) == 7 else None
     try:
         return Tick(
             symbol=symbol,
@@ -76,9 +80,19 @@ def decode_tick(symbol: str, seq: int, body: str, *, stale: bool) -> Tick:
             mode=Mode(mode),
             stale=stale,
             source=str(source),
+            volume=_volume(volume),
         )
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, InvalidOperation) as error:
         raise EntryError(f"tick body for {symbol} is invalid ({error}): {body!r}") from None
+
+
+def _volume(text: Any) -> Decimal | None:
+    if text is None:
+        return None
+    volume = Decimal(text) if isinstance(text, str) else None
+    if volume is None or not volume.is_finite() or volume < 0:
+        raise ValueError(f"volume {text!r} is not a decimal string >= 0")
+    return volume
 
 
 def decode_status(body: str) -> SourceStatus:
@@ -127,8 +141,9 @@ def _json(text: str, what: str) -> Any:
         raise EntryError(f"{what} is not JSON ({error}): {text!r}") from None
 
 
-def _json_list(text: str, what: str, length: int) -> list[Any]:
+def _json_list(text: str, what: str, *lengths: int) -> list[Any]:
     value = _json(text, what)
-    if not isinstance(value, list) or len(value) != length:
-        raise EntryError(f"{what} must be a JSON array of {length}, got {text!r}")
+    if not isinstance(value, list) or len(value) not in lengths:
+        counts = " or ".join(map(str, lengths))
+        raise EntryError(f"{what} must be a JSON array of {counts}, got {text!r}")
     return value

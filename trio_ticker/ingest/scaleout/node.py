@@ -90,6 +90,10 @@ class ScaleOutNode:
                 await nursery.start(self.leader.run)
             task_status.started()
 
+    def leads(self) -> bool:
+        """While this process holds the ingest lease (a fan-out-only worker never does)."""
+        return self.leader is not None and self.leader.leading
+
     def health(self) -> dict[str, Any]:
         """/healthz's `redis` block."""
         follower = self.follower
