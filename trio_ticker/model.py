@@ -91,6 +91,22 @@ def tick_from_update(update: PriceUpdate, seq: int) -> Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class Listing:
+    """One symbol a source lists: what a search shows, and the precision its prices are quoted in.
+
+    `precision` is the number of decimals of a price (Binance's tickSize); None where the catalogue does
+    not say (the source then derives it from the prices it sees).
+    """
+
+    symbol: str
+    source: str  # the name of the source that streams it: "demo", "binance" or "finnhub"
+    name: str  # a display name: "Apple Inc", "BTC/USDT"
+    precision: int | None = None
+    base: str = ""  # crypto pairs: the base and quote assets
+    quote: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     """A source's connection state changed (pushed to clients and shown at /healthz)."""
 

@@ -1,0 +1,1 @@
+"""The symbol catalogue: which symbols each source lists, their names and price precision."""
