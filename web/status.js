@@ -25,6 +25,7 @@ export class StatusBar {
     this.countdown = retryAt === null ? null : setInterval(() => this.render(), 250);
     this.render();
     if (state === previous) return;
+    this.banner.dataset.since = String(Date.now()); // when the page entered this state (epoch ms)
     if (state === "live") this.announce("Connected: prices are live.");
     else if (state === "reconnecting") {
       const why = closeCode === 1001 ? "Server restarting." : closeCode === 4008 ? "Too slow to keep up." : "Connection lost.";
