@@ -13,6 +13,7 @@ import { formatDecimals, formatPrice, priceDecimals } from "./lib/format.js";
 
 const VOLUME_SHARE = 0.22; // of the chart's height, at the bottom
 const VOLUME_ALPHA = 0.5;
+const EDGE_PX = 24; // room left of the first bar, so the first time label is not cut in half
 
 export class CandleChart {
   /** `fetchCandles(symbol, interval)` resolves to the server's candles, or null when it keeps none. */
@@ -129,8 +130,20 @@ export class CandleChart {
     this.bars.applyOptions({ priceFormat: { type: "price", precision: decimals, minMove: 10 ** -decimals } });
     this.bars.setData(points.map((point) => point.bar));
     this.volumes.setData(points.map((point) => point.volume));
-    if (fit) this.chart.timeScale().fitContent();
+    if (fit) this.fitAll(points.length);
     this.describe();
+  }
+
+  /** Every candle in view, with the first one `EDGE_PX` in from the left edge. */
+  fitAll(count) {
+    const timeScale = this.chart.timeScale();
+    const width = timeScale.width();
+    if (!count || !width) {
+      timeScale.fitContent();
+      return;
+    }
+    const edge = (EDGE_PX * count) / width; // in bars, at about the spacing the range will give
+    timeScale.setVisibleLogicalRange({ from: -0.5 - edge, to: count - 0.5 });
   }
 
   describe(problem = "") {
