@@ -294,7 +294,8 @@ def test_stale_marks_source_states_and_seq_gaps_from_injected_server_messages(
         expect(page.locator('#sources li[data-source="demo"]')).to_have_text("demo feed: reconnecting")
         expect(page.locator("#announcer")).to_have_text("demo feed: reconnecting")
         inject("this is not JSON")
-        expect(page.locator("#notice-text")).to_have_text("Ignored a bad message from the server: frame is not valid JSON")
+        bad_frame = "Ignored a bad message from the server: frame is not valid JSON"
+        expect(page.locator("#notice-text")).to_have_text(bad_frame)
         # The socket still works; the dot agrees with the chip: amber, naming the source that is not live.
         expect(page.locator("#connection")).to_have_attribute("data-state", "degraded")
         expect(page.locator("#connection-text")).to_have_text("Live · demo feed: reconnecting")
