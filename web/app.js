@@ -151,11 +151,7 @@ class TickerApp {
     this.showTimeframe();
     this.chart.show(this.selected, interval);
     this.followCandles();
-    try {
-      localStorage.setItem(TIMEFRAME_KEY, interval);
-    } catch {
-      // Not kept; the chart works all the same.
-    }
+    writeSaved(TIMEFRAME_KEY, interval);
   }
 
   showTimeframe() {
@@ -257,11 +253,7 @@ class TickerApp {
   sortBy(column) {
     const sort = nextSort(this.board.sort, column);
     this.board.setSort(sort);
-    try {
-      localStorage.setItem(SORT_KEY, JSON.stringify(sort));
-    } catch {
-      // Not kept; the table is sorted all the same.
-    }
+    writeSaved(SORT_KEY, JSON.stringify(sort));
   }
 
   select(symbol) {
@@ -291,11 +283,7 @@ class TickerApp {
   }
 
   save() {
-    try {
-      localStorage.setItem(STORAGE_KEY, saveChoice(this.chosen, this.selected));
-    } catch {
-      // Private mode or a full quota: the board still works, the choice just is not kept.
-    }
+    writeSaved(STORAGE_KEY, saveChoice(this.chosen, this.selected));
   }
 }
 
@@ -304,6 +292,14 @@ function readSaved(key = STORAGE_KEY) {
     return localStorage.getItem(key);
   } catch {
     return null;
+  }
+}
+
+function writeSaved(key, text) {
+  try {
+    localStorage.setItem(key, text);
+  } catch {
+    // Private mode or a full quota: the board still works, the choice just is not kept.
   }
 }
 
