@@ -8,6 +8,7 @@ import { TIMEFRAME_KEY, candlesPath, restoreTimeframe } from "./lib/candles.js";
 import { STORAGE_KEY, restoreChoice, saveChoice } from "./lib/choice.js";
 import { SeqTracker } from "./lib/seq.js";
 import { SORT_KEY, nextSort, restoreSort } from "./lib/sort.js";
+import { THEME_KEY } from "./lib/theme.js";
 import { authHeaders, hashWithoutToken, readToken, socketProtocols } from "./lib/token.js";
 import { useTrueDevicePixels } from "./device_pixels.js";
 import { StatusBar } from "./status.js";
@@ -51,7 +52,6 @@ class TickerApp {
       locale,
       fetchCandles: (symbol, interval) => this.fetchCandles(symbol, interval),
     });
-    this.theme = new ThemeToggle(byId("theme"), { storage: window.localStorage, onChange: () => this.chart.applyTheme() });
     this.timeframeButtons = [...byId("timeframes").querySelectorAll("button[data-interval]")];
     for (const button of this.timeframeButtons) {
       button.addEventListener("click", () => this.setTimeframe(button.dataset.interval));
@@ -303,5 +303,13 @@ function writeSaved(key, text) {
   }
 }
 
+// The theme first, before anything waits: the page should not show the other theme for a moment.
+let app = null;
+new ThemeToggle(byId("theme"), {
+  saved: readSaved(THEME_KEY),
+  save: (theme) => writeSaved(THEME_KEY, theme),
+  onChange: () => app?.chart.applyTheme(),
+});
 await useTrueDevicePixels();
-new TickerApp().start();
+app = new TickerApp();
+app.start();

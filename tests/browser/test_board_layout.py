@@ -151,13 +151,16 @@ def test_the_board_fits_its_screen_sharply_in_either_theme(
     page.screenshot(path=str(artifacts / f"board-{name}-{scheme}.png"), full_page=True)
 
 
-def test_the_theme_toggle_switches_and_is_remembered_over_the_system_preference(open_board: Any) -> None:
+def test_the_theme_toggle_switches_and_is_remembered_over_the_system_preference(
+    open_board: Any, artifacts: Path
+) -> None:
     page = open_board(viewport=DESKTOP, color_scheme="light").page
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     toggle = page.get_by_role("button", name="Switch to the dark theme")
     toggle.click()
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUND["dark"]
+    page.screenshot(path=str(artifacts / "board-toggled-to-dark.png"))  # the chart recoloured too
     page.reload()
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")  # kept over the light preference
     page.get_by_role("button", name="Switch to the light theme").focus()
