@@ -3,9 +3,12 @@
 // Playwright) reports CSS pixels there, which draws the chart at 1x on a 2x screen. When the report is wrong
 // we hide it, and the library falls back to CSS size x devicePixelRatio.
 
+const REPORT_WAIT_MS = 1000; // a tab in the background renders nothing: do not hold the board back for it
+
 /** Resolves to the device pixel width the browser reports for a 100 px element, or null if it reports none. */
 function reportedDevicePixels() {
   return new Promise((resolve) => {
+    setTimeout(() => resolve(null), REPORT_WAIT_MS);
     const probe = document.createElement("div");
     probe.style.cssText = "position:absolute;visibility:hidden;width:100px;height:1px";
     document.documentElement.append(probe);
