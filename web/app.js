@@ -7,8 +7,12 @@ import { Backoff } from "./lib/backoff.js";
 import { TIMEFRAME_KEY, candlesPath, restoreTimeframe } from "./lib/candles.js";
 import { STORAGE_KEY, restoreChoice, saveChoice } from "./lib/choice.js";
 import { SeqTracker } from "./lib/seq.js";
+import { SORT_KEY, nextSort, restoreSort } from "./lib/sort.js";
+import { THEME_KEY } from "./lib/theme.js";
 import { authHeaders, hashWithoutToken, readToken, socketProtocols } from "./lib/token.js";
+import { useTrueDevicePixels } from "./device_pixels.js";
 import { StatusBar } from "./status.js";
+import { ThemeToggle } from "./theme_toggle.js";
 
 const locale = navigator.language || "en-US";
 const byId = (id) => document.getElementById(id);
@@ -29,12 +33,16 @@ class TickerApp {
       mode: byId("mode"),
       announcer: byId("announcer"),
       notice: byId("notice"),
+      noticeText: byId("notice-text"),
+      noticeClose: byId("notice-close"),
     });
-    this.board = new Board(byId("rows"), byId("empty"), {
+    this.board = new Board(byId("rows").closest("table"), byId("empty"), {
       locale,
       onSelect: (symbol) => this.select(symbol),
       onRemove: (symbol) => this.remove(symbol),
+      onSort: (column) => this.sortBy(column),
     });
+    this.board.setSort(restoreSort(readSaved(SORT_KEY)));
     this.token = readToken(window.location.hash, window.sessionStorage);
     this.timeframe = restoreTimeframe(readSaved(TIMEFRAME_KEY));
     this.candleSubscription = null; // {symbol, interval} the server sends candles of
@@ -66,6 +74,11 @@ class TickerApp {
     this.addForm.addEventListener("submit", (event) => {
       event.preventDefault();
       if (this.addSelect.value) this.add(this.addSelect.value);
+    });
+    this.addSelect.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return; // a select does not submit its form on Enter by itself
+      event.preventDefault();
+      this.addForm.requestSubmit();
     });
     byId("retry").addEventListener("click", () => this.connection.retryNow());
   }
@@ -138,11 +151,7 @@ class TickerApp {
     this.showTimeframe();
     this.chart.show(this.selected, interval);
     this.followCandles();
-    try {
-      localStorage.setItem(TIMEFRAME_KEY, interval);
-    } catch {
-      // Not kept; the chart works all the same.
-    }
+    writeSaved(TIMEFRAME_KEY, interval);
   }
 
   showTimeframe() {
@@ -228,6 +237,7 @@ class TickerApp {
   remove(symbol) {
     const index = this.chosen.indexOf(symbol);
     if (index < 0) return;
+    const shownIndex = this.board.shownOrder().indexOf(symbol);
     this.chosen = this.chosen.filter((name) => name !== symbol);
     this.connection.send({ action: "unsubscribe", symbols: [symbol] });
     this.seq.forget(symbol);
@@ -235,9 +245,15 @@ class TickerApp {
     this.chosenChanged();
     if (this.selected === symbol) this.select(this.chosen[Math.min(index, this.chosen.length - 1)] ?? null);
     // Keep keyboard focus in the table: on the next row's remove button, else on the add control.
-    const next = byId("rows").rows[Math.min(index, this.chosen.length - 1)];
+    const next = byId("rows").rows[Math.min(shownIndex, this.chosen.length - 1)];
     (next?.querySelector(".remove") ?? this.addSelect).focus();
     this.status.announce(`Removed ${symbol}.`);
+  }
+
+  sortBy(column) {
+    const sort = nextSort(this.board.sort, column);
+    this.board.setSort(sort);
+    writeSaved(SORT_KEY, JSON.stringify(sort));
   }
 
   select(symbol) {
@@ -267,11 +283,7 @@ class TickerApp {
   }
 
   save() {
-    try {
-      localStorage.setItem(STORAGE_KEY, saveChoice(this.chosen, this.selected));
-    } catch {
-      // Private mode or a full quota: the board still works, the choice just is not kept.
-    }
+    writeSaved(STORAGE_KEY, saveChoice(this.chosen, this.selected));
   }
 }
 
@@ -283,4 +295,21 @@ function readSaved(key = STORAGE_KEY) {
   }
 }
 
-new TickerApp().start();
+function writeSaved(key, text) {
+  try {
+    localStorage.setItem(key, text);
+  } catch {
+    // Private mode or a full quota: the board still works, the choice just is not kept.
+  }
+}
+
+// The theme first, before anything waits: the page should not show the other theme for a moment.
+let app = null;
+new ThemeToggle(byId("theme"), {
+  saved: readSaved(THEME_KEY),
+  save: (theme) => writeSaved(THEME_KEY, theme),
+  onChange: () => app?.chart.applyTheme(),
+});
+await useTrueDevicePixels();
+app = new TickerApp();
+app.start();

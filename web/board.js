@@ -1,18 +1,24 @@
-// The price table: one row per chosen symbol, updated at most once per animation frame.
+// The price table: one row per chosen symbol, updated at most once per animation frame, in the user's order
+// or sorted by a column (header buttons).
 
 import { direction, formatChange, formatClock, formatPercent, formatPrice, signOf } from "./lib/format.js";
+import { sortSymbols } from "./lib/sort.js";
 
 export class Board {
-  /** `onSelect(symbol)` / `onRemove(symbol)` run when the user picks or removes a row. */
-  constructor(tbody, empty, { onSelect, onRemove, locale }) {
-    this.tbody = tbody;
+  /** `onSelect(symbol)` / `onRemove(symbol)` run when the user picks or removes a row, `onSort(column)` on a header. */
+  constructor(table, empty, { onSelect, onRemove, onSort, locale }) {
+    this.tbody = table.tBodies[0];
+    this.headers = [...table.tHead.querySelectorAll("th[data-sort]")];
     this.empty = empty;
     this.locale = locale;
+    this.order = []; // the user's order
+    this.sort = null; // {column, direction} or null: the user's order
     this.rows = new Map();
     this.pending = new Map(); // latest tick per symbol not yet drawn: bounded by the symbol count
     this.frame = null;
     this.reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
-    tbody.addEventListener("click", (event) => {
+    for (const th of this.headers) th.querySelector("button").addEventListener("click", () => onSort(th.dataset.sort));
+    this.tbody.addEventListener("click", (event) => {
       const button = event.target.closest("button");
       const symbol = button?.closest("tr")?.dataset.symbol;
       if (!symbol) return;
@@ -21,11 +27,40 @@ export class Board {
     });
   }
 
-  /** Show exactly `symbols`, in order, keeping the rows (and prices) that stay. */
+  /** Show exactly `symbols` (the user's order), keeping the rows (and prices) that stay. */
   setSymbols(symbols) {
+    this.order = [...symbols];
     for (const symbol of [...this.rows.keys()]) if (!symbols.includes(symbol)) this.remove(symbol);
-    for (const symbol of symbols) this.tbody.append(this.rows.get(symbol)?.tr ?? this.add(symbol));
+    for (const symbol of symbols) if (!this.rows.has(symbol)) this.tbody.append(this.add(symbol));
+    this.arrange();
     this.empty.hidden = symbols.length > 0;
+  }
+
+  /** Sort by a column ({column, direction}), or null for the user's order. */
+  setSort(sort) {
+    this.sort = sort;
+    for (const th of this.headers) {
+      const sorted = sort?.column === th.dataset.sort;
+      if (sorted) th.setAttribute("aria-sort", sort.direction);
+      else th.removeAttribute("aria-sort");
+    }
+    this.arrange();
+  }
+
+  /** The symbols as the table shows them, top to bottom. */
+  shownOrder() {
+    return [...this.tbody.rows].map((tr) => tr.dataset.symbol);
+  }
+
+  /** Put the rows in the shown order, moving only what must move (a moved row keeps keyboard focus). */
+  arrange() {
+    const wanted = sortSymbols(this.order, this.sort, (symbol, column) => this.rows.get(symbol)?.values[column]);
+    if (wanted.join("\n") === this.shownOrder().join("\n")) return;
+    const move = this.tbody.moveBefore ? "moveBefore" : "insertBefore";
+    wanted.forEach((symbol, index) => {
+      const tr = this.rows.get(symbol).tr;
+      if (this.tbody.rows[index] !== tr) this.tbody[move](tr, this.tbody.rows[index] ?? null);
+    });
   }
 
   add(symbol) {
@@ -48,6 +83,7 @@ export class Board {
       time: tr.querySelector("time"),
       badge: tr.querySelector(".stale-badge"),
       lastPrice: undefined,
+      values: { symbol }, // what the columns sort by
     };
     this.rows.set(symbol, row);
     return tr;
@@ -85,12 +121,14 @@ export class Board {
     this.frame = null;
     for (const [symbol, tick] of this.pending) this.draw(this.rows.get(symbol), tick);
     this.pending.clear();
+    if (this.sort) this.arrange();
   }
 
   draw(row, tick) {
     if (!row) return;
     const moved = direction(row.lastPrice, tick.price);
     row.lastPrice = tick.price;
+    row.values = { symbol: row.values.symbol, price: tick.price, change: tick.change, change_percent: tick.change_percent };
     row.price.textContent = formatPrice(tick.price, this.locale);
     row.change.textContent = formatChange(tick.change, tick.price, this.locale);
     row.percent.textContent = formatPercent(tick.change_percent, this.locale);

@@ -9,9 +9,11 @@ import {
   createChart,
 } from "./vendor/lightweight-charts.standalone.production.mjs";
 import { SeriesCache, toPoints } from "./lib/candles.js";
-import { formatPrice, priceDecimals } from "./lib/format.js";
+import { formatDecimals, formatPrice, priceDecimals } from "./lib/format.js";
 
 const VOLUME_SHARE = 0.22; // of the chart's height, at the bottom
+const VOLUME_ALPHA = 0.5;
+const EDGE_PX = 24; // room left of the first bar, so the first time label is not cut in half
 
 export class CandleChart {
   /** `fetchCandles(symbol, interval)` resolves to the server's candles, or null when it keeps none. */
@@ -25,17 +27,10 @@ export class CandleChart {
     this.symbol = null;
     this.interval = null;
     this.unavailable = false;
-    const style = getComputedStyle(document.documentElement);
-    const color = (name) => style.getPropertyValue(name).trim();
-    this.colors = { up: color("--up"), down: color("--down") };
+    this.decimals = 2;
     this.chart = createChart(container, {
       autoSize: true,
-      layout: {
-        background: { type: ColorType.Solid, color: "transparent" },
-        textColor: color("--muted"),
-        fontFamily: getComputedStyle(document.body).fontFamily,
-      },
-      grid: { vertLines: { color: color("--grid") }, horzLines: { color: color("--grid") } },
+      layout: { background: { type: ColorType.Solid, color: "transparent" }, fontFamily: getComputedStyle(document.body).fontFamily },
       rightPriceScale: { borderVisible: false, scaleMargins: { top: 0.08, bottom: VOLUME_SHARE + 0.04 } },
       timeScale: {
         borderVisible: false,
@@ -43,15 +38,13 @@ export class CandleChart {
         secondsVisible: false,
         tickMarkFormatter: (time, kind) => this.tickMark(time, kind),
       },
-      localization: { locale, timeFormatter: (time) => this.longTime(time) },
+      localization: {
+        locale,
+        timeFormatter: (time) => this.longTime(time),
+        priceFormatter: (price) => formatDecimals(price, this.decimals, locale), // as the table shows prices
+      },
     });
-    this.bars = this.chart.addSeries(CandlestickSeries, {
-      upColor: this.colors.up,
-      downColor: this.colors.down,
-      wickUpColor: this.colors.up,
-      wickDownColor: this.colors.down,
-      borderVisible: false,
-    });
+    this.bars = this.chart.addSeries(CandlestickSeries, { borderVisible: false });
     this.volumes = this.chart.addSeries(HistogramSeries, {
       priceFormat: { type: "volume" },
       priceScaleId: "", // an overlay at the bottom, off the price axis
@@ -59,6 +52,25 @@ export class CandleChart {
       priceLineVisible: false,
     });
     this.volumes.priceScale().applyOptions({ scaleMargins: { top: 1 - VOLUME_SHARE, bottom: 0 } });
+    this.applyTheme();
+  }
+
+  /** Take the colours of the page's theme (after it changed, too). */
+  applyTheme() {
+    const color = themeColors(["--up", "--down", "--muted", "--grid"]);
+    this.colors = {
+      up: color["--up"],
+      down: color["--down"],
+      upVolume: withAlpha(color["--up"], VOLUME_ALPHA),
+      downVolume: withAlpha(color["--down"], VOLUME_ALPHA),
+    };
+    this.chart.applyOptions({
+      layout: { textColor: color["--muted"] },
+      grid: { vertLines: { color: color["--grid"] }, horzLines: { color: color["--grid"] } },
+    });
+    const { up, down } = this.colors;
+    this.bars.applyOptions({ upColor: up, downColor: down, wickUpColor: up, wickDownColor: down });
+    if (this.symbol) this.draw(false);
   }
 
   /** Show a series at once from what this page has, then from the server's history. */
@@ -114,11 +126,24 @@ export class CandleChart {
     const series = this.symbol ? this.cache.get(this.symbol, this.interval) : null;
     const points = (series?.items ?? []).map((candle) => toPoints(candle, this.colors));
     const decimals = priceDecimals(Number(series?.last?.close ?? 1));
+    this.decimals = decimals;
     this.bars.applyOptions({ priceFormat: { type: "price", precision: decimals, minMove: 10 ** -decimals } });
     this.bars.setData(points.map((point) => point.bar));
     this.volumes.setData(points.map((point) => point.volume));
-    if (fit) this.chart.timeScale().fitContent();
+    if (fit) this.fitAll(points.length);
     this.describe();
+  }
+
+  /** Every candle in view, with the first one `EDGE_PX` in from the left edge. */
+  fitAll(count) {
+    const timeScale = this.chart.timeScale();
+    const width = timeScale.width();
+    if (!count || !width) {
+      timeScale.fitContent();
+      return;
+    }
+    const edge = (EDGE_PX * count) / width; // in bars, at about the spacing the range will give
+    timeScale.setVisibleLogicalRange({ from: -0.5 - edge, to: count - 0.5 });
   }
 
   describe(problem = "") {
@@ -157,4 +182,24 @@ export class CandleChart {
       day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
     });
   }
+}
+
+/** The used colours of custom properties as rgb() (a property may hold light-dark(), which canvas cannot read). */
+function themeColors(names) {
+  const probe = document.createElement("span");
+  probe.hidden = true;
+  document.body.append(probe);
+  const colors = {};
+  for (const name of names) {
+    probe.style.color = `var(${name})`;
+    colors[name] = getComputedStyle(probe).color;
+  }
+  probe.remove();
+  return colors;
+}
+
+/** `rgb(r, g, b)` as `rgba(r, g, b, alpha)`. */
+function withAlpha(rgb, alpha) {
+  const [r, g, b] = rgb.match(/[\d.]+/g) ?? [0, 0, 0];
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
 }

@@ -9,8 +9,9 @@ const UNAUTHORIZED = 4001; // the server wants a (different) token: retrying can
 
 /**
  * States reported through `onState({state, retryAt, attempt, closeCode})`:
- * "connecting", "live", "reconnecting" (with `retryAt`, epoch ms), "offline" (the browser has no network) and
- * "unauthorized" (close 4001: no valid token; no reconnect).
+ * "connecting" (the first connection), "live", "reconnecting" (after a connection was lost: `retryAt`, epoch ms, of
+ * the next attempt, or null while one is under way), "offline" (the browser has no network) and "unauthorized"
+ * (close 4001: no valid token; no reconnect).
  * `onOpen()` runs on every (re)connect, before any message; `onMessages(messages)` gets each frame's messages.
  */
 export class TickerConnection {
@@ -27,6 +28,7 @@ export class TickerConnection {
     this.heartbeatTimer = null;
     this.lastHeard = 0;
     this.nextRequestId = 1;
+    this.lost = false; // a connection was lost and none has opened since
     window.addEventListener("online", () => this.retryNow());
     window.addEventListener("offline", () => this.socket === null && this.report({ state: "offline" }));
   }
@@ -43,22 +45,27 @@ export class TickerConnection {
     return id;
   }
 
-  /** Skip the rest of the backoff wait (the "Retry now" button, or the network came back). */
+  /**
+   * Skip the rest of the wait (the "Retry now" button, or the network came back), and start the backoff over:
+   * the user asking again is no reason to wait longer the next time.
+   */
   retryNow() {
     if (this.socket !== null) return;
+    this.backoff.reset();
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.open();
   }
 
   open() {
-    this.report({ state: "connecting", attempt: this.backoff.attempt });
+    this.report({ state: this.lost ? "reconnecting" : "connecting", retryAt: null, attempt: this.backoff.attempt });
     const socket = new WebSocket(this.url, this.protocols);
     this.socket = socket;
     let heard = false;
     socket.onopen = () => {
       this.lastHeard = Date.now();
       this.startHeartbeat(socket);
+      this.lost = false;
       this.report({ state: "live" });
       this.handlers.onOpen();
     };
@@ -93,6 +100,7 @@ export class TickerConnection {
     socket.onopen = socket.onmessage = socket.onclose = null;
     this.socket = null;
     clearInterval(this.heartbeatTimer);
+    this.lost = true;
     if (closeCode === UNAUTHORIZED) {
       this.report({ state: "unauthorized", closeCode });
       return;

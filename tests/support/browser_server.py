@@ -14,10 +14,12 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from datetime import datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_LINE = re.compile(r"event=serving urls=(http://127\.0\.0\.1:(\d+))")
+LOG_TIME = re.compile(r"^ts=(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
@@ -28,6 +30,7 @@ class ServerProcess:
         self.demo_interval = demo_interval
         self.extra_env = env or {}
         self.url = ""
+        self.serving_since_ms: float | None = None  # epoch ms of the serving line: when it began to listen
         self.log: deque[str] = deque(maxlen=200)
         self._process: subprocess.Popen[str] | None = None
 
@@ -69,6 +72,8 @@ class ServerProcess:
             self.log.append(line.rstrip())
             match = SERVING_LINE.search(line)
             if match and urls.empty():
+                if stamp := LOG_TIME.match(line):  # the log's local time, as the browser's Date.now() reads it
+                    self.serving_since_ms = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() * 1000
                 urls.put(match.group(1))
         if urls.empty():
             urls.put("")  # stderr closed before the serving line: the server exited

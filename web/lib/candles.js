@@ -16,14 +16,17 @@ export function candlesPath(symbol, interval, limit = CANDLES_KEPT) {
   return `/candles?${query}`;
 }
 
-/** A server candle (decimal strings, epoch ms) as a bar and a volume column (chart time in seconds). */
-export function toPoints(candle, colors = { up: "#3fcf8e", down: "#ff6b6b" }) {
+/**
+ * A server candle (decimal strings, epoch ms) as a bar and a volume column (chart time in seconds), coloured
+ * by direction: `colors` holds `up`, `down` for bars and `upVolume`, `downVolume` for the columns.
+ */
+export function toPoints(candle, colors) {
   const time = Math.floor(candle.open_time / 1000);
   const [open, high, low, close] = [candle.open, candle.high, candle.low, candle.close].map(Number);
-  const color = close >= open ? colors.up : colors.down;
+  const rising = close >= open;
   return {
     bar: { time, open, high, low, close },
-    volume: { time, value: Number(candle.volume), color: `${color}80` },
+    volume: { time, value: Number(candle.volume), color: rising ? colors.upVolume : colors.downVolume },
   };
 }
 

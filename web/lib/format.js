@@ -9,9 +9,13 @@ export function priceDecimals(price) {
 }
 
 export function formatPrice(price, locale = "en-US") {
-  if (!Number.isFinite(price)) return "—";
-  const decimals = priceDecimals(price);
-  return price.toLocaleString(locale, { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+  return formatDecimals(price, priceDecimals(price), locale);
+}
+
+/** A number with exactly `decimals` places and the locale's grouping: the chart's axis uses the table's style. */
+export function formatDecimals(value, decimals, locale = "en-US") {
+  if (!Number.isFinite(value)) return "—";
+  return value.toLocaleString(locale, { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
 }
 
 /** A signed change ("+1.25", "-0.50", "0.00"), with the price's own precision. */

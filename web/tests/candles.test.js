@@ -17,10 +17,11 @@ const candle = (minute, close = "100.5", extra = {}) => ({
 });
 
 test("a candle becomes a bar and a volume column at its open time in seconds", () => {
-  const { bar, volume } = toPoints(candle(2), { up: "#0f0", down: "#f00" });
+  const colors = { up: "#0f0", down: "#f00", upVolume: "#0f08", downVolume: "#f008" };
+  const { bar, volume } = toPoints(candle(2), colors);
   assert.deepEqual(bar, { time: 120, open: 100, high: 101, low: 99.5, close: 100.5 });
-  assert.deepEqual(volume, { time: 120, value: 12.25, color: "#0f080" });
-  assert.equal(toPoints(candle(2, "99.9"), { up: "#0f0", down: "#f00" }).volume.color, "#f0080");
+  assert.deepEqual(volume, { time: 120, value: 12.25, color: "#0f08" });
+  assert.equal(toPoints(candle(2, "99.9"), colors).volume.color, "#f008");
 });
 
 test("live candles wait for the history, then lay over it", () => {

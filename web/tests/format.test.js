@@ -5,6 +5,7 @@ import {
   direction,
   formatChange,
   formatClock,
+  formatDecimals,
   formatPercent,
   formatPrice,
   priceDecimals,
@@ -51,4 +52,12 @@ test("direction compares two prices; the first price is flat", () => {
   assert.equal(signOf(-1), "down");
   assert.equal(signOf(2), "up");
   assert.equal(signOf(0), "flat");
+});
+
+test("axis prices have the table's thousands separators at the series' precision", () => {
+  assert.equal(formatDecimals(96240, 2), "96,240.00");
+  assert.equal(formatDecimals(-1234.5, 2), "-1,234.50");
+  assert.equal(formatDecimals(0.5, 4), "0.5000");
+  assert.equal(formatDecimals(96240, 2, "de-DE"), "96.240,00");
+  assert.equal(formatDecimals(Number.NaN, 2), "—");
 });
