@@ -4,6 +4,7 @@ leader failover, and a Redis restart mid-stream (tests/support/redis_server.py s
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -23,7 +24,7 @@ from trio_ticker.app import assemble
 from trio_ticker.ingest.scaleout.codec import decode_entry
 from trio_ticker.ingest.scaleout.node import ScaleOutNode
 from trio_ticker.ingest.scaleout.redis_store import open_redis_store
-from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange
+from trio_ticker.model import DayStats, Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick
 
 pytestmark = pytest.mark.slow
 SYMBOL = "BTCUSDT"
@@ -60,6 +61,19 @@ async def test_a_deposed_leader_is_fenced_out_and_seq_continues(redis_server: Re
     items = [decode_entry(fields) for _, fields in entries]
     assert [getattr(item, "price", None) for item in items] == [101.0, None, 102.0, None]
     assert [getattr(item, "seq", None) for item in items] == [1, None, 2, None]
+
+
+async def test_the_24h_statistics_survive_the_stream_and_the_snapshot(redis_server: RedisServer) -> None:
+    day = DayStats(open=100.0, high=104.5, low=97.25, volume=18234.5)
+    published = dataclasses.replace(update(101.0), decimals=3, day_stats=day)
+    async with open_redis_store(redis_server.url, prefix="stats", stream_maxlen=1000, connect_timeout=1) as store:
+        token = await store.try_acquire(5.0)
+        assert token is not None and await store.publish(token, [published])
+        snapshot = await store.load_snapshot()
+        entries = await store.read("0-0", 0.1)
+    streamed = decode_entry(entries[0][1])
+    assert isinstance(streamed, Tick)
+    assert [(tick.precision, tick.day_stats) for tick in (*snapshot.ticks, streamed)] == [(3, day), (3, day)]
 
 
 async def test_a_released_lease_is_free_at_once(redis_server: RedisServer) -> None:
