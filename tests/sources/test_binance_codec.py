@@ -186,7 +186,20 @@ def test_book_publishes_exact_prices_once_the_open_is_known() -> None:
     assert update is not None
     tick = tick_from_update(update, seq=2)
     # 0.3 - 96000.1 in floats drifts; the symbol's precision gives the exact difference.
-    assert (tick.price, tick.change, update.decimals) == (0.3, -95999.8, 1)
+    assert (tick.price, tick.change, update.decimals) == (0.3, -95999.8, 2)  # 96512.34 showed 2 places
+
+
+def test_a_symbols_precision_is_the_most_decimals_its_prices_showed() -> None:
+    book = BinanceBook()
+    first = book.apply(Ticker("BTCUSDT", Decimal("96500.00000000"), Decimal("96000.00000000"), 1))
+    assert first is not None and first.decimals == 0
+    assert book.apply(Ticker("BTCUSDT", Decimal("96500"), Decimal("96000"), 2, low=Decimal("95000.5"))) is None
+    precisions = [
+        update.decimals
+        for price in ("96512.34", "96512.30000000", "96513.00000000")
+        if (update := book.apply(Trade("BTCUSDT", Decimal(price), 3))) is not None
+    ]
+    assert precisions == [2, 2, 2]  # 96512.3 and 96513 do not flicker it down
 
 
 def test_every_update_carries_the_latest_tickers_24h_statistics() -> None:
@@ -204,7 +217,7 @@ def test_every_update_carries_the_latest_tickers_24h_statistics() -> None:
         "high": 97000.0,
         "low": 95000.0,
         "volume": 1000.0,
-        "precision": 1,
+        "precision": 2,
     }
     later = decode_message(combined("btcusdt@miniTicker", {**MINI_TICKER, "h": "97100.00", "v": "1000.5"}))
     assert isinstance(later, Ticker) and book.apply(later) is None  # trades carry the price; the stats update

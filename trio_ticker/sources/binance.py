@@ -246,39 +246,47 @@ class BinanceBook:
     A trade is published once the symbol's open is known, with the latest ticker's statistics (its
     price inside their high and low: the next ticker will say so). A ticker is published only as the
     first price after a (re)connect, so the snapshot is refreshed without doubling the trades.
+    A symbol's precision is the most decimals any of its prices has shown (Binance pads to 8 and a
+    price may end in 0), so it settles on the tick size and does not flicker from tick to tick.
     """
 
     opens: dict[str, Decimal] = field(default_factory=dict)
     day_stats: dict[str, DayStats] = field(default_factory=dict)
     refreshed: set[str] = field(default_factory=set)
+    decimals: dict[str, int] = field(default_factory=dict)
 
     def start_connection(self) -> None:
         self.refreshed.clear()
 
     def apply(self, event: Trade | Ticker) -> PriceUpdate | None:
         if isinstance(event, Ticker):
-            self.opens[event.symbol] = event.open
-            day = self.day_stats[event.symbol] = event.day_stats()
-            if event.symbol in self.refreshed:
+            symbol = event.symbol
+            self.opens[symbol] = event.open
+            day = self.day_stats[symbol] = event.day_stats()
+            places = self._precision(symbol, event.last, event.open, event.high, event.low)
+            if symbol in self.refreshed:
                 return None
-            self.refreshed.add(event.symbol)
-            return _update(event.symbol, event.last, event.open, event.ts, day_stats=day)
+            self.refreshed.add(symbol)
+            return _update(symbol, event.last, event.open, event.ts, places, day_stats=day)
         reference = self.opens.get(event.symbol)
         if reference is None:
             return None
         self.refreshed.add(event.symbol)
-        day = self.day_stats[event.symbol].widened(float(event.price))
-        self.day_stats[event.symbol] = day
-        return _update(event.symbol, event.price, reference, event.ts, event.quantity, day)
+        price = float(event.price)
+        day = self.day_stats[event.symbol] = self.day_stats[event.symbol].widened(price)
+        places = self._precision(event.symbol, event.price)
+        return PriceUpdate(
+            event.symbol, price, float(reference), event.ts, Mode.LIVE, places, SOURCE_NAME, event.quantity, day
+        )
+
+    def _precision(self, symbol: str, *prices: Decimal | None) -> int:
+        places = max(self.decimals.get(symbol, 0), decimals_of(*(price for price in prices if price is not None)))
+        self.decimals[symbol] = places
+        return places
 
 
 def _update(
-    symbol: str,
-    price: Decimal,
-    reference: Decimal,
-    ts: int,
-    volume: Decimal | None = None,
-    day_stats: DayStats | None = None,
+    symbol: str, price: Decimal, reference: Decimal, ts: int, decimals: int, day_stats: DayStats | None = None
 ) -> PriceUpdate:
     return PriceUpdate(
         symbol=symbol,
@@ -286,8 +294,7 @@ def _update(
         reference=float(reference),
         ts=ts,
         mode=Mode.LIVE,
-        decimals=decimals_of(price, reference),
+        decimals=decimals,
         source=SOURCE_NAME,
-        volume=volume,
         day_stats=day_stats,
     )
