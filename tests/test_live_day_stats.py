@@ -1,4 +1,4 @@
-"""24 h statistics end to end: the real server in live mode against the fake Binance and Finnhub servers.
+"""24 h statistics end to end: the real server in live mode against the fake Binance and Finnhub servers, and in demo mode.
 
 Every tick and snapshot, over the WebSocket (both dialects) and REST, carries the symbol's precision and
 its open, high, low and volume as the upstreams reported them.
@@ -19,8 +19,10 @@ from trio_websocket import open_websocket_url
 
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.finnhub_server import FakeFinnhub
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.live_server import serve_app
 from tests.support.live_upstreams import WAIT, frames_until, live_server, live_settings, ticks, upstreams
+from trio_ticker.app import create_app
 
 pytestmark = pytest.mark.slow
 DAY_KEYS = ("precision", "open", "high", "low", "volume")
@@ -84,3 +86,18 @@ async def test_finnhub_volume_sums_the_days_trades_when_the_connection_saw_the_w
     assert all(isinstance(volume, float) for volume in volumes)  # the snapshot's too: the day is seen whole
     # Each batch of the fake trades one share: the count goes up by one per tick after the snapshot.
     assert [later - earlier for earlier, later in itertools.pairwise(volumes[1:])] == [1.0] * (len(volumes) - 2)
+
+
+async def test_the_demo_feed_reports_its_walks_24h_statistics() -> None:
+    settings = make_settings(demo_interval=0.05)
+    with trio.fail_after(WAIT):
+        async with serve_app(create_app(settings), settings) as address, httpx.AsyncClient() as client:
+            async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+                await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": "ETHUSDT"}).decode())
+                frames = await frames_until(ws, lambda f: len(ticks(f, "ETHUSDT")) >= 10)
+            rest = (await client.get(f"http://{address}/price", params={"symbol": "ETHUSDT"})).json()
+    seen = ticks(frames, "ETHUSDT")
+    assert all(tick["precision"] == 2 and tick["low"] <= tick["price"] <= tick["high"] for tick in seen)
+    assert [tick["volume"] for tick in seen] == sorted(tick["volume"] for tick in seen)  # within 24 h it only adds
+    assert seen[-1]["volume"] > seen[0]["volume"] > 0
+    assert rest["open"] == seen[0]["open"] and rest["volume"] >= seen[-1]["volume"]

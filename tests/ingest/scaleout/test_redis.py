@@ -28,6 +28,7 @@ from trio_ticker.model import DayStats, Mode, PriceUpdate, SourceState, SourceSt
 
 pytestmark = pytest.mark.slow
 SYMBOL = "BTCUSDT"
+DAY_KEYS = ("precision", "open", "high", "low", "volume")
 
 
 @pytest.fixture
@@ -91,6 +92,7 @@ class TickLog:
 
     def __init__(self) -> None:
         self.ticks: list[tuple[int, float, int]] = []
+        self.day_stats: dict[int, tuple[object, ...]] = {}  # seq -> precision, open, high, low, volume
         self.stale_changes: list[bool] = []
         self.changed = trio.Event()
 
@@ -105,6 +107,7 @@ class TickLog:
             message = orjson.loads(await ws.get_message())
             if message.get("type") == "tick":
                 self.ticks.append((message["seq"], message["price"], message["ts"]))
+                self.day_stats[message["seq"]] = tuple(message[key] for key in DAY_KEYS)
             elif message.get("type") == "status" and message.get("ticker") == SYMBOL:
                 self.stale_changes.append(message["stale"])
             self.changed.set()
@@ -143,6 +146,9 @@ async def test_two_workers_give_their_clients_the_same_feed(redis_server: RedisS
         common = sorted(first.keys() & second.keys())
         assert len(common) >= 30
         assert all(first[seq] == second[seq] for seq in common)  # same price and event time per seq
+        first_day, second_day = (log.day_stats for log in logs)
+        assert all(first_day[seq] == second_day[seq] for seq in common)  # and the same 24 h statistics
+        assert all(None not in first_day[seq] for seq in common)  # the demo's, known from its first tick
         assert all(strictly_increasing(log.seqs()) for log in logs)
 
         health = [await worker.health() for worker in workers]
