@@ -1,4 +1,4 @@
-"""24 h statistics end to end: the real server in live mode against the fake Binance and Finnhub servers, and in demo mode.
+"""24 h statistics end to end: the real server against the fake Binance and Finnhub servers, and in demo mode.
 
 Every tick and snapshot, over the WebSocket (both dialects) and REST, carries the symbol's precision and
 its open, high, low and volume as the upstreams reported them.
