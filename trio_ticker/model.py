@@ -48,9 +48,9 @@ def is_usable_volume(volume: float) -> bool:
 class DayStats:
     """A symbol's 24 h statistics as clients see them: open, high, low and traded volume; None where unknown.
 
-    Numbers as they go on the wire, rounded to the symbol's precision by the source that builds them (from
-    exact decimals where the upstream has them), once per upstream statistics message: the record is shared
-    by every tick until the next one, so a tick costs no conversion. What "24 h" means per source is in
+    Numbers as they go on the wire, built by the source once per upstream statistics message (Binance's
+    exact decimals become the float that prints the same; prices stay at the symbol's tick), and shared by
+    every tick until the next one, so a tick costs no conversion. What "24 h" means per source is in
     docs/protocol.md (`tick`).
     """
 

@@ -154,11 +154,16 @@ def _symbol(payload: dict[str, Any]) -> str:
     return symbol.upper()
 
 
-def _price(payload: dict[str, Any], key: str) -> Decimal:
+def _decimal(payload: dict[str, Any], key: str, what: str, kind: RejectKind = RejectKind.MALFORMED) -> Decimal:
+    """A number as Binance writes it, a plain decimal string (range checks are the caller's)."""
     text = payload.get(key)
     if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
-        raise BinanceDecodeError(f"price {key!r} is not a plain decimal string", RejectKind.INVALID_PRICE)
-    value = Decimal(text)
+        raise BinanceDecodeError(f"{what} {key!r} is not a plain decimal string", kind)
+    return Decimal(text)
+
+
+def _price(payload: dict[str, Any], key: str) -> Decimal:
+    value = _decimal(payload, key, "price", RejectKind.INVALID_PRICE)
     if not is_usable_price(float(value)):
         raise BinanceDecodeError(
             f"price {key!r} is outside [{MIN_PRICE:g}, {MAX_PRICE:g})", RejectKind.PRICE_OUT_OF_RANGE
@@ -168,10 +173,7 @@ def _price(payload: dict[str, Any], key: str) -> Decimal:
 
 def _quantity(payload: dict[str, Any]) -> Decimal:
     """The trade's quantity `q` (candle volume), written like a price; zero is allowed."""
-    text = payload.get("q")
-    if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
-        raise BinanceDecodeError("quantity 'q' is not a plain decimal string")
-    return Decimal(text)
+    return _decimal(payload, "q", "quantity")
 
 
 def _optional(read: Callable[[dict[str, Any], str], Decimal], payload: dict[str, Any], key: str) -> Decimal | None:
@@ -181,10 +183,7 @@ def _optional(read: Callable[[dict[str, Any], str], Decimal], payload: dict[str,
 
 def _volume(payload: dict[str, Any], key: str) -> Decimal:
     """A 24 h volume, written like a price; zero is allowed (a pair nobody traded), absurd sizes are not."""
-    text = payload.get(key)
-    if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
-        raise BinanceDecodeError(f"volume {key!r} is not a plain decimal string", RejectKind.INVALID_PRICE)
-    value = Decimal(text)
+    value = _decimal(payload, key, "volume", RejectKind.INVALID_PRICE)
     if not is_usable_volume(float(value)):
         raise BinanceDecodeError(f"volume {key!r} is not below {MAX_VOLUME:g}", RejectKind.PRICE_OUT_OF_RANGE)
     return value
