@@ -30,11 +30,46 @@ MIN_PRICE = 1e-8
 """The smallest price any upstream may send: Binance's finest tick (8 decimals)."""
 MAX_PRICE = 1e12
 """Every price is below this; an upstream number at or above it is an error, not a market."""
+MAX_VOLUME = 1e20
+"""Every 24 h volume is below this (the busiest pairs trade ~1e13 units a day); above it is an error."""
 
 
 def is_usable_price(price: float) -> bool:
     """Finite and within [MIN_PRICE, MAX_PRICE): the only prices that reach the hub (NaN fails every comparison)."""
     return MIN_PRICE <= price < MAX_PRICE
+
+
+def is_usable_volume(volume: float) -> bool:
+    """Finite and within [0, MAX_VOLUME): the only 24 h volumes a decoder accepts."""
+    return 0 <= volume < MAX_VOLUME
+
+
+@dataclass(frozen=True, slots=True)
+class DayStats:
+    """A symbol's 24 h statistics as clients see them: open, high, low and traded volume; None where unknown.
+
+    Numbers as they go on the wire, built by the source once per upstream statistics message (Binance's
+    exact decimals become the float that prints the same; prices stay at the symbol's tick), and shared by
+    every tick until the next one, so a tick costs no conversion. What "24 h" means per source is in
+    docs/protocol.md (`tick`).
+    """
+
+    open: float | None = None
+    high: float | None = None
+    low: float | None = None
+    volume: float | None = None  # the base asset's (or shares') traded quantity in the window
+
+    def widened(self, price: float) -> DayStats:
+        """These statistics with `price` inside [low, high] (a trade newer than the upstream's last statistics)."""
+        high, low = self.high, self.low
+        if (high is None or price <= high) and (low is None or price >= low):
+            return self
+        return DayStats(
+            self.open,
+            None if high is None else max(high, price),
+            None if low is None else min(low, price),
+            self.volume,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +80,7 @@ class PriceUpdate:
     Binance's 24 h open, Finnhub's previous close. `decimals` is the symbol's price precision,
     so derived numbers are rounded to what the market quotes (no float drift). `volume` is the
     traded quantity (exact) when the update is a trade, None for a price without one (a snapshot).
+    `day_stats` is the symbol's 24 h statistics, None when the source has none yet.
     """
 
     symbol: str
@@ -55,11 +91,14 @@ class PriceUpdate:
     decimals: int = 2
     source: str = "demo"
     volume: Decimal | None = None
+    day_stats: DayStats | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """A numbered price update as clients receive it; `seq` grows by exactly 1 per symbol."""
+    """A numbered price update as clients receive it; `seq` grows by exactly 1 per symbol.
+
+    `precision` is the decimals `price` is rounded to; `day_stats` the symbol's 24 h statistics."""
 
     symbol: str
     price: float
@@ -71,6 +110,8 @@ class Tick:
     stale: bool = False
     source: str = "demo"
     volume: Decimal | None = None  # the trade's quantity (candles count it); not sent to clients
+    precision: int = 2
+    day_stats: DayStats | None = None
 
 
 def tick_from_update(update: PriceUpdate, seq: int) -> Tick:
@@ -87,6 +128,8 @@ def tick_from_update(update: PriceUpdate, seq: int) -> Tick:
         mode=update.mode,
         source=update.source,
         volume=update.volume,
+        precision=update.decimals,
+        day_stats=update.day_stats,
     )
 
 

@@ -120,6 +120,10 @@ async def test_a_client_that_only_listens_gets_every_tick_of_the_default_symbol(
             "ts": snapshot["ts"],
             "seq": 1,
             "stale": False,
+            "open": None,  # the update had no 24 h statistics
+            "high": None,
+            "low": None,
+            "volume": None,
         }
         for price in (96620.5, 96620.25, 96700.0):
             delivery.hub.publish(update(DEFAULT, price))

@@ -38,6 +38,7 @@ class FakeBinance:
     interval: float = 0.05
     prices: dict[str, str] = field(default_factory=lambda: {"BTCUSDT": "96500.00", "ETHUSDT": "3420.00"})
     extra_frames: list[str] = field(default_factory=list)  # sent once in all, by the first connection to get there
+    volume: str = "1234.56780000"  # every symbol's 24 h volume in its miniTicker
     connections: int = 0
     subscriptions: list[list[str]] = field(default_factory=list)
     closed_1008: int = 0
@@ -119,10 +120,12 @@ class FakeBinance:
         symbol = name.upper()
         base = self.prices.get(symbol, "100.00")
         now_ms = int(time.time() * 1000)  # epoch ms, as Binance stamps its events
-        if kind == "miniTicker":
-            data = {"e": "24hrMiniTicker", "E": now_ms, "s": symbol, "c": base, "o": base, "h": base, "l": base}
+        whole, _, cents = base.partition(".")
+        if kind == "miniTicker":  # a 24 h range around every trade price this fake sends
+            data = {"e": "24hrMiniTicker", "E": now_ms, "s": symbol, "c": base, "o": base}
+            data |= {"h": f"{int(whole) + 20}.{cents or '00'}", "l": f"{int(whole) - 20}.{cents or '00'}"}
+            data |= {"v": self.volume, "q": "1.0"}
         else:
-            whole, _, cents = base.partition(".")
             price = f"{int(whole) + step % 10}.{cents or '00'}"
             data = {"e": "trade", "E": now_ms, "s": symbol, "t": step, "p": price, "q": "0.1", "T": now_ms}
         return orjson.dumps({"stream": stream, "data": data}).decode()

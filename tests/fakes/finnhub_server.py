@@ -96,7 +96,7 @@ class FakeFinnhub:
                 status, body, headers = script.pop(0)
                 return Response(orjson.dumps(body), status, headers=headers, content_type="application/json")
             price = self.prices.get(symbol, 100.0)
-            body = {"c": price, "d": 1.5, "dp": 0.8, "h": price, "l": price, "o": price}
+            body = {"c": price, "d": 1.5, "dp": 0.8, "h": price + 1, "l": price - 1, "o": price - 0.5}
             body |= {"pc": self.previous_close, "t": self.quote_ts}
             return Response(orjson.dumps(body), 200, content_type="application/json")
 

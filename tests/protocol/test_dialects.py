@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.strategies import frames, objects_with
-from trio_ticker.model import Mode, Tick
+from trio_ticker.model import DayStats, Mode, Tick
 from trio_ticker.protocol import prototype as prototype_dialect
 from trio_ticker.protocol.dialects import FULL_PROTOCOL_V1, Dialect, Negotiated, negotiate
 from trio_ticker.protocol.full import ErrorCode, ProtocolError, Subscribe, Unsubscribe, unknown_symbols_error
@@ -71,7 +71,17 @@ def test_a_price_object_carries_both_prototypes_keys_and_the_extras() -> None:
         ("ts", 1_763_728_925_123),
         ("seq", 42),
         ("stale", True),
+        ("open", None),  # the 24 h statistics ride along, null while the source has none
+        ("high", None),
+        ("low", None),
+        ("volume", None),
     ]
+
+
+def test_a_price_object_carries_the_24h_statistics_as_extras() -> None:
+    day = DayStats(open=150.0, high=152.25, low=149.5, volume=61_000_000.0)
+    frame = orjson.loads(prototype_dialect.encode_price(tick(151.42, day_stats=day), previous_price=151.3))
+    assert (frame["open"], frame["high"], frame["low"], frame["volume"]) == (150.0, 152.25, 149.5, 61_000_000.0)
 
 
 @pytest.mark.parametrize(

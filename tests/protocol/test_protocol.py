@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 import pytest
 
-from trio_ticker.model import Mode, SourceState, SourceStatus, Tick
+from trio_ticker.model import DayStats, Mode, SourceState, SourceStatus, Tick
 from trio_ticker.protocol import full as protocol
 from trio_ticker.protocol.full import (
     ErrorCode,
@@ -134,8 +136,25 @@ def test_tick_frame_keeps_the_prototype_keys() -> None:
         "ts": 1_700_000_000_123,
         "seq": 12,
         "stale": False,
+        "precision": 2,
+        "open": None,  # no 24 h statistics yet: each is null, never absent and never NaN
+        "high": None,
+        "low": None,
+        "volume": None,
     }
     assert protocol.encode_tick(TICK).startswith('{"type":"tick","ticker":"AAPL","price":151.42,"change":0.38')
+
+
+def test_tick_and_snapshot_carry_the_precision_and_24h_statistics() -> None:
+    tick = dataclasses.replace(
+        TICK, precision=4, day_stats=DayStats(open=150.1, high=152.0, low=149.5, volume=1_234_567.0)
+    )
+    expected = {"precision": 4, "open": 150.1, "high": 152.0, "low": 149.5, "volume": 1_234_567.0}
+    message = orjson.loads(protocol.encode_tick(tick))
+    snapshot = orjson.loads(orjson.dumps(protocol.snapshot_fields(tick)))
+    assert {key: message[key] for key in expected} == {key: snapshot[key] for key in expected} == expected
+    partial = orjson.loads(protocol.encode_tick(dataclasses.replace(tick, day_stats=DayStats(open=150.1))))
+    assert (partial["open"], partial["high"], partial["low"], partial["volume"]) == (150.1, None, None, None)
 
 
 def test_snapshot_has_the_crypto_broadcaster_keys() -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.strategies import frames, objects_with
-from trio_ticker.model import Mode, Tick
+from trio_ticker.model import DayStats, Mode, Tick
 from trio_ticker.protocol import full as protocol
 from trio_ticker.protocol.full import ErrorCode, ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
 from trio_ticker.settings import SYMBOL_PATTERN
@@ -97,6 +97,13 @@ ticks = st.builds(
     seq=st.integers(min_value=1, max_value=2**53),
     stale=st.booleans(),
     source=st.sampled_from(["demo", "binance", "finnhub"]),
+    precision=st.integers(min_value=0, max_value=8),
+    day_stats=st.none()
+    | st.builds(
+        DayStats,
+        *[st.none() | st.floats(min_value=1e-8, max_value=1e12, exclude_max=True)] * 3,
+        st.none() | st.floats(min_value=0, max_value=1e20, exclude_max=True),
+    ),
 )
 
 
@@ -113,6 +120,11 @@ def test_a_tick_frame_carries_every_field_unchanged(tick: Tick) -> None:
         "ts": tick.ts,
         "seq": tick.seq,
         "stale": tick.stale,
+        "precision": tick.precision,
+        "open": None if tick.day_stats is None else tick.day_stats.open,
+        "high": None if tick.day_stats is None else tick.day_stats.high,
+        "low": None if tick.day_stats is None else tick.day_stats.low,
+        "volume": None if tick.day_stats is None else tick.day_stats.volume,
     }
 
 

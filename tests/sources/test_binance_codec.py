@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from tests.fakes.binance_server import NOT_DECIMAL_TEXT, OUT_OF_RANGE
-from trio_ticker.model import Mode, tick_from_update
+from trio_ticker.model import DayStats, Mode, tick_from_update
+from trio_ticker.protocol import full as protocol
 from trio_ticker.sources.binance import (
     BinanceBook,
     BinanceDecodeError,
@@ -64,11 +65,47 @@ def test_agg_trade_and_raw_unwrapped_payload() -> None:
 
 def test_mini_ticker_and_full_ticker() -> None:
     assert decode_message(combined("btcusdt@miniTicker", MINI_TICKER)) == Ticker(
-        "BTCUSDT", Decimal("96512.34"), Decimal("96000.1"), 1672515782200
+        "BTCUSDT",
+        Decimal("96512.34"),
+        Decimal("96000.1"),
+        1672515782200,
+        Decimal("97000"),
+        Decimal("95000"),
+        Decimal(1000),
     )
     assert decode_message(combined("bnbbtc@ticker", TICKER)) == Ticker(
-        "BNBBTC", Decimal("0.0025"), Decimal("0.0010"), 1672515782300
+        "BNBBTC",
+        Decimal("0.0025"),
+        Decimal("0.0010"),
+        1672515782300,
+        Decimal("0.0025"),
+        Decimal("0.0010"),
+        Decimal(10000),
     )
+
+
+def test_a_ticker_without_high_low_or_volume_leaves_them_unknown() -> None:
+    bare = {key: value for key, value in MINI_TICKER.items() if key not in ("h", "l", "v")}
+    ticker = decode_message(combined("btcusdt@miniTicker", {**bare, "h": None}))
+    assert isinstance(ticker, Ticker)
+    assert ticker.day_stats() == DayStats(open=96000.1, high=None, low=None, volume=None)
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "kind"),
+    [(key, text, RejectKind.INVALID_PRICE) for key in ("h", "l", "v") for text in NOT_DECIMAL_TEXT]
+    + [(key, text, RejectKind.PRICE_OUT_OF_RANGE) for key in ("h", "l") for text in OUT_OF_RANGE]
+    + [("v", "99999999999999999999.5", RejectKind.PRICE_OUT_OF_RANGE), ("v", 12.5, RejectKind.INVALID_PRICE)],
+)
+def test_absurd_24h_statistics_refuse_the_ticker(key: str, text: object, kind: RejectKind) -> None:
+    with pytest.raises(BinanceDecodeError) as raised:
+        decode_message(combined("btcusdt@miniTicker", {**MINI_TICKER, key: text}))
+    assert raised.value.kind is kind
+
+
+def test_a_volume_may_be_zero() -> None:
+    ticker = decode_message(combined("btcusdt@miniTicker", {**MINI_TICKER, "v": "0.00000000"}))
+    assert isinstance(ticker, Ticker) and ticker.day_stats().volume == 0.0
 
 
 def test_control_replies_errors_and_server_shutdown() -> None:
@@ -149,7 +186,52 @@ def test_book_publishes_exact_prices_once_the_open_is_known() -> None:
     assert update is not None
     tick = tick_from_update(update, seq=2)
     # 0.3 - 96000.1 in floats drifts; the symbol's precision gives the exact difference.
-    assert (tick.price, tick.change, update.decimals) == (0.3, -95999.8, 1)
+    assert (tick.price, tick.change, update.decimals) == (0.3, -95999.8, 2)  # 96512.34 showed 2 places
+
+
+def test_a_symbols_precision_is_the_most_decimals_its_prices_showed() -> None:
+    book = BinanceBook()
+    first = book.apply(Ticker("BTCUSDT", Decimal("96500.00000000"), Decimal("96000.00000000"), 1))
+    assert first is not None and first.decimals == 0
+    assert book.apply(Ticker("BTCUSDT", Decimal("96500"), Decimal("96000"), 2, low=Decimal("95000.5"))) is None
+    precisions = [
+        update.decimals
+        for price in ("96512.34", "96512.30000000", "96513.00000000")
+        if (update := book.apply(Trade("BTCUSDT", Decimal(price), 3))) is not None
+    ]
+    assert precisions == [2, 2, 2]  # 96512.3 and 96513 do not flicker it down
+
+
+def test_every_update_carries_the_latest_tickers_24h_statistics() -> None:
+    book = BinanceBook()
+    ticker = decode_message(combined("btcusdt@miniTicker", MINI_TICKER))
+    assert isinstance(ticker, Ticker)
+    first = book.apply(ticker)
+    stats = DayStats(open=96000.1, high=97000.0, low=95000.0, volume=1000.0)
+    assert first is not None and first.day_stats == stats
+    inside = book.apply(Trade("BTCUSDT", Decimal("96600.5"), 5, Decimal("0.5")))
+    assert inside is not None and inside.day_stats is first.day_stats  # shared, not rebuilt per trade
+    frame = orjson.loads(protocol.encode_tick(tick_from_update(inside, seq=2)))
+    assert {key: frame[key] for key in ("open", "high", "low", "volume", "precision")} == {
+        "open": 96000.1,
+        "high": 97000.0,
+        "low": 95000.0,
+        "volume": 1000.0,
+        "precision": 2,
+    }
+    later = decode_message(combined("btcusdt@miniTicker", {**MINI_TICKER, "h": "97100.00", "v": "1000.5"}))
+    assert isinstance(later, Ticker) and book.apply(later) is None  # trades carry the price; the stats update
+    update = book.apply(Trade("BTCUSDT", Decimal("96601"), 6))
+    assert update is not None and update.day_stats == DayStats(96000.1, 97100.0, 95000.0, 1000.5)
+
+
+def test_a_trade_outside_the_last_tickers_range_widens_it() -> None:
+    book = BinanceBook()
+    book.apply(Ticker("ETHUSDT", Decimal("3420"), Decimal("3400"), 1, Decimal("3450"), Decimal("3390"), Decimal(7)))
+    above = book.apply(Trade("ETHUSDT", Decimal("3460.5"), 2))
+    below = book.apply(Trade("ETHUSDT", Decimal("3380"), 3))
+    assert above is not None and above.day_stats == DayStats(3400.0, 3460.5, 3390.0, 7.0)
+    assert below is not None and below.day_stats == DayStats(3400.0, 3460.5, 3380.0, 7.0)
 
 
 def test_book_refreshes_from_the_first_ticker_after_a_reconnect() -> None:

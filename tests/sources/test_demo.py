@@ -119,3 +119,17 @@ async def test_a_new_feed_resumes_from_the_prices_clients_last_saw(autojump_cloc
     feed = DemoFeed(("AAPL", "MSFT"), interval=1.0, speed=60, seed=4, latest_price=last_published.get)
     updates, _ = await collect(feed, 0.5)
     assert [(u.symbol, u.price) for u in updates] == [("AAPL", 201.37), ("MSFT", KNOWN_INSTRUMENTS["MSFT"].start_price)]
+
+
+async def test_every_update_carries_the_walks_24h_statistics(autojump_clock: trio.abc.Clock) -> None:
+    feed = DemoFeed(("BTCUSDT",), interval=1.0, speed=3600, seed=8)
+    updates, _ = await collect(feed, 20.5)
+    seen: list[PriceUpdate] = []
+    for update in updates:
+        seen.append(update)
+        assert update.day_stats is not None
+        assert update.day_stats.open == updates[0].price  # the window starts with the feed
+        assert update.day_stats.high == max(u.price for u in seen)
+        assert update.day_stats.low == min(u.price for u in seen)
+        assert update.day_stats.volume == float(sum(u.volume or 0 for u in seen))
+    assert len({u.day_stats.high for u in updates if u.day_stats}) > 1  # the walk moves the range

@@ -102,7 +102,7 @@ def test_the_price_range_edges() -> None:
 
 def test_quote_and_the_all_zero_no_data_answer() -> None:
     body = b'{"c":311.51,"d":-0.15,"dp":-0.0573,"h":313.31,"l":310.68,"o":311.07,"pc":311.89,"t":1582641000}'
-    assert decode_quote(body) == Quote(311.51, 311.89, 1582641000)
+    assert decode_quote(body) == Quote(311.51, 311.89, 1582641000, open=311.07, high=313.31, low=310.68)
     assert decode_quote(b'{"c":0,"d":null,"dp":null,"h":0,"l":0,"o":0,"pc":0,"t":0}') is None
     with pytest.raises(FinnhubDecodeError):
         decode_quote(b'{"error":"Invalid API key."}')
@@ -122,12 +122,20 @@ def test_quote_and_the_all_zero_no_data_answer() -> None:
         ({"c": 311.5, "pc": 311.0, "t": 1e300}, RejectKind.MALFORMED),  # would overflow a tick's ms time
         ({"c": 311.5, "pc": 311.0, "t": -1}, RejectKind.MALFORMED),
         ({"c": 311.5, "pc": 311.0, "t": "1"}, RejectKind.MALFORMED),
+        ({"c": 311.5, "pc": 311.0, "t": 1, "h": 1e15}, RejectKind.PRICE_OUT_OF_RANGE),  # the day's range too
+        ({"c": 311.5, "pc": 311.0, "t": 1, "l": -2}, RejectKind.PRICE_OUT_OF_RANGE),
+        ({"c": 311.5, "pc": 311.0, "t": 1, "o": "311"}, RejectKind.INVALID_PRICE),
+        ({"c": 311.5, "pc": 311.0, "t": 1, "o": False}, RejectKind.INVALID_PRICE),
     ],
 )
 def test_a_quote_with_an_unusable_number_is_refused_by_kind(body: dict[str, object], kind: RejectKind) -> None:
     with pytest.raises(FinnhubDecodeError) as raised:
         decode_quote(orjson.dumps(body))
     assert raised.value.kind is kind
+
+
+def test_a_quote_without_the_days_range_leaves_it_unknown() -> None:
+    assert decode_quote(b'{"c":311.51,"h":0,"l":null,"pc":311.89,"t":1582641000}') == Quote(311.51, 311.89, 1582641000)
 
 
 def test_book_waits_for_the_previous_close_then_publishes_the_newest() -> None:

@@ -17,7 +17,7 @@ from quart_trio import QuartTrio
 
 from tests.support.strategies import frames, json_values, objects_with
 from trio_ticker.app import StrictJSONProvider
-from trio_ticker.model import PriceUpdate, is_usable_price, tick_from_update
+from trio_ticker.model import PriceUpdate, is_usable_price, is_usable_volume, tick_from_update
 from trio_ticker.protocol import full as protocol
 from trio_ticker.sources import binance, finnhub
 
@@ -121,12 +121,23 @@ def assert_reaches_clients_as_a_usable_price(update: PriceUpdate) -> None:
     ):
         assert emitted["price"] > 0
         assert all(math.isfinite(emitted[key]) for key in ("price", "change", "change_percent"))
+        assert all(emitted[key] is None or is_usable_price(emitted[key]) for key in ("open", "high", "low"))
+        assert emitted["volume"] is None or is_usable_volume(emitted["volume"])
 
 
-@given(last=price_texts, open_=price_texts, trade=price_texts)
-def test_any_binance_price_text_reaches_clients_only_as_a_usable_price(last: str, open_: str, trade: str) -> None:
+@given(last=price_texts, open_=price_texts, trade=price_texts, day=st.lists(price_texts, min_size=3, max_size=3))
+def test_any_binance_price_text_reaches_clients_only_as_a_usable_price(
+    last: str, open_: str, trade: str, day: list[str]
+) -> None:
     book = binance.BinanceBook()
-    ticker = {"e": "24hrMiniTicker", "E": 1, "s": "BTCUSDT", "c": last, "o": open_}
+    ticker = {
+        "e": "24hrMiniTicker",
+        "E": 1,
+        "s": "BTCUSDT",
+        "c": last,
+        "o": open_,
+        **dict(zip("hlv", day, strict=True)),
+    }
     trades = {"e": "trade", "E": 2, "s": "BTCUSDT", "t": 1, "p": trade, "q": "1", "T": 2}
     for payload in (ticker, trades):
         try:
@@ -139,13 +150,20 @@ def test_any_binance_price_text_reaches_clients_only_as_a_usable_price(last: str
             assert_reaches_clients_as_a_usable_price(update)
 
 
-@given(current=json_numbers, previous_close=json_numbers, ts=json_numbers, trade=json_numbers)
+@given(
+    current=json_numbers,
+    previous_close=json_numbers,
+    ts=json_numbers,
+    trade=json_numbers,
+    day=st.lists(json_numbers, min_size=3, max_size=3),
+)
 def test_any_finnhub_number_reaches_clients_only_as_a_usable_price(
-    current: float, previous_close: float, ts: float, trade: float
+    current: float, previous_close: float, ts: float, trade: float, day: list[float]
 ) -> None:
     book = finnhub.FinnhubBook()
     with contextlib.suppress(finnhub.FinnhubDecodeError):
-        quote = finnhub.decode_quote(orjson.dumps({"c": current, "pc": previous_close, "t": ts}))
+        fields = {"c": current, "pc": previous_close, "t": ts, **dict(zip("ohl", day, strict=True))}
+        quote = finnhub.decode_quote(orjson.dumps(fields))
         if quote is not None and (update := book.on_quote("AAPL", quote)) is not None:
             assert_reaches_clients_as_a_usable_price(update)
     batch = finnhub.decode_message(orjson.dumps({"type": "trade", "data": [{"p": trade, "s": "AAPL", "t": 2**62}]}))

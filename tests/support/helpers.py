@@ -28,6 +28,10 @@ PRICE_OBJECT_KEYS = frozenset(
         "ts",
         "seq",
         "stale",
+        "open",
+        "high",
+        "low",
+        "volume",
     }
 )
 """Every key of a prototype-dialect price object, and nothing else (docs/protocol.md, "The prototypes' dialect")."""

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ..history.candles import Interval, InvalidInterval, parse_interval
-from ..model import SourceStatus, Tick
+from ..model import DayStats, SourceStatus, Tick
 from ..settings import SYMBOL_PATTERN
 
 MAX_REQUEST_ID_LENGTH = 64
@@ -248,8 +248,13 @@ def _with_id(message: dict[str, Any], request_id: RequestId) -> dict[str, Any]:
     return message
 
 
+UNKNOWN_DAY = DayStats()
+"""A symbol whose source has no 24 h statistics yet: every one of them is null on the wire."""
+
+
 def tick_fields(tick: Tick) -> dict[str, Any]:
-    """The tick message: the prototypes' keys (ticker, price, change, mode) first."""
+    """The tick message: the prototypes' keys (ticker, price, change, mode) first, then precision and 24 h stats."""
+    day = tick.day_stats or UNKNOWN_DAY
     return {
         "type": "tick",
         "ticker": tick.symbol,
@@ -260,6 +265,11 @@ def tick_fields(tick: Tick) -> dict[str, Any]:
         "ts": tick.ts,
         "seq": tick.seq,
         "stale": tick.stale,
+        "precision": tick.precision,
+        "open": day.open,
+        "high": day.high,
+        "low": day.low,
+        "volume": day.volume,
     }
 
 

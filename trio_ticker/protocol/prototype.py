@@ -31,6 +31,7 @@ def encode_price(tick: Tick, previous_price: float) -> str:
 
     `previous_price` is the price of the symbol's tick before `tick` (the tick's own price for its first).
     """
+    day = tick.day_stats or protocol.UNKNOWN_DAY
     return orjson.dumps(
         {
             "ticker": tick.symbol,
@@ -44,6 +45,10 @@ def encode_price(tick: Tick, previous_price: float) -> str:
             "ts": tick.ts,
             "seq": tick.seq,
             "stale": tick.stale,
+            "open": day.open,
+            "high": day.high,
+            "low": day.low,
+            "volume": day.volume,
         }
     ).decode()
 

@@ -2,20 +2,22 @@
 
 `decode_message` parses one frame (trade, aggTrade, ticker, miniTicker, control replies, nested
 errors, serverShutdown) or raises `BinanceDecodeError`; a price is a plain ASCII decimal string
-within the model's price range. `BinanceBook` turns events into exact `PriceUpdate`s;
+within the model's price range, and so is a volume within the model's volume range. `BinanceBook`
+turns events into exact `PriceUpdate`s carrying the latest 24 h statistics;
 `plan_subscriptions` batches live SUBSCRIBE/UNSUBSCRIBE requests.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from ..model import MAX_PRICE, MIN_PRICE, Mode, PriceUpdate, is_usable_price
+from ..model import MAX_PRICE, MAX_VOLUME, MIN_PRICE, DayStats, Mode, PriceUpdate, is_usable_price, is_usable_volume
 from .rejects import RejectKind, UpstreamDecodeError
 
 SOURCE_NAME = "binance"
@@ -42,12 +44,24 @@ class Trade:
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
-    """A 24 h (mini)ticker: `last` is the latest price, `open` the price 24 h ago."""
+    """A 24 h (mini)ticker: `last` is the latest price, `open` the price 24 h ago, `high`, `low` and
+    `volume` (base asset, `v`) those of the rolling 24 h window (None when the event lacks one)."""
 
     symbol: str
     last: Decimal
     open: Decimal
     ts: int  # event time, epoch ms
+    high: Decimal | None = None
+    low: Decimal | None = None
+    volume: Decimal | None = None
+
+    def day_stats(self) -> DayStats:
+        """The window's statistics as numbers; exact decimals convert to the float that prints the same."""
+        return DayStats(float(self.open), _number(self.high), _number(self.low), _number(self.volume))
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +116,15 @@ def decode_message(frame: str | bytes) -> BinanceMessage:
     if kind in ("trade", "aggTrade"):
         return Trade(_symbol(payload), _price(payload, "p"), _int(payload, "T"), _quantity(payload))
     if kind in ("24hrMiniTicker", "24hrTicker"):
-        return Ticker(_symbol(payload), _price(payload, "c"), _price(payload, "o"), _int(payload, "E"))
+        return Ticker(
+            _symbol(payload),
+            _price(payload, "c"),
+            _price(payload, "o"),
+            _int(payload, "E"),
+            high=_optional(_price, payload, "h"),
+            low=_optional(_price, payload, "l"),
+            volume=_optional(_volume, payload, "v"),
+        )
     if kind == "serverShutdown":
         return ServerShutdown(_int(payload, "E"))
     if isinstance(kind, str):
@@ -132,11 +154,16 @@ def _symbol(payload: dict[str, Any]) -> str:
     return symbol.upper()
 
 
-def _price(payload: dict[str, Any], key: str) -> Decimal:
+def _decimal(payload: dict[str, Any], key: str, what: str, kind: RejectKind = RejectKind.MALFORMED) -> Decimal:
+    """A number as Binance writes it, a plain decimal string (range checks are the caller's)."""
     text = payload.get(key)
     if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
-        raise BinanceDecodeError(f"price {key!r} is not a plain decimal string", RejectKind.INVALID_PRICE)
-    value = Decimal(text)
+        raise BinanceDecodeError(f"{what} {key!r} is not a plain decimal string", kind)
+    return Decimal(text)
+
+
+def _price(payload: dict[str, Any], key: str) -> Decimal:
+    value = _decimal(payload, key, "price", RejectKind.INVALID_PRICE)
     if not is_usable_price(float(value)):
         raise BinanceDecodeError(
             f"price {key!r} is outside [{MIN_PRICE:g}, {MAX_PRICE:g})", RejectKind.PRICE_OUT_OF_RANGE
@@ -146,10 +173,20 @@ def _price(payload: dict[str, Any], key: str) -> Decimal:
 
 def _quantity(payload: dict[str, Any]) -> Decimal:
     """The trade's quantity `q` (candle volume), written like a price; zero is allowed."""
-    text = payload.get("q")
-    if not isinstance(text, str) or not DECIMAL_TEXT.fullmatch(text):
-        raise BinanceDecodeError("quantity 'q' is not a plain decimal string")
-    return Decimal(text)
+    return _decimal(payload, "q", "quantity")
+
+
+def _optional(read: Callable[[dict[str, Any], str], Decimal], payload: dict[str, Any], key: str) -> Decimal | None:
+    """An optional field: absent or null is unknown; present, it must be what `read` accepts."""
+    return None if payload.get(key) is None else read(payload, key)
+
+
+def _volume(payload: dict[str, Any], key: str) -> Decimal:
+    """A 24 h volume, written like a price; zero is allowed (a pair nobody traded), absurd sizes are not."""
+    value = _decimal(payload, key, "volume", RejectKind.INVALID_PRICE)
+    if not is_usable_volume(float(value)):
+        raise BinanceDecodeError(f"volume {key!r} is not below {MAX_VOLUME:g}", RejectKind.PRICE_OUT_OF_RANGE)
+    return value
 
 
 def _int(payload: dict[str, Any], key: str) -> int:
@@ -203,40 +240,60 @@ def split_streams(streams: list[str], per_connection: int = MAX_STREAMS_PER_CONN
 
 @dataclass(slots=True)
 class BinanceBook:
-    """Latest 24 h open per symbol; turns trades and tickers into exact `PriceUpdate`s.
+    """Latest 24 h open and statistics per symbol; turns trades and tickers into exact `PriceUpdate`s.
 
-    A trade is published once the symbol's open is known. A ticker is published only as the
+    A trade is published once the symbol's open is known, with the latest ticker's statistics (its
+    price inside their high and low: the next ticker will say so). A ticker is published only as the
     first price after a (re)connect, so the snapshot is refreshed without doubling the trades.
+    A symbol's precision is the most decimals any of its prices has shown (Binance pads to 8 and a
+    price may end in 0), so it settles on the tick size and does not flicker from tick to tick.
     """
 
     opens: dict[str, Decimal] = field(default_factory=dict)
+    day_stats: dict[str, DayStats] = field(default_factory=dict)
     refreshed: set[str] = field(default_factory=set)
+    decimals: dict[str, int] = field(default_factory=dict)
 
     def start_connection(self) -> None:
         self.refreshed.clear()
 
     def apply(self, event: Trade | Ticker) -> PriceUpdate | None:
         if isinstance(event, Ticker):
-            self.opens[event.symbol] = event.open
-            if event.symbol in self.refreshed:
+            symbol = event.symbol
+            self.opens[symbol] = event.open
+            day = self.day_stats[symbol] = event.day_stats()
+            places = self._precision(symbol, event.last, event.open, event.high, event.low)
+            if symbol in self.refreshed:
                 return None
-            self.refreshed.add(event.symbol)
-            return _update(event.symbol, event.last, event.open, event.ts)
+            self.refreshed.add(symbol)
+            return _update(symbol, event.last, event.open, event.ts, places, day_stats=day)
         reference = self.opens.get(event.symbol)
         if reference is None:
             return None
         self.refreshed.add(event.symbol)
-        return _update(event.symbol, event.price, reference, event.ts, event.quantity)
+        price = float(event.price)
+        day = self.day_stats[event.symbol] = self.day_stats[event.symbol].widened(price)
+        places = self._precision(event.symbol, event.price)
+        return PriceUpdate(
+            event.symbol, price, float(reference), event.ts, Mode.LIVE, places, SOURCE_NAME, event.quantity, day
+        )
+
+    def _precision(self, symbol: str, *prices: Decimal | None) -> int:
+        places = max(self.decimals.get(symbol, 0), decimals_of(*(price for price in prices if price is not None)))
+        self.decimals[symbol] = places
+        return places
 
 
-def _update(symbol: str, price: Decimal, reference: Decimal, ts: int, volume: Decimal | None = None) -> PriceUpdate:
+def _update(
+    symbol: str, price: Decimal, reference: Decimal, ts: int, decimals: int, day_stats: DayStats | None = None
+) -> PriceUpdate:
     return PriceUpdate(
         symbol=symbol,
         price=float(price),
         reference=float(reference),
         ts=ts,
         mode=Mode.LIVE,
-        decimals=decimals_of(price, reference),
+        decimals=decimals,
         source=SOURCE_NAME,
-        volume=volume,
+        day_stats=day_stats,
     )

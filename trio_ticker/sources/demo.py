@@ -1,13 +1,15 @@
 """The simulated feed: geometric Brownian motion per symbol, seeded, rounded to the tick size.
 
 `gbm_step` is the pure model; `DemoFeed` is a `Source` whose one "connection" steps every symbol
-on a fixed schedule (no drift from processing time) and publishes the prices.
+on a fixed schedule (no drift from processing time) and publishes the prices, each with the 24 h
+statistics of the walk since the feed started (`RollingDay`).
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +17,7 @@ from decimal import Decimal
 import trio
 
 from ..model import Mode, PriceUpdate
+from .rolling_day import RollingDay
 from .source import FeedOutput
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -88,6 +91,9 @@ class DemoFeed:
         self._volume_random = random.Random(seed)  # its own stream: volumes leave the seeded prices as they were
         self._latest_price = latest_price
         self._prices = [instrument.start_price for instrument in self._instruments]
+        # The walk's own last 24 h, kept across reconnects; the seeded past candles are the history
+        # wing's (written only where the store lacks them), so the window starts with this feed.
+        self._days: defaultdict[str, RollingDay] = defaultdict(RollingDay)
 
     def _resume_prices(self) -> list[float]:
         """Where the walk goes on from: the price clients last saw (a restart or a new ingest leader
@@ -127,6 +133,7 @@ class DemoFeed:
         feed.note_message()
         ts = feed.now_ms()
         for instrument, price in zip(self._instruments, prices, strict=True):
+            volume = simulated_volume(self._volume_random, price)
             await feed.publish(
                 PriceUpdate(
                     symbol=instrument.symbol,
@@ -136,6 +143,7 @@ class DemoFeed:
                     mode=Mode.DEMO,
                     decimals=instrument.decimals,
                     source=self.name,
-                    volume=simulated_volume(self._volume_random, price),
+                    volume=volume,
+                    day_stats=self._days[instrument.symbol].add(ts, price, volume),
                 )
             )

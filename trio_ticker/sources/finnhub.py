@@ -3,7 +3,8 @@
 `decode_message` keeps the last trade per symbol of a batch (volume summed) and sets aside each
 trade that is unusable; `decode_quote` reads `/api/v1/quote` and returns None for the all-zero
 "no data" answer. Prices are JSON numbers (not bool) within the model's price range. `FinnhubBook`
-joins trades with the previous close so `change` is right before and after the first trade.
+joins trades with the previous close so `change` is right before and after the first trade, and
+with the day's statistics (`FinnhubDays`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from ..model import MAX_PRICE, MIN_PRICE, Mode, PriceUpdate, is_usable_price
+from ..model import MAX_PRICE, MIN_PRICE, DayStats, Mode, PriceUpdate, is_usable_price
+from .finnhub_day import FinnhubDays
 from .rejects import Rejection, RejectKind, UpstreamDecodeError
 
 SOURCE_NAME = "finnhub"
@@ -64,6 +66,9 @@ class Quote:
     current: float
     previous_close: float
     ts: int  # epoch seconds, as Finnhub sends it
+    open: float | None = None  # the day's open, high and low; None where Finnhub sent 0 or nothing
+    high: float | None = None
+    low: float | None = None
 
 
 def encode_subscribe(symbol: str) -> str:
@@ -156,7 +161,16 @@ def decode_quote(body: str | bytes) -> Quote | None:
     ts = _number(message.get("t") or 0, "quote time 't'")
     if not 0 <= ts < MAX_QUOTE_TS:
         raise FinnhubDecodeError("quote time 't' is not an epoch time in seconds")
-    return Quote(current, previous_close, int(ts))
+    day = (_optional_price(message.get(key), f"day's {name} {key!r}") for key, name in DAY_FIELDS)
+    return Quote(current, previous_close, int(ts), *day)
+
+
+DAY_FIELDS = (("o", "open"), ("h", "high"), ("l", "low"))
+
+
+def _optional_price(value: Any, name: str) -> float | None:
+    """A price Finnhub may leave out: 0, null or absent is unknown; anything else must be a usable price."""
+    return None if value is None or (value == 0 and not isinstance(value, bool)) else _price(value, name)
 
 
 def decimals_of(*prices: float) -> int:
@@ -181,8 +195,17 @@ class FinnhubBook:
     previous_close: dict[str, float] = field(default_factory=dict)
     last_ts: dict[str, int] = field(default_factory=dict)
     waiting: dict[str, LastTrade] = field(default_factory=dict)
+    days: FinnhubDays = field(default_factory=FinnhubDays)
+
+    def start_connection(self, now_ms: int) -> None:
+        self.days.start_connection(now_ms)
 
     def on_trade(self, trade: LastTrade) -> PriceUpdate | None:
+        """Count the trade into its day, and publish it once the symbol has a previous close."""
+        self.days.on_trade(trade.symbol, trade.ts, trade.price, trade.volume)
+        return self._publish_trade(trade)
+
+    def _publish_trade(self, trade: LastTrade) -> PriceUpdate | None:
         reference = self.previous_close.get(trade.symbol)
         if reference is None:
             self.waiting[trade.symbol] = trade
@@ -192,25 +215,37 @@ class FinnhubBook:
         self.last_ts[trade.symbol] = trade.ts
         # `v: 0` is a venue's price update, not a trade: it moves the candle but adds no trade.
         volume = Decimal(repr(trade.volume)) if trade.volume > 0 else None
-        return _update(trade.symbol, trade.price, reference, trade.ts, volume)
+        return _update(trade.symbol, trade.price, reference, trade.ts, volume, self.days.stats(trade.symbol))
 
     def on_quote(self, symbol: str, quote: Quote) -> PriceUpdate | None:
         self.previous_close[symbol] = quote.previous_close
-        waiting = self.waiting.pop(symbol, None)
         quote_ms = quote.ts * 1000
+        day_stats = self.note_day(symbol, quote)
+        waiting = self.waiting.pop(symbol, None)
         if waiting is not None and waiting.ts >= quote_ms:
-            return self.on_trade(waiting)
+            return self._publish_trade(waiting)
         if quote_ms <= self.last_ts.get(symbol, -1):
             return None
         self.last_ts[symbol] = quote_ms
-        return _update(symbol, quote.current, quote.previous_close, quote_ms)
+        return _update(symbol, quote.current, quote.previous_close, quote_ms, day_stats=day_stats)
+
+    def note_day(self, symbol: str, quote: Quote) -> DayStats:
+        """The quote's open, high and low become its day's (the next trades carry them)."""
+        return self.days.on_quote(symbol, quote.ts * 1000, quote.open, quote.high, quote.low)
 
     def has_newer(self, symbol: str, quote: Quote) -> bool:
         """Whether the quote knows of a trade after the last one published (seconds resolution)."""
         return quote.ts > self.last_ts.get(symbol, 0) // 1000
 
 
-def _update(symbol: str, price: float, reference: float, ts: int, volume: Decimal | None = None) -> PriceUpdate:
+def _update(
+    symbol: str,
+    price: float,
+    reference: float,
+    ts: int,
+    volume: Decimal | None = None,
+    day_stats: DayStats | None = None,
+) -> PriceUpdate:
     return PriceUpdate(
         symbol=symbol,
         price=price,
@@ -220,4 +255,5 @@ def _update(symbol: str, price: float, reference: float, ts: int, volume: Decima
         decimals=decimals_of(price, reference),
         source=SOURCE_NAME,
         volume=volume,
+        day_stats=day_stats,
     )

@@ -79,6 +79,7 @@ class FinnhubFeed:
             httpx.AsyncClient(timeout=self._http_timeout, transport=self._http_transport) as client,
             self._open_socket(self._ws_url) as socket,
         ):
+            self._book.start_connection(feed.now_ms())  # trades before now may be lost: the day's volume waits
             for symbol in self.symbols:
                 await socket.send_message(encode_subscribe(symbol))
             self._quotes = QuoteClient(
@@ -169,6 +170,9 @@ class FinnhubFeed:
         except (QuoteError, SourceUnauthorized, httpx.HTTPError) as error:
             log.warning("event=finnhub_quiet_check_failed symbol=%s error=%r", symbol, str(error)[:200])
             return Verdict.STALE
-        if quote is None or self._book.has_newer(symbol, quote):
+        if quote is None:
+            return Verdict.STALE
+        self._book.note_day(symbol, quote)
+        if self._book.has_newer(symbol, quote):
             return Verdict.STALE
         return Verdict.QUIET

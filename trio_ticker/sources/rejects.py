@@ -17,8 +17,10 @@ SAMPLE_LENGTH = 120  # characters of a refused frame shown in its one log line
 
 class RejectKind(enum.StrEnum):
     MALFORMED = "malformed"  # not JSON, not an object, a field missing or of the wrong type
-    INVALID_PRICE = "invalid_price"  # not an ASCII decimal string (Binance) or not a JSON number (Finnhub)
-    PRICE_OUT_OF_RANGE = "price_out_of_range"  # a number, but outside [MIN_PRICE, MAX_PRICE)
+    # A price or a 24 h statistic (open, high, low, volume) that is not an ASCII decimal string (Binance)
+    # or not a JSON number (Finnhub); or a number outside [MIN_PRICE, MAX_PRICE) (a volume: [0, MAX_VOLUME)).
+    INVALID_PRICE = "invalid_price"
+    PRICE_OUT_OF_RANGE = "price_out_of_range"
     UNKNOWN_SYMBOL = "unknown_symbol"  # a symbol this source was not asked for
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trio_ticker.ingest.scaleout.codec import EntryError, decode_entry, decode_snapshot, encode_item
-from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, tick_from_update
+from trio_ticker.model import DayStats, Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, tick_from_update
 
 UPDATE = PriceUpdate("ETHUSDT", 3012.456, 3000.0, ts=1_700_000_000_123, mode=Mode.LIVE, decimals=2, source="binance")
 
@@ -17,6 +17,36 @@ def entry(item: PriceUpdate | StaleChange | SourceStatus, **extra: str) -> dict[
 
 def test_a_price_comes_back_as_the_tick_the_hub_would_have_made_with_redis_seq() -> None:
     assert decode_entry(entry(UPDATE, seq="42")) == tick_from_update(UPDATE, seq=42)
+
+
+def test_the_precision_and_24h_statistics_cross_redis() -> None:
+    day = DayStats(open=3000.0, high=3050.25, low=None, volume=123456.78901234)
+    update = PriceUpdate("ETHUSDT", 3012.456, 3000.0, ts=1, mode=Mode.LIVE, decimals=5, source="binance", day_stats=day)
+    tick = decode_entry(entry(update, seq="3"))
+    assert tick == tick_from_update(update, seq=3)
+    assert (tick.precision, tick.day_stats) == (5, day)
+
+
+def test_ticks_written_before_the_24h_statistics_still_decode() -> None:
+    for body in ('[3012.46,12.46,0.4153,1,"live","binance"]', '[3012.46,12.46,0.4153,1,"live","binance","0.5"]'):
+        tick = decode_entry({"kind": "tick", "key": "ETHUSDT", "body": body, "seq": "1"})
+        assert tick.price == 3012.46 and tick.day_stats is None
+
+
+@pytest.mark.parametrize(
+    "stats",
+    [
+        "[1e15,null,null,null]",
+        "[0,null,null,null]",
+        '[null,"5",null,null]',
+        "[null,null,null,-1]",
+        "[null,null,null,1e21]",
+    ],
+)
+def test_unusable_24h_statistics_are_refused(stats: str) -> None:
+    body = f'[3012.46,12.46,0.4153,1,"live","binance",null,2,{stats[1:-1]}]'
+    with pytest.raises(EntryError, match="tick body for ETHUSDT is invalid"):
+        decode_entry({"kind": "tick", "key": "ETHUSDT", "body": body, "seq": "1"})
 
 
 def test_stale_changes_and_source_states_round_trip() -> None:

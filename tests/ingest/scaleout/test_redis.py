@@ -4,6 +4,7 @@ leader failover, and a Redis restart mid-stream (tests/support/redis_server.py s
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -23,10 +24,11 @@ from trio_ticker.app import assemble
 from trio_ticker.ingest.scaleout.codec import decode_entry
 from trio_ticker.ingest.scaleout.node import ScaleOutNode
 from trio_ticker.ingest.scaleout.redis_store import open_redis_store
-from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange
+from trio_ticker.model import DayStats, Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick
 
 pytestmark = pytest.mark.slow
 SYMBOL = "BTCUSDT"
+DAY_KEYS = ("precision", "open", "high", "low", "volume")
 
 
 @pytest.fixture
@@ -62,6 +64,19 @@ async def test_a_deposed_leader_is_fenced_out_and_seq_continues(redis_server: Re
     assert [getattr(item, "seq", None) for item in items] == [1, None, 2, None]
 
 
+async def test_the_24h_statistics_survive_the_stream_and_the_snapshot(redis_server: RedisServer) -> None:
+    day = DayStats(open=100.0, high=104.5, low=97.25, volume=18234.5)
+    published = dataclasses.replace(update(101.0), decimals=3, day_stats=day)
+    async with open_redis_store(redis_server.url, prefix="stats", stream_maxlen=1000, connect_timeout=1) as store:
+        token = await store.try_acquire(5.0)
+        assert token is not None and await store.publish(token, [published])
+        snapshot = await store.load_snapshot()
+        entries = await store.read("0-0", 0.1)
+    streamed = decode_entry(entries[0][1])
+    assert isinstance(streamed, Tick)
+    assert [(tick.precision, tick.day_stats) for tick in (*snapshot.ticks, streamed)] == [(3, day), (3, day)]
+
+
 async def test_a_released_lease_is_free_at_once(redis_server: RedisServer) -> None:
     async with open_redis_store(redis_server.url, prefix="release", stream_maxlen=1000, connect_timeout=1) as store:
         token = await store.try_acquire(60.0)
@@ -77,6 +92,7 @@ class TickLog:
 
     def __init__(self) -> None:
         self.ticks: list[tuple[int, float, int]] = []
+        self.day_stats: dict[int, tuple[object, ...]] = {}  # seq -> precision, open, high, low, volume
         self.stale_changes: list[bool] = []
         self.changed = trio.Event()
 
@@ -91,6 +107,7 @@ class TickLog:
             message = orjson.loads(await ws.get_message())
             if message.get("type") == "tick":
                 self.ticks.append((message["seq"], message["price"], message["ts"]))
+                self.day_stats[message["seq"]] = tuple(message[key] for key in DAY_KEYS)
             elif message.get("type") == "status" and message.get("ticker") == SYMBOL:
                 self.stale_changes.append(message["stale"])
             self.changed.set()
@@ -129,6 +146,9 @@ async def test_two_workers_give_their_clients_the_same_feed(redis_server: RedisS
         common = sorted(first.keys() & second.keys())
         assert len(common) >= 30
         assert all(first[seq] == second[seq] for seq in common)  # same price and event time per seq
+        first_day, second_day = (log.day_stats for log in logs)
+        assert all(first_day[seq] == second_day[seq] for seq in common)  # and the same 24 h statistics
+        assert all(None not in first_day[seq] for seq in common)  # the demo's, known from its first tick
         assert all(strictly_increasing(log.seqs()) for log in logs)
 
         health = [await worker.health() for worker in workers]

@@ -14,13 +14,29 @@ from typing import Any, Literal
 
 import orjson
 
-from ...model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick, tick_from_update
+from ...model import (
+    DayStats,
+    Mode,
+    PriceUpdate,
+    SourceState,
+    SourceStatus,
+    StaleChange,
+    Tick,
+    is_usable_price,
+    is_usable_volume,
+    tick_from_update,
+)
 
 Kind = Literal["tick", "stale", "status"]
 TICK: Kind = "tick"
 STALE: Kind = "stale"
 STATUS: Kind = "status"
 Publishable = PriceUpdate | StaleChange | SourceStatus
+
+
+NO_DAY_STATS = DayStats()
+LEGACY_PRECISION = 2
+"""The precision of a tick whose leader did not write one (the model's default)."""
 
 
 class EntryError(ValueError):
@@ -37,11 +53,14 @@ class Snapshot:
 
 
 def encode_item(item: Publishable) -> tuple[Kind, str, bytes]:
-    """`(kind, key, body)` for the publish script; a price's body is its tick without seq and stale."""
+    """`(kind, key, body)` for the publish script; a price's body is its tick without seq and stale:
+    price, change, change %, ts, mode, source, trade volume, precision, then the 24 h open, high, low, volume."""
     if isinstance(item, PriceUpdate):
         tick = tick_from_update(item, seq=0)
         volume = None if tick.volume is None else format(tick.volume, "f")
+        day = tick.day_stats or NO_DAY_STATS
         body = [tick.price, tick.change, tick.change_percent, tick.ts, tick.mode.value, tick.source, volume]
+        body += [tick.precision, day.open, day.high, day.low, day.volume]
         return TICK, item.symbol, orjson.dumps(body)
     if isinstance(item, StaleChange):
         return STALE, item.symbol, orjson.dumps([item.stale, item.ts])
@@ -66,9 +85,11 @@ def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus
 
 
 def decode_tick(symbol: str, seq: int, body: str, *, stale: bool) -> Tick:
-    fields = _json_list(body, f"tick body for {symbol}", 6, 7)  # 6: written before ticks carried a volume
+    # 6 and 7 fields: written by leaders from before ticks carried a volume, and then the 24 h statistics.
+    fields = _json_list(body, f"tick body for {symbol}", 6, 7, 12)
     price, change, change_percent, ts, mode, source = fields[:6]
-    volume = fields[6] if len(fields) == 7 else None
+    volume = fields[6] if len(fields) > 6 else None
+    recent = len(fields) == 12
     try:
         return Tick(
             symbol=symbol,
@@ -81,6 +102,8 @@ def decode_tick(symbol: str, seq: int, body: str, *, stale: bool) -> Tick:
             stale=stale,
             source=str(source),
             volume=_volume(volume),
+            precision=_precision(fields[7]) if recent else LEGACY_PRECISION,
+            day_stats=_day_stats(fields[8:]) if recent else None,
         )
     except (TypeError, ValueError, InvalidOperation) as error:
         raise EntryError(f"tick body for {symbol} is invalid ({error}): {body!r}") from None
@@ -93,6 +116,33 @@ def _volume(text: Any) -> Decimal | None:
     if volume is None or not volume.is_finite() or volume < 0:
         raise ValueError(f"volume {text!r} is not a decimal string >= 0")
     return volume
+
+
+def _precision(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 20:
+        raise ValueError(f"precision {value!r} is not an integer in 0..20")
+    return value
+
+
+def _day_stats(values: list[Any]) -> DayStats | None:
+    """The 24 h open, high, low and volume: numbers within the model's ranges, or null (unknown)."""
+    if all(value is None for value in values):
+        return None
+    open_, high, low, volume = (_number(value) for value in values)
+    for price in (open_, high, low):
+        if price is not None and not is_usable_price(price):
+            raise ValueError(f"24 h price {price!r} is outside the price range")
+    if volume is not None and not is_usable_volume(volume):
+        raise ValueError(f"24 h volume {volume!r} is outside the volume range")
+    return DayStats(open_, high, low, volume)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 def decode_status(body: str) -> SourceStatus:
