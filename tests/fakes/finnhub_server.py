@@ -1,8 +1,10 @@
-"""A fake Finnhub on localhost: the trade WebSocket (trio-websocket) and the REST quote (Quart-Trio).
+"""A fake Finnhub on localhost: the trade WebSocket (trio-websocket), the REST quote and the stock-symbol
+list (Quart-Trio).
 
 Scriptable per test: the accepted key (anything else gets a 401 handshake / 401 JSON), trades per
-symbol, pings and error messages, and a queue of REST answers per symbol (429 with Retry-After,
-all-zero quotes) before the normal quote.
+symbol, pings and error messages, a queue of REST answers per symbol (429 with Retry-After, all-zero
+quotes) before the normal quote, and a queue of answers to `/stock/symbol` (500, 429, raw garbage bytes)
+before the list (the documented sample unless a test sets `stock_symbols`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+from tests.fakes.catalogues import stock_symbols_sample
 
 
 @dataclass
@@ -33,6 +37,9 @@ class FakeFinnhub:
     rejected: int = 0
     subscribed: list[str] = field(default_factory=list)
     quote_calls: list[tuple[float, str]] = field(default_factory=list)
+    stock_symbols: list[dict[str, Any]] = field(default_factory=stock_symbols_sample)
+    symbol_script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)  # bytes: sent raw
+    symbol_calls: list[tuple[float, str]] = field(default_factory=list)  # (trio time, exchange)
     ws_port: int = 0
 
     @property
@@ -99,6 +106,20 @@ class FakeFinnhub:
             body = {"c": price, "d": 1.5, "dp": 0.8, "h": price, "l": price, "o": price}
             body |= {"pc": self.previous_close, "t": self.quote_ts}
             return Response(orjson.dumps(body), 200, content_type="application/json")
+
+        @app.get("/api/v1/stock/symbol")
+        async def stock_symbols() -> Response:
+            exchange = request.args.get("exchange", "")
+            self.symbol_calls.append((trio.current_time(), exchange))
+            if request.headers.get("X-Finnhub-Token") != self.api_key:
+                return Response(orjson.dumps({"error": "Invalid API key."}), 401, content_type="application/json")
+            if self.symbol_script:
+                status, body, headers = self.symbol_script.pop(0)
+                raw = body if isinstance(body, bytes) else orjson.dumps(body)
+                return Response(raw, status, headers=headers, content_type="application/json")
+            if exchange != "US":
+                return Response(orjson.dumps([]), 200, content_type="application/json")
+            return Response(orjson.dumps(self.stock_symbols), 200, content_type="application/json")
 
         return app
 

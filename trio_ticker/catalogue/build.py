@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+import httpx
+
 from ..history.store import OpenCandleStore
 from ..model import Listing
 from ..settings import Settings
@@ -25,8 +27,14 @@ def demo_listing(instrument: Instrument) -> Listing:
     return Listing(instrument.symbol, "demo", name, instrument.decimals, instrument.base, instrument.quote)
 
 
-def build_catalogue(settings: Settings, *, open_store: OpenCandleStore | None = None) -> Catalogue:
-    """`open_store`: the history store to keep the fetched catalogues in (None: TICKER_HISTORY=off)."""
+def build_catalogue(
+    settings: Settings,
+    *,
+    open_store: OpenCandleStore | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+) -> Catalogue:
+    """`open_store`: the history store to keep the fetched catalogues in (None: TICKER_HISTORY=off).
+    `http_transport`: the tests' in-memory upstream."""
     directory = ConfiguredDirectory(settings)
     configured = [listing for symbol in settings.symbols if (listing := directory.lookup(symbol)) is not None]
     fixed: dict[str, Sequence[Listing]] = {}
@@ -67,4 +75,5 @@ def build_catalogue(settings: Settings, *, open_store: OpenCandleStore | None = 
         http_timeout=settings.upstream_connect_timeout,
         open_store=open_store if upstreams else None,
         jitter=random.Random(settings.demo_seed),
+        http_transport=http_transport,
     )
