@@ -203,13 +203,6 @@ class Settings(BaseSettings):
     def _parse_symbol_list(cls, value: Any) -> Any:
         return _split_symbols(value)
 
-    @field_validator("finnhub_symbol_types", mode="before")
-    @classmethod
-    def _parse_name_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
     @field_validator("finnhub_symbol_types")
     @classmethod
     def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -227,7 +220,7 @@ class Settings(BaseSettings):
             raise ValueError("a symbol is listed twice")
         return value
 
-    @field_validator("allowed_origins", "auth_tokens", mode="before")
+    @field_validator("allowed_origins", "auth_tokens", "finnhub_symbol_types", mode="before")
     @classmethod
     def _parse_comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

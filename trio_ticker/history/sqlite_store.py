@@ -163,7 +163,7 @@ class SQLiteCandleStore:
 
     def _load_listings_now(self, source: str) -> StoredListings | None:
         # One read transaction, so the rows and their time come from the same save.
-        with _read_transaction(self._reader):
+        with _transaction(self._reader, "BEGIN"):
             saved = self._reader.execute("SELECT saved_ms FROM listing_sources WHERE source = ?", (source,)).fetchone()
             if saved is None:
                 return None
@@ -180,33 +180,21 @@ class SQLiteCandleStore:
 
 
 class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode)."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode).
+    `begin="BEGIN"` for reads: one snapshot of the WAL for all of them, taking no write lock."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> None:
         self._connection = connection
+        self._begin = begin
 
     def __enter__(self) -> None:
-        self._connection.execute("BEGIN IMMEDIATE")
+        self._connection.execute(self._begin)
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         if kind is None:
             self._connection.execute("COMMIT")
         elif self._connection.in_transaction:
             self._connection.execute("ROLLBACK")
-
-
-class _read_transaction:
-    """BEGIN (deferred) ... COMMIT around reads: one snapshot of the WAL for all of them."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-
-    def __enter__(self) -> None:
-        self._connection.execute("BEGIN")
-
-    def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        if self._connection.in_transaction:
-            self._connection.execute("COMMIT")
 
 
 def _row(candle: Candle) -> tuple[object, ...]:

@@ -231,29 +231,24 @@ def _search(message: dict[str, Any], request_id: RequestId) -> Search:
 
 
 def normalize_query(text: str, request_id: RequestId = None) -> str:
-    """A search query, checked as a symbol is (ASCII first, then upper-cased): 1-32 symbol characters."""
-    query = text.strip().upper() if text.isascii() else text
-    if not SYMBOL_PATTERN.fullmatch(query):
-        raise ProtocolError(
-            ErrorCode.INVALID_QUERY,
-            "a search query is 1-32 characters of A-Z, 0-9 and . : _ / -",
-            request_id=request_id,
-            q=text[:40],
-        )
-    return query
+    """A search query, checked as a symbol is (see `normalize_symbol`): 1-32 symbol characters."""
+    return _spelled_as_symbol(text, ErrorCode.INVALID_QUERY, "a search query", "q", request_id)
 
 
 def normalize_symbol(text: str, request_id: RequestId = None) -> str:
-    """Upper-case and validate a symbol's spelling (not whether it is served).
+    """Upper-case and validate a symbol's spelling (not whether it is served)."""
+    return _spelled_as_symbol(text, ErrorCode.INVALID_SYMBOL, "a symbol", "symbol", request_id)
 
-    ASCII is checked first: Python's `strip` and `upper` map Unicode (U+017F upper-cases to `S`, NBSP strips)."""
+
+def _spelled_as_symbol(text: str, code: ErrorCode, what: str, field: str, request_id: RequestId) -> str:
+    """ASCII is checked first: Python's `strip` and `upper` map Unicode (U+017F upper-cases to `S`, NBSP strips)."""
     symbol = text.strip().upper() if text.isascii() else text
     if not SYMBOL_PATTERN.fullmatch(symbol):
         raise ProtocolError(
-            ErrorCode.INVALID_SYMBOL,
-            "a symbol is 1-32 characters of A-Z, 0-9 and . : _ / -",
+            code,
+            f"{what} is 1-32 characters of A-Z, 0-9 and . : _ / -",
             request_id=request_id,
-            symbol=text[:40],
+            **{field: text[:40]},
         )
     return symbol
 
