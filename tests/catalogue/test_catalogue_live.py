@@ -138,6 +138,7 @@ async def test_a_failing_fetch_leaves_the_configured_symbols_working_and_says_wh
             catalogue = await until(both_failed)
             listed = (await client.get(f"http://{address}/symbols")).json()["symbols"]
             found = await search(client, address, "BTC")
+            metrics = (await client.get(f"http://{address}/metrics")).text
             async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
                 await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": ["AAPL", "BTCUSDT"]}).decode())
                 frames = await frames_until(ws, lambda f: len(ticks(f, "AAPL")) >= 2 and len(ticks(f, "BTCUSDT")) >= 2)
@@ -146,6 +147,8 @@ async def test_a_failing_fetch_leaves_the_configured_symbols_working_and_says_wh
     assert [listing["symbol"] for listing in listed] == ["AAPL", "BTCUSDT"]
     assert [listing["symbol"] for listing in found] == ["BTCUSDT"]  # the configured symbols are always listed
     assert frames[0]["type"] == "subscribed"
+    assert 'ticker_catalogue_state{source="binance",state="failed"} 1.0' in metrics
+    assert 'ticker_catalogue_listings{source="finnhub"} 0.0' in metrics
 
 
 async def test_a_restart_serves_the_saved_catalogue_before_any_fetch_answers(tmp_path: Path) -> None:

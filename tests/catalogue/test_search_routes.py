@@ -93,3 +93,10 @@ async def test_the_prototypes_dialect_has_no_search(app: QuartTrio) -> None:
             while "error" not in (error := orjson.loads(await ws.receive())):
                 pass  # the default symbol's prices
     assert error["code"] == "unknown_action" and "search" in error["error"]
+
+
+async def test_metrics_show_each_catalogue(app: QuartTrio) -> None:
+    text = (await (await app.test_client().get("/metrics")).get_data()).decode()
+    assert 'ticker_catalogue_listings{source="demo"} 54.0' in text
+    assert 'ticker_catalogue_state{source="demo",state="fixed"} 1.0' in text
+    assert 'ticker_catalogue_fetches_total{result="ok",source="demo"} 0.0' in text
