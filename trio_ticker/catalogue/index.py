@@ -8,6 +8,7 @@ the substrings, stopping at `limit`: tens of thousands of listings answer in wel
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Iterable, Iterator
 
 from ..model import Listing
@@ -44,8 +45,8 @@ class ListingIndex:
     def search(self, query: str, limit: int) -> list[Listing]:
         """Up to `limit` listings: symbols starting with `query` (shortest first, then A-Z), then those whose
         symbol, name or base asset contains it (A-Z). `query` is upper-case, as `normalize_query` returns it."""
-        prefixed = sorted(self._prefixed(query), key=lambda symbol: (len(symbol), symbol))
-        chosen = dict.fromkeys(prefixed[:limit])
+        prefixed = heapq.nsmallest(limit, self._prefixed(query), key=lambda symbol: (len(symbol), symbol))
+        chosen = dict.fromkeys(prefixed)
         position = self._text.find(query)
         while position >= 0 and len(chosen) < limit:
             entry = bisect.bisect_right(self._starts, position) - 1
@@ -56,9 +57,7 @@ class ListingIndex:
             position = self._text.find(query, self._starts[next_entry])
         return [self._by_symbol[symbol] for symbol in chosen]
 
-    def _prefixed(self, prefix: str) -> Iterator[str]:
+    def _prefixed(self, prefix: str) -> list[str]:
+        # Symbols are ASCII below DEL, so every one starting with `prefix` sorts before `prefix + DEL`.
         start = bisect.bisect_left(self._symbols, prefix)
-        for symbol in self._symbols[start:]:
-            if not symbol.startswith(prefix):
-                return
-            yield symbol
+        return self._symbols[start : bisect.bisect_left(self._symbols, prefix + "\x7f", start)]
