@@ -199,3 +199,19 @@ async def test_demo_mode_lists_the_demo_table_and_fetches_nothing(autojump_clock
     assert directory.health() == {
         "demo": {"state": "fixed", "count": 54, "detail": "", "updated": None, "fetches": 0, "failures": 0}
     }
+
+
+async def test_a_configured_stock_list_replaces_finnhubs_and_is_not_fetched(autojump_clock: trio.abc.Clock) -> None:
+    fake = FakeBinanceRest()
+    directory = catalogue(
+        fake.transport(), stock_symbols="AAPL", finnhub_api_key="k", stock_catalogue="AAPL,MSFT,BRK.B"
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(directory.run)
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert fetch_times(fake) == [0.0]  # Binance only: no request went to Finnhub (the transport serves both)
+    assert [path for _, path in fake.paths] == [EXCHANGE_INFO]
+    assert directory.lookup("BRK.B") == Listing("BRK.B", "finnhub", "BRK.B")
+    assert [listing.symbol for listing in directory.search("M", 5)] == ["MSFT"]
+    assert directory.health()["finnhub"]["state"] == "fixed"

@@ -167,3 +167,19 @@ async def test_a_restart_serves_the_saved_catalogue_before_any_fetch_answers(tmp
             health = (await client.get(f"http://{address}/healthz")).json()
     assert [listing["symbol"] for listing in found] == ["SHIBUSDT"] and found[0]["precision"] == 8
     assert health["catalogue"]["binance"]["count"] == 10
+
+
+async def test_a_refused_key_waits_the_unauthorized_delay_before_asking_again(tmp_path: Path) -> None:
+    finnhub = FakeFinnhub()
+    finnhub.symbol_script = [(401, {"error": "Invalid API key."}, {})]
+    with trio.fail_after(30):
+        async with (
+            live_catalogue_server(
+                FakeBinanceRest(), tmp_path, finnhub=finnhub, unauthorized_retry_delay=2.0
+            ) as address,
+            httpx.AsyncClient() as client,
+        ):
+            health = await until(partial(healthz_when_both_fetched, client, address))
+    first, second = (at for at, _ in finnhub.symbol_calls[:2])
+    assert second - first >= 2.0  # not the 0.2 s backoff of the other failures
+    assert health["catalogue"]["finnhub"]["failures"] == 1 and health["catalogue"]["finnhub"]["count"] == 9
