@@ -17,8 +17,13 @@ def settings() -> Settings:
 @pytest.fixture(autouse=True, scope="session")
 def history_kept_to_the_test_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Servers the tests start (in-process and child processes) keep their candle file out of the repository,
-    and never backfill from the real Binance: the backfill tests point it at the fake one."""
-    environment = {"TICKER_DATA_DIR": str(tmp_path_factory.mktemp("data")), "TICKER_BACKFILL": "false"}
+    and never backfill from, or fetch catalogues of, the real Binance and Finnhub: the backfill and catalogue
+    tests point them at the fake ones."""
+    environment = {
+        "TICKER_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        "TICKER_BACKFILL": "false",
+        "TICKER_CATALOGUE_FETCH": "false",
+    }
     previous = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     yield

@@ -151,10 +151,12 @@ async def test_prices_symbols_and_health(app: QuartTrio) -> None:
     assert set(prices["prices"]) == {"AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"}
     assert prices["prices"]["AAPL"]["symbol"] == "AAPL"
     symbols = await (await client.get("/symbols")).get_json()
-    assert symbols == {
-        "symbols": ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"],
-        "default": "BTCUSDT",
-    }
+    configured = ["AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"]
+    assert [listing["symbol"] for listing in symbols["symbols"]] == configured
+    assert symbols["default"] == "BTCUSDT"
+    assert symbols["symbols"][0] == {
+        "symbol": "AAPL", "name": "Apple Inc", "source": "demo", "precision": 2, "base": "", "quote": "",
+    }  # fmt: skip
     async with full_protocol_websocket(client) as ws:
         await ws.send('{"action":"ping"}')
         await receive_json(ws)
@@ -164,6 +166,10 @@ async def test_prices_symbols_and_health(app: QuartTrio) -> None:
         assert health["status"] == "ok"
         assert health["clients"] == 1
         assert health["sources"]["demo"]["state"] == "live"
+        assert health["catalogue"]["demo"] | {"count": 0} == {
+            "state": "fixed", "count": 0, "detail": "", "updated": None, "fetches": 0, "failures": 0,
+        }  # fmt: skip
+        assert health["catalogue"]["demo"]["count"] >= 50
 
 
 async def test_unknown_routes_and_methods_are_json_errors(app: QuartTrio) -> None:

@@ -21,6 +21,8 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, NotFound
 
+from .catalogue.build import build_catalogue
+from .catalogue.catalogue import Catalogue
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
@@ -32,10 +34,10 @@ from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
-from .history.build import build_history
+from .history.build import build_history, store_opener
 from .history.frames import candles_body
 from .history.metrics import HistoryCollector
-from .history.query import QueryError, parse_candle_query
+from .history.query import QueryError, parse_candle_query, parse_count
 from .history.store import CandleStoreUnavailable
 from .ingest.local import LocalIngest
 from .logs import configure_logging
@@ -66,6 +68,7 @@ class Assembly:
     connections: ConnectionRegistry
     endpoint: WebSocketEndpoint
     app: QuartTrio
+    catalogue: Catalogue  # the SymbolDirectory of every listed symbol (and their search)
 
 
 def create_app(settings: Settings | None = None) -> QuartTrio:
@@ -105,15 +108,27 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
         sources = build_supervised_sources(settings, latest_price=hub.latest_price)
     supervised = tuple(sources)
     ingest = build_ingest(settings, hub, supervised)
+    # The fetched catalogues are kept in the history's store, so a restart serves the last ones at once.
+    catalogue = build_catalogue(
+        settings, open_store=store_opener(settings) if settings.history_store != "off" else None
+    )
     service = TickerService(
-        hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer, history=history
+        hub,
+        ingest,
+        pacer=pacer,
+        reaper=reaper,
+        ingest_buffer=settings.ingest_buffer,
+        history=history,
+        catalogue=catalogue,
     )
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     counters = LimitCounters()
     connections = ConnectionRegistry(settings.max_connections)
-    endpoint = WebSocketEndpoint(app.asgi_app, hub, pacer, settings, access, counters, connections)
+    endpoint = WebSocketEndpoint(
+        app.asgi_app, hub, pacer, settings, access, counters, connections, search=catalogue.search
+    )
     app.asgi_app = endpoint  # type: ignore[method-assign]
     metrics.collect_at_scrape(
         ScrapeTimeCollector(
@@ -126,6 +141,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     )
     if history is not None:
         metrics.collect_at_scrape(HistoryCollector(history))
+    metrics.collect_at_scrape(catalogue)
     web_files = WebFiles(settings.web_dir)
 
     # Registered before quart_cors's own check, which answers 400 to a WebSocket without an Origin.
@@ -207,8 +223,22 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
         )
 
     @app.get("/symbols")
-    async def symbols() -> Response:
-        return jsonify({"symbols": list(hub.symbols), "default": settings.default_symbol})
+    async def symbols() -> ResponseReturnValue:
+        """Without `q`: the configured (always-on) symbols. With `q`: a catalogue search, `limit` results at most."""
+        raw_query = request.args.get("q", "").strip() or None  # `?q=` (an emptied search box): the list
+        try:
+            limit = parse_count(
+                request.args, "limit", default=settings.search_default_limit, high=settings.search_max_limit
+            )
+            query = None if raw_query is None else protocol.normalize_query(raw_query)
+        except QueryError as error:
+            return error_response(error.code, error.message, error.status, **error.details)
+        except ProtocolError as error:
+            return error_response(error.code, error.message, 400, **error.details)
+        found = catalogue.configured() if query is None else catalogue.search(query, limit)
+        return jsonify(
+            {"symbols": [protocol.listing_fields(listing) for listing in found], "default": settings.default_symbol}
+        )
 
     @app.get("/candles")
     async def candles() -> ResponseReturnValue:
@@ -255,6 +285,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
                     for name, status in hub.source_statuses().items()
                 },
                 "statistics": statistics_fields(statistics),
+                "catalogue": catalogue.health(),
                 **ingest.health(),
                 **({"history": history.health()} if history is not None else {}),
             }
@@ -275,7 +306,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
             raise NotFound()
         return await send_file(path)
 
-    return Assembly(settings, hub, supervised, ingest, service, connections, endpoint, app)
+    return Assembly(settings, hub, supervised, ingest, service, connections, endpoint, app, catalogue)
 
 
 class StrictJSONProvider(DefaultJSONProvider):

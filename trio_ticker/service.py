@@ -1,5 +1,6 @@
 """The root service: one nursery that owns delivery (the flush pacer, the slow-client reaper, the
-hub), the candle history (unless TICKER_HISTORY=off) and the ingest route that feeds the hub.
+hub), the candle history (unless TICKER_HISTORY=off), the symbol catalogue and the ingest route
+that feeds the hub.
 
 `TickerService.run` is startable: it reports started only once the hub is consuming and the
 ingest route has started (every local source settled: live, failed, or waiting out a rate limit;
@@ -44,6 +45,10 @@ class IngestRoute(Protocol):
         with Redis while it is the ingest leader."""
 
 
+class Startable(Protocol):
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
+
+
 @dataclass(eq=False)
 class TickerService:
     hub: Hub
@@ -53,6 +58,7 @@ class TickerService:
     reaper: SlowClientReaper
     ingest_buffer: int
     history: CandleHistory | None = None  # None with TICKER_HISTORY=off
+    catalogue: Startable | None = None  # the symbol catalogue's refresh task
     _cancel_scope: trio.CancelScope | None = field(default=None, init=False)
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
@@ -64,6 +70,8 @@ class TickerService:
                 await nursery.start(self.reaper.run, self.hub.evict_slow_client)
                 if self.history is not None:
                     await nursery.start(self.history.run)
+                if self.catalogue is not None:  # started before its first fetch: configured symbols serve meanwhile
+                    await nursery.start(self.catalogue.run)
                 await nursery.start(self.hub.run, receive_ingest)
                 await nursery.start(self.ingest.run, send_ingest)
                 task_status.started(self)

@@ -56,6 +56,7 @@ def kernel_max_backlog(path: Path = SOMAXCONN_PATH) -> int:
 
 SymbolList = Annotated[tuple[str, ...], NoDecode]
 OriginList = Annotated[tuple[str, ...], NoDecode]
+NameList = Annotated[tuple[str, ...], NoDecode]
 TokenList = Annotated[tuple[SecretStr, ...], NoDecode]
 GcThresholdSetting = Annotated[tuple[int, int, int] | None, NoDecode]
 
@@ -179,18 +180,37 @@ class Settings(BaseSettings):
     binance_rest_weight_per_minute: int = Field(1200, ge=10, le=6000)
     demo_history_hours: float = Field(24.0, ge=0, le=24 * 31)
 
+    # The symbol catalogue and search; see docs/configuration.md "Symbol catalogue".
+    catalogue_fetch: bool = True
+    catalogue_refresh: float = Field(3600.0, ge=1, le=7 * 86_400)
+    catalogue_fetch_timeout: float = Field(60.0, gt=0, le=3600)
+    catalogue_max_listings: int = Field(50_000, ge=1, le=1_000_000)
+    catalogue_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    finnhub_exchange: str = Field("US", pattern=r"^[A-Z0-9]{1,10}$")
+    finnhub_symbol_types: NameList = ("Common Stock", "ETP", "ADR", "REIT")
+    stock_catalogue: SymbolList = ()
+    search_default_limit: int = Field(20, ge=1, le=1000)
+    search_max_limit: int = Field(50, ge=1, le=1000)
+
     # Cyclic GC thresholds (young,middle,old) set at startup; "" leaves the collector alone (docs/architecture.md).
     gc_thresholds: GcThresholdSetting = (10_000, 1000, 100)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_dir: Path = DEFAULT_WEB_DIR
 
-    @field_validator("stock_symbols", "crypto_symbols", mode="before")
+    @field_validator("stock_symbols", "crypto_symbols", "stock_catalogue", mode="before")
     @classmethod
     def _parse_symbol_list(cls, value: Any) -> Any:
         return _split_symbols(value)
 
-    @field_validator("stock_symbols", "crypto_symbols")
+    @field_validator("finnhub_symbol_types")
+    @classmethod
+    def _check_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or any(not name.isascii() or not name.isprintable() or len(name) > 40 for name in value):
+            raise ValueError("give one or more Finnhub symbol types (printable ASCII, e.g. Common Stock,ETP)")
+        return value
+
+    @field_validator("stock_symbols", "crypto_symbols", "stock_catalogue")
     @classmethod
     def _check_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         bad = [symbol for symbol in value if not SYMBOL_PATTERN.fullmatch(symbol)]
@@ -200,7 +220,7 @@ class Settings(BaseSettings):
             raise ValueError("a symbol is listed twice")
         return value
 
-    @field_validator("allowed_origins", "auth_tokens", mode="before")
+    @field_validator("allowed_origins", "auth_tokens", "finnhub_symbol_types", mode="before")
     @classmethod
     def _parse_comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -327,6 +347,8 @@ class Settings(BaseSettings):
             )
         if self.admin_bind == f"{self.host}:{self.port}":
             raise ValueError("TICKER_ADMIN_BIND must differ from TICKER_HOST:TICKER_PORT, the public bind")
+        if self.search_default_limit > self.search_max_limit:
+            raise ValueError("TICKER_SEARCH_DEFAULT_LIMIT must be at most TICKER_SEARCH_MAX_LIMIT")
         if self.default_symbol not in self.symbols:
             raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
         return self

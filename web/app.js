@@ -90,7 +90,8 @@ class TickerApp {
       this.status.showConnection({ state: "unauthorized" });
       return;
     }
-    const { symbols, default: fallback } = list;
+    const { default: fallback } = list;
+    const symbols = list.symbols.map((listing) => listing.symbol); // each a listing: symbol, name, source, precision
     this.known = symbols;
     const choice = restoreChoice(readSaved(), symbols, fallback);
     this.chosen = choice.symbols;

@@ -1,8 +1,9 @@
-"""A fake Binance REST market-data API: `GET /api/v3/klines` in the real wire format.
+"""A fake Binance REST market-data API: `GET /api/v3/klines` and `/api/v3/exchangeInfo` in the real wire format.
 
 Klines are made up deterministically from the symbol and the time (so any run agrees with any
 other), selected as Binance selects them (`startTime`, `endTime`, `limit` up to 1000, the open
-interval last). Scriptable: answers to give first (429 / 418 with `Retry-After`, 5xx), a weight
+interval last); exchangeInfo answers `exchange_info` (the documented sample unless a test sets one).
+Scriptable: answers to give first (429 / 418 with `Retry-After`, 5xx, raw bytes for garbage), a weight
 budget per minute past which it answers 429 itself, and the `X-MBX-USED-WEIGHT-1M` header.
 The same answers are served over HTTP (`rest_app`, for Hypercorn) or in memory (`transport`, for
 the autojump clock).
@@ -22,9 +23,13 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from tests.fakes.catalogues import exchange_info_sample
+
 INTERVAL_MS = {"1s": 1000, "1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000}
 INTERVAL_MS["1d"] = 86_400_000
-Answer = tuple[int, dict[str, str], Any]
+Answer = tuple[int, dict[str, str], Any]  # a body of bytes is sent as it is (garbage), anything else as JSON
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+WEIGHTS = {EXCHANGE_INFO_PATH: 20}  # every other route here weighs 2
 
 
 def fake_price(symbol: str, ms: int) -> Decimal:
@@ -51,15 +56,18 @@ class FakeBinanceRest:
     script: list[Answer] = field(default_factory=list)  # answered first, in order
     wall_clock: Callable[[], float] = time.time
     requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)  # (trio time, query)
+    exchange_info: dict[str, Any] = field(default_factory=exchange_info_sample)
+    paths: list[tuple[float, str]] = field(default_factory=list)  # (trio time, path) of every request
     _minute: int = -1
     _used: int = 0
 
     def answer(self, path: str, query: dict[str, str]) -> Answer:
         self.requests.append((trio.current_time(), dict(query)))
+        self.paths.append((trio.current_time(), path))
         minute = int(self.wall_clock() // 60)
         if minute != self._minute:
             self._minute, self._used = minute, 0
-        self._used += 2
+        self._used += WEIGHTS.get(path, 2)
         weight = {"X-MBX-USED-WEIGHT-1M": str(self._used)}
         if self.script:
             status, headers, body = self.script.pop(0)
@@ -67,6 +75,8 @@ class FakeBinanceRest:
         if self._used > self.weight_per_minute:
             retry_after = {"Retry-After": str(60 - int(self.wall_clock()) % 60)}
             return 429, {**weight, **retry_after}, {"code": -1003, "msg": "Too many requests."}
+        if path == EXCHANGE_INFO_PATH:
+            return 200, weight, self.exchange_info
         if path != "/api/v3/klines":
             return 404, weight, {"code": -1, "msg": "not found"}
         return self._klines(query, weight)
@@ -97,7 +107,7 @@ class FakeBinanceRest:
         @app.get("/<path:path>")
         async def any_path(path: str) -> Response:
             status, headers, body = self.answer("/" + path, dict(request.args))
-            return Response(orjson.dumps(body), status, headers=headers, content_type="application/json")
+            return Response(_body(body), status, headers=headers, content_type="application/json")
 
         return app
 
@@ -106,6 +116,10 @@ class FakeBinanceRest:
 
         def handle(http_request: httpx.Request) -> httpx.Response:
             status, headers, body = self.answer(http_request.url.path, dict(http_request.url.params))
-            return httpx.Response(status, headers=headers, content=orjson.dumps(body))
+            return httpx.Response(status, headers=headers, content=_body(body))
 
         return httpx.MockTransport(handle)
+
+
+def _body(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else orjson.dumps(body)

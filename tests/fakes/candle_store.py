@@ -2,7 +2,7 @@
 
 It can go down (every open and call raises `CandleStoreUnavailable`, like a locked file or a dead
 Redis), or fail only its writes (a full disk), and come back with everything it had; it records
-each write call's batch.
+each write call's batch. It keeps saved catalogues too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import trio
 
 from trio_ticker.history.candles import Candle, Interval
-from trio_ticker.history.store import CandleStore, CandleStoreUnavailable, CandleWrite, Retention
+from trio_ticker.history.store import CandleStore, CandleStoreUnavailable, CandleWrite, Retention, StoredListings
+from trio_ticker.model import Listing
 
 
 class MemoryCandles:
@@ -25,6 +26,7 @@ class MemoryCandles:
         self.failing_writes = False  # opens and reads work, writes fail (a full disk)
         self.batches: list[tuple[float, int]] = []  # (trio time, writes in the call)
         self.opened = 0
+        self.listings: dict[str, StoredListings] = {}  # by source
 
     def open(self) -> AbstractAsyncContextManager[CandleStore]:
         return self._open()
@@ -71,6 +73,16 @@ class MemoryCandles:
     async def check(self) -> None:
         await trio.lowlevel.checkpoint()
         self._check()
+
+    async def save_listings(self, source: str, listings: Sequence[Listing], saved_ms: int) -> None:
+        await trio.lowlevel.checkpoint()
+        self._check()
+        self.listings[source] = StoredListings(tuple(listings), saved_ms)
+
+    async def load_listings(self, source: str) -> StoredListings | None:
+        await trio.lowlevel.checkpoint()
+        self._check()
+        return self.listings.get(source)
 
     def series(self, symbol: str, interval: Interval) -> list[Candle]:
         return sorted((c for k, c in self.candles.items() if k[:2] == (symbol, interval)), key=lambda c: c.open_time)

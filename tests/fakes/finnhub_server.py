@@ -1,8 +1,10 @@
-"""A fake Finnhub on localhost: the trade WebSocket (trio-websocket) and the REST quote (Quart-Trio).
+"""A fake Finnhub on localhost: the trade WebSocket (trio-websocket), the REST quote and the stock-symbol
+list (Quart-Trio).
 
 Scriptable per test: the accepted key (anything else gets a 401 handshake / 401 JSON), trades per
-symbol, pings and error messages, and a queue of REST answers per symbol (429 with Retry-After,
-all-zero quotes) before the normal quote.
+symbol, pings and error messages, a queue of REST answers per symbol (429 with Retry-After, all-zero
+quotes) before the normal quote, and a queue of answers to `/stock/symbol` (500, 429, raw garbage bytes)
+before the list (the documented sample unless a test sets `stock_symbols`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
+from tests.fakes.catalogues import stock_symbols_sample
+
 
 @dataclass
 class FakeFinnhub:
@@ -26,13 +30,16 @@ class FakeFinnhub:
     prices: dict[str, float] = field(default_factory=lambda: {"AAPL": 189.5, "MSFT": 418.3})
     previous_close: float = 188.0
     quote_ts: int = 1_700_000_000
-    rest_script: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
+    rest_script: dict[str, list[tuple[int, Any, dict[str, str]]]] = field(default_factory=dict)
     trades: bool = True
     extra_frames: list[str] = field(default_factory=list)  # sent once after subscribing
     connections: int = 0
     rejected: int = 0
     subscribed: list[str] = field(default_factory=list)
     quote_calls: list[tuple[float, str]] = field(default_factory=list)
+    stock_symbols: list[dict[str, Any]] = field(default_factory=stock_symbols_sample)
+    symbol_script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)  # bytes: sent raw
+    symbol_calls: list[tuple[float, str]] = field(default_factory=list)  # (trio time, exchange)
     ws_port: int = 0
 
     @property
@@ -89,18 +96,27 @@ class FakeFinnhub:
         async def quote() -> Response:
             symbol = request.args.get("symbol", "")
             self.quote_calls.append((trio.current_time(), symbol))
-            if request.headers.get("X-Finnhub-Token") != self.api_key:
-                return Response(orjson.dumps({"error": "Invalid API key."}), 401, content_type="application/json")
-            script = self.rest_script.get(symbol)
-            if script:
-                status, body, headers = script.pop(0)
-                return Response(orjson.dumps(body), status, headers=headers, content_type="application/json")
             price = self.prices.get(symbol, 100.0)
             body = {"c": price, "d": 1.5, "dp": 0.8, "h": price + 1, "l": price - 1, "o": price - 0.5}
-            body |= {"pc": self.previous_close, "t": self.quote_ts}
-            return Response(orjson.dumps(body), 200, content_type="application/json")
+            return self._answer(self.rest_script.get(symbol), body | {"pc": self.previous_close, "t": self.quote_ts})
+
+        @app.get("/api/v1/stock/symbol")
+        async def stock_symbols() -> Response:
+            exchange = request.args.get("exchange", "")
+            self.symbol_calls.append((trio.current_time(), exchange))
+            return self._answer(self.symbol_script, self.stock_symbols if exchange == "US" else [])
 
         return app
+
+    def _answer(self, script: list[tuple[int, Any, dict[str, str]]] | None, body: Any) -> Response:
+        """401 for a wrong key, else the script's next answer (bytes are sent raw), else `body`."""
+        status, headers = 200, {}
+        if request.headers.get("X-Finnhub-Token") != self.api_key:
+            status, body = 401, {"error": "Invalid API key."}
+        elif script:
+            status, body, headers = script.pop(0)
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        return Response(raw, status, headers=headers, content_type="application/json")
 
 
 ALL_ZERO_QUOTE = {"c": 0, "d": None, "dp": None, "h": 0, "l": 0, "o": 0, "pc": 0, "t": 0}

@@ -12,7 +12,8 @@ from tests.support.redis_server import open_redis_server
 from trio_ticker.history.candles import Candle, Interval
 from trio_ticker.history.redis_store import open_redis_candle_store
 from trio_ticker.history.sqlite_store import open_sqlite_store
-from trio_ticker.history.store import CandleStore, CandleWrite, OpenCandleStore, Retention
+from trio_ticker.history.store import CandleStore, CandleWrite, OpenCandleStore, Retention, StoredListings
+from trio_ticker.model import Listing
 
 BASE = 1_763_640_000_000  # a day's 12:00 UTC
 MINUTE = 60_000
@@ -139,3 +140,35 @@ async def test_prune_keeps_what_retention_says_and_at_most_the_cap(open_store: O
         assert [c.open_time for c in await read_all(store, Interval.D1)] == [BASE + d * 86_400_000 for d in (2, 3, 4)]
         assert deleted == 7 + 2
         assert await store.prune(["BTCUSDT"], retention, now) == 0
+
+
+async def test_a_saved_catalogue_comes_back_whole_after_a_restart_and_a_save_replaces_it(
+    open_store: OpenCandleStore,
+) -> None:
+    doge = Listing("DOGEUSDT", "binance", "DOGE/USDT", 5, "DOGE", "USDT")
+    apple = Listing("AAPL", "finnhub", "APPLE INC — ÉDITION “SPÉCIALE”")  # names keep any text exactly
+    async with open_store() as store:
+        assert await store.load_listings("binance") is None
+        await store.save_listings("binance", [doge, Listing("BTCUSDT", "binance", "BTC/USDT", 2, "BTC", "USDT")], 1)
+        await store.save_listings("finnhub", [apple], 2)
+    async with open_store() as store:
+        saved = await store.load_listings("binance")
+        assert saved is not None and saved.saved_ms == 1
+        assert sorted(saved.listings, key=lambda listing: listing.symbol) == [
+            Listing("BTCUSDT", "binance", "BTC/USDT", 2, "BTC", "USDT"),
+            doge,
+        ]
+        assert await store.load_listings("finnhub") == StoredListings((apple,), 2)
+        await store.save_listings("binance", [doge], 3)  # a later catalogue replaces the earlier one whole
+        assert await store.load_listings("binance") == StoredListings((doge,), 3)
+        await store.save_listings("binance", [], 4)
+        assert await store.load_listings("binance") == StoredListings((), 4)
+        assert await read_all(store) == []  # catalogues are no candles
+
+
+async def test_fifty_thousand_listings_are_saved_and_loaded(open_store: OpenCandleStore) -> None:
+    listings = [Listing(f"S{number}", "finnhub", f"COMPANY {number} INC") for number in range(50_000)]
+    async with open_store() as store:
+        await store.save_listings("finnhub", listings, 5)
+        saved = await store.load_listings("finnhub")
+    assert saved is not None and set(saved.listings) == set(listings) and len(saved.listings) == len(listings)

@@ -11,7 +11,8 @@ import pytest
 import trio
 
 from trio_ticker.model import Ingest, Mode, PriceUpdate
-from trio_ticker.sources.demo import KNOWN_INSTRUMENTS, SECONDS_PER_YEAR, DemoFeed, gbm_step, instrument_for
+from trio_ticker.sources.demo import SECONDS_PER_YEAR, DemoFeed, gbm_step
+from trio_ticker.sources.demo_instruments import KNOWN_INSTRUMENTS, instrument_for
 from trio_ticker.sources.source import FeedOutput
 
 
@@ -58,7 +59,16 @@ def test_same_seed_same_path() -> None:
 
 
 def test_default_instruments_are_plausible() -> None:
-    assert set(KNOWN_INSTRUMENTS) == {"AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"}
+    assert {"AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT", "ETHUSDT"} <= set(KNOWN_INSTRUMENTS)
+    stocks = [i for i in KNOWN_INSTRUMENTS.values() if not i.base]
+    pairs = [i for i in KNOWN_INSTRUMENTS.values() if i.base]
+    assert len(stocks) >= 30 and len(pairs) >= 20
+    assert all(i.name and i.tick_size == 0.01 and 1 < i.start_price < 5_000 for i in stocks)
+    assert all(i.symbol == i.base + i.quote and i.name == f"{i.base}/{i.quote}" for i in pairs)
+    # Every start price is a whole number of ticks, and a sub-cent coin is quoted finer than a cent.
+    assert all(abs(i.start_price / i.tick_size - round(i.start_price / i.tick_size)) < 1e-6 for i in pairs + stocks)
+    assert KNOWN_INSTRUMENTS["DOGEUSDT"].decimals == 5 and KNOWN_INSTRUMENTS["SHIBUSDT"].decimals == 8
+    assert all(0.1 <= i.volatility <= 1.5 for i in KNOWN_INSTRUMENTS.values())
     assert KNOWN_INSTRUMENTS["BTCUSDT"].start_price > 10_000
     assert KNOWN_INSTRUMENTS["ETHUSDT"].volatility > KNOWN_INSTRUMENTS["AAPL"].volatility
     assert instrument_for("XYZ").start_price == 100.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -19,10 +20,11 @@ from ..delivery.hub import Hub
 from ..delivery.outbox import ClientOutbox
 from ..delivery.pacing import FlushPacer
 from ..delivery.writer import write_batches, write_single_frames
+from ..model import Listing
 from ..protocol import full as protocol
 from ..protocol import prototype as prototype_dialect
 from ..protocol.dialects import Dialect
-from ..protocol.full import ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
+from ..protocol.full import ErrorCode, ListSymbols, Ping, ProtocolError, Search, Subscribe, Unsubscribe
 from .limits import CloseConnection, InboundGuard
 from .transport import ClientDisconnected, ClientTransport
 
@@ -44,9 +46,12 @@ class ClientSession:
         peer: str = "",
         guard: InboundGuard | None = None,
         buffer: int | None = None,
+        search: Callable[[str, int], Sequence[Listing]] | None = None,
+        search_limits: tuple[int, int] = (20, 50),
     ) -> None:
         """`default_symbols` stream to a client that has not subscribed `default_symbols_delay` seconds after it
-        connected, until its first subscribe replaces them."""
+        connected, until its first subscribe replaces them. `search` answers the `search` command (the
+        catalogue's), with `search_limits`: the default and the largest `limit`."""
         if batch and dialect is not Dialect.FULL:
             raise ValueError("only the full protocol batches")
         self._transport = transport
@@ -66,6 +71,8 @@ class ClientSession:
         self._buffer = buffer
         self._peer_gone = False
         self._peer_close_code: int | None = None
+        self._search = search
+        self._search_limits = search_limits
 
     async def run(self, *, task_status: trio.TaskStatus[ClientOutbox] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the client until it leaves, is evicted, or the server asks it to go."""
@@ -180,6 +187,22 @@ class ClientSession:
                 await outbox.send_control(protocol.encode_symbols(hub.symbols, request_id))
             case Ping(request_id):
                 await outbox.send_control(protocol.encode_pong(int(time.time() * 1000), request_id))
+            case Search(query, limit, request_id):
+                await outbox.send_control(
+                    protocol.encode_listings(self._search_for(query, limit, request_id), request_id)
+                )
+
+    def _search_for(self, query: str, limit: int | None, request_id: protocol.RequestId) -> list[Listing]:
+        default, largest = self._search_limits
+        if limit is not None and limit > largest:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"'limit' must be from 1 to {largest}",
+                request_id=request_id,
+                field="limit",
+                limit=largest,
+            )
+        return [] if self._search is None else list(self._search(query, limit or default))
 
     async def _write_frames(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         try:

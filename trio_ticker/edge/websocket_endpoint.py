@@ -9,6 +9,7 @@ lifespan scope passes through here too: it carries the connection registry to th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope, Webso
 
 from ..delivery.hub import Hub
 from ..delivery.pacing import FlushPacer
+from ..model import Listing
 from ..protocol.dialects import Dialect, Negotiated, negotiate
 from ..protocol.full import CloseCode
 from ..settings import Settings
@@ -43,8 +45,11 @@ class WebSocketEndpoint:
         access: AccessPolicy,
         counters: LimitCounters,
         connections: ConnectionRegistry,
+        search: Callable[[str, int], Sequence[Listing]] | None = None,
     ) -> None:
+        """`search`: the catalogue's, for the full protocol's `search` command."""
         self._app = app
+        self._search = search
         self._hub, self._pacer = hub, pacer  # delivery: what every session is built with
         self._settings = settings
         self._access = access
@@ -117,6 +122,8 @@ class WebSocketEndpoint:
             buffer=settings.batch_client_buffer if negotiated.batch else settings.client_buffer,
             peer=_peer(scope),
             guard=InboundGuard(self._limits, self.counters, trio.current_time()),
+            search=self._search,
+            search_limits=(settings.search_default_limit, settings.search_max_limit),
         )
         await session.run()
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import trio
 
-from ..sources.demo import SECONDS_PER_YEAR, TYPICAL_TRADE_VALUE, instrument_for
+from ..sources.demo import SECONDS_PER_YEAR, TYPICAL_TRADE_VALUE
+from ..sources.demo_instruments import instrument_for
 from .book import CandleBook
 from .candles import INTERVALS, MINUTE_MS, Candle, Interval, bucket_start, exact, roll_up
 from .store import CandleStore, CandleWrite

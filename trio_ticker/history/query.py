@@ -52,13 +52,19 @@ def parse_candle_query(
         interval = parse_interval(raw_interval)
     except InvalidInterval as error:
         raise QueryError("invalid_interval", str(error), interval=raw_interval[:20]) from None
-    limit = _integer(args, "limit", "invalid_limit", low=1, high=max_limit, default=min(DEFAULT_LIMIT, max_limit))
+    limit = parse_count(args, "limit", default=min(DEFAULT_LIMIT, max_limit), high=max_limit)
     start = _integer(args, "start", "invalid_start", low=0, high=MAX_TIME_MS)
     end = _integer(args, "end", "invalid_end", low=0, high=MAX_TIME_MS)
     if start is not None and end is not None and start > end:
         raise QueryError("invalid_range", f"'start' ({start}) is after 'end' ({end})")
-    assert limit is not None
     return CandleQuery(symbol, interval, start, end, limit)
+
+
+def parse_count(args: Mapping[str, str], name: str, *, default: int, high: int) -> int:
+    """A REST count parameter (`limit`): a whole number from 1 to `high`, else `invalid_<name>` (400)."""
+    count = _integer(args, name, f"invalid_{name}", low=1, high=high, default=default)
+    assert count is not None  # there is a default
+    return count
 
 
 def _integer(

@@ -3,6 +3,7 @@
 Key `{prefix}:candles:{interval}:{symbol}`, score = open time, member = the candle as a JSON array
 of decimal strings. Writes are one Lua script that replaces each candle only if the member is still
 what the merge was computed from, so a batch retried after a lost reply is not merged twice.
+A source's catalogue is one JSON string, `{prefix}:listings:{source}`, replaced whole by one SET.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import orjson
 import trio
 from coredis.exceptions import RedisError
 
+from ..model import Listing
 from .candles import Candle, Interval, plain
-from .store import CandleStoreUnavailable, CandleWrite, Retention
+from .store import CandleStoreUnavailable, CandleWrite, Retention, StoredListings
 
 T = TypeVar("T")
 
@@ -158,6 +160,29 @@ class RedisCandleStore:
 
     async def check(self) -> None:
         await self._call(self._client.ping())
+
+    async def save_listings(self, source: str, listings: Sequence[Listing], saved_ms: int) -> None:
+        rows = [[item.symbol, item.name, item.precision, item.base, item.quote] for item in listings]
+        await self._call(self._client.set(self._listings_key(source), orjson.dumps([saved_ms, rows]).decode()))
+
+    async def load_listings(self, source: str) -> StoredListings | None:
+        stored = await self._call(self._client.get(self._listings_key(source)))
+        if stored is None:
+            return None
+        try:
+            saved_ms, rows = orjson.loads(stored)
+            listings = tuple(
+                Listing(
+                    str(symbol), source, str(name), None if precision is None else int(precision), str(base), str(quote)
+                )
+                for symbol, name, precision, base, quote in rows
+            )
+            return StoredListings(listings, int(saved_ms))
+        except (orjson.JSONDecodeError, ValueError, TypeError) as error:
+            raise CandleStoreUnavailable(f"the {source} catalogue in Redis is not one this version wrote") from error
+
+    def _listings_key(self, source: str) -> str:
+        return f"{self._prefix}:listings:{source}"
 
     async def _call(self, request: Awaitable[T]) -> T:
         try:

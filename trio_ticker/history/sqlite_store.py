@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 import trio
 
+from ..model import Listing
 from .candles import Candle, Interval, plain
-from .store import CandleStoreUnavailable, CandleWrite, Retention
+from .store import CandleStoreUnavailable, CandleWrite, Retention, StoredListings
 
 T = TypeVar("T")
 
@@ -46,6 +47,18 @@ ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
     open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
     volume = excluded.volume, trades = excluded.trades, updated_ts = excluded.updated_ts
 """
+LISTINGS_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS listings (
+    source TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    name TEXT NOT NULL,
+    precision INTEGER,
+    base TEXT NOT NULL,
+    quote TEXT NOT NULL,
+    PRIMARY KEY (source, symbol)
+) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS listing_sources (source TEXT PRIMARY KEY, saved_ms INTEGER NOT NULL) WITHOUT ROWID",
+)
 COLUMNS = "open_time, open, high, low, close, volume, trades, updated_ts"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file keeps after a checkpoint
 
@@ -125,15 +138,57 @@ class SQLiteCandleStore:
         async with self._read_lock:
             await _in_thread(self._reader.execute, "SELECT 1")
 
+    async def save_listings(self, source: str, listings: Sequence[Listing], saved_ms: int) -> None:
+        async with self._write_lock:
+            await _in_thread(self._save_listings_now, source, listings, saved_ms)
+
+    def _save_listings_now(self, source: str, listings: Sequence[Listing], saved_ms: int) -> None:
+        connection = self._writer
+        with _transaction(connection):
+            connection.execute("DELETE FROM listings WHERE source = ?", (source,))
+            connection.executemany(
+                "INSERT OR REPLACE INTO listings (source, symbol, name, precision, base, quote) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(source, item.symbol, item.name, item.precision, item.base, item.quote) for item in listings],
+            )
+            connection.execute(
+                "INSERT INTO listing_sources (source, saved_ms) VALUES (?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET saved_ms = excluded.saved_ms",
+                (source, saved_ms),
+            )
+
+    async def load_listings(self, source: str) -> StoredListings | None:
+        async with self._read_lock:
+            return await _in_thread(self._load_listings_now, source)
+
+    def _load_listings_now(self, source: str) -> StoredListings | None:
+        # One read transaction, so the rows and their time come from the same save.
+        with _transaction(self._reader, "BEGIN"):
+            saved = self._reader.execute("SELECT saved_ms FROM listing_sources WHERE source = ?", (source,)).fetchone()
+            if saved is None:
+                return None
+            rows = self._reader.execute(
+                "SELECT symbol, name, precision, base, quote FROM listings WHERE source = ? ORDER BY symbol", (source,)
+            ).fetchall()
+        listings = tuple(
+            Listing(
+                str(symbol), source, str(name), None if precision is None else int(precision), str(base), str(quote)
+            )
+            for symbol, name, precision, base, quote in rows
+        )
+        return StoredListings(listings, int(saved[0]))
+
 
 class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode)."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error (the connection is in autocommit mode).
+    `begin="BEGIN"` for reads: one snapshot of the WAL for all of them, taking no write lock."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> None:
         self._connection = connection
+        self._begin = begin
 
     def __enter__(self) -> None:
-        self._connection.execute("BEGIN IMMEDIATE")
+        self._connection.execute(self._begin)
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         if kind is None:
@@ -215,6 +270,8 @@ def _create_schema(connection: sqlite3.Connection, path: Path) -> None:
     if version not in (0, SCHEMA_VERSION):
         raise sqlite3.DatabaseError(f"{path} has schema version {version}; this version reads {SCHEMA_VERSION}")
     connection.execute(SCHEMA)
+    for statement in LISTINGS_SCHEMA:
+        connection.execute(statement)
     connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 

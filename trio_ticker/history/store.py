@@ -2,6 +2,7 @@
 
 Two real backends implement it: `sqlite_store` (the default: one file, stdlib sqlite3 in a worker
 thread) and `redis_store` (shared by every worker). Writes are applied in order and atomically.
+The same store keeps each source's symbol catalogue, so a restart serves the last one at once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..model import Listing
 from .candles import Candle, Interval, merge_stored
 
 
@@ -46,6 +48,14 @@ class Retention:
         return None if keep is None else now_ms - keep
 
 
+@dataclass(frozen=True, slots=True)
+class StoredListings:
+    """One source's catalogue as it was last saved."""
+
+    listings: tuple[Listing, ...]
+    saved_ms: int  # epoch ms
+
+
 class CandleStore(Protocol):
     name: str  # "sqlite" or "redis", for /healthz and the logs
 
@@ -64,6 +74,12 @@ class CandleStore(Protocol):
 
     async def check(self) -> None:
         """Raise `CandleStoreUnavailable` unless the store answers (a cheap round trip)."""
+
+    async def save_listings(self, source: str, listings: Sequence[Listing], saved_ms: int) -> None:
+        """Replace `source`'s stored catalogue with `listings`, atomically."""
+
+    async def load_listings(self, source: str) -> StoredListings | None:
+        """`source`'s last saved catalogue, or None if none was saved."""
 
 
 OpenCandleStore = Callable[[], AbstractAsyncContextManager[CandleStore]]

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ..history.candles import Interval, InvalidInterval, parse_interval
-from ..model import DayStats, SourceStatus, Tick
+from ..model import DayStats, Listing, SourceStatus, Tick
 from ..settings import SYMBOL_PATTERN
 
 MAX_REQUEST_ID_LENGTH = 64
@@ -33,6 +33,7 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     INVALID_INTERVAL = "invalid_interval"
     CANDLES_UNAVAILABLE = "candles_unavailable"
+    INVALID_QUERY = "invalid_query"
 
 
 class CloseCode(enum.IntEnum):
@@ -88,7 +89,14 @@ class Ping:
     request_id: RequestId = None
 
 
-Command = Subscribe | Unsubscribe | ListSymbols | Ping
+@dataclass(frozen=True, slots=True)
+class Search:
+    query: str  # upper-case, as `normalize_query` returns it
+    limit: int | None = None  # None: the server's default; the session checks it against the maximum
+    request_id: RequestId = None
+
+
+Command = Subscribe | Unsubscribe | ListSymbols | Ping | Search
 
 
 def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Command:
@@ -116,9 +124,11 @@ def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Com
         return ListSymbols(request_id)
     if action == "ping":
         return Ping(request_id)
+    if action == "search":
+        return _search(message, request_id)
     raise ProtocolError(
         ErrorCode.UNKNOWN_ACTION,
-        f"unknown action {action[:40]!r}; expected subscribe, unsubscribe, list or ping",
+        f"unknown action {action[:40]!r}; expected subscribe, unsubscribe, list, search or ping",
         request_id=request_id,
         action=action[:40],
     )
@@ -206,17 +216,39 @@ def _candles(message: dict[str, Any], request_id: RequestId) -> Interval | None:
         ) from None
 
 
-def normalize_symbol(text: str, request_id: RequestId = None) -> str:
-    """Upper-case and validate a symbol's spelling (not whether it is served).
+def _search(message: dict[str, Any], request_id: RequestId) -> Search:
+    query = message.get("q")
+    if query is None:
+        raise ProtocolError(ErrorCode.MISSING_FIELD, "missing field 'q'", request_id=request_id, field="q")
+    if not isinstance(query, str):
+        raise ProtocolError(ErrorCode.INVALID_FIELD, "'q' must be a string", request_id=request_id, field="q")
+    limit = message.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ProtocolError(
+            ErrorCode.INVALID_FIELD, "'limit' must be a whole number >= 1", request_id=request_id, field="limit"
+        )
+    return Search(normalize_query(query, request_id), limit, request_id)
 
-    ASCII is checked first: Python's `strip` and `upper` map Unicode (U+017F upper-cases to `S`, NBSP strips)."""
+
+def normalize_query(text: str, request_id: RequestId = None) -> str:
+    """A search query, checked as a symbol is (see `normalize_symbol`): 1-32 symbol characters."""
+    return _spelled_as_symbol(text, ErrorCode.INVALID_QUERY, "a search query", "q", request_id)
+
+
+def normalize_symbol(text: str, request_id: RequestId = None) -> str:
+    """Upper-case and validate a symbol's spelling (not whether it is served)."""
+    return _spelled_as_symbol(text, ErrorCode.INVALID_SYMBOL, "a symbol", "symbol", request_id)
+
+
+def _spelled_as_symbol(text: str, code: ErrorCode, what: str, field: str, request_id: RequestId) -> str:
+    """ASCII is checked first: Python's `strip` and `upper` map Unicode (U+017F upper-cases to `S`, NBSP strips)."""
     symbol = text.strip().upper() if text.isascii() else text
     if not SYMBOL_PATTERN.fullmatch(symbol):
         raise ProtocolError(
-            ErrorCode.INVALID_SYMBOL,
-            "a symbol is 1-32 characters of A-Z, 0-9 and . : _ / -",
+            code,
+            f"{what} is 1-32 characters of A-Z, 0-9 and . : _ / -",
             request_id=request_id,
-            symbol=text[:40],
+            **{field: text[:40]},
         )
     return symbol
 
@@ -306,6 +338,22 @@ def _with_candles(message: dict[str, Any], candles: Interval | None) -> dict[str
 
 def encode_symbols(symbols: tuple[str, ...], request_id: RequestId = None) -> str:
     return _dumps(_with_id({"type": "symbols", "symbols": list(symbols)}, request_id))
+
+
+def listing_fields(listing: Listing) -> dict[str, Any]:
+    """A catalogue entry as `GET /symbols` and the `search` reply show it (precision null when unknown)."""
+    return {
+        "symbol": listing.symbol,
+        "name": listing.name,
+        "source": listing.source,
+        "precision": listing.precision,
+        "base": listing.base,
+        "quote": listing.quote,
+    }
+
+
+def encode_listings(listings: list[Listing], request_id: RequestId = None) -> str:
+    return _dumps(_with_id({"type": "symbols", "symbols": [listing_fields(item) for item in listings]}, request_id))
 
 
 def encode_pong(ts: int, request_id: RequestId = None) -> str:

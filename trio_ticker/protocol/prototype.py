@@ -14,7 +14,7 @@ import orjson
 from ..model import Tick
 from . import full as protocol
 from .dialects import FULL_PROTOCOL_V1
-from .full import ErrorCode, ListSymbols, ProtocolError, RequestId, Subscribe, Unsubscribe
+from .full import ErrorCode, ListSymbols, ProtocolError, RequestId, Search, Subscribe, Unsubscribe
 
 CHANGE_DECIMALS = 2
 """The stock streamer rounded its `change` to cents; so does this dialect, whatever the symbol's precision."""
@@ -81,14 +81,15 @@ def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Sub
         )
     if isinstance(command, Subscribe | Unsubscribe):
         return command
-    raise _unknown_action("list" if isinstance(command, ListSymbols) else "ping", command.request_id)
+    action = "list" if isinstance(command, ListSymbols) else "search" if isinstance(command, Search) else "ping"
+    raise _unknown_action(action, command.request_id)
 
 
 def _unknown_action(action: str, request_id: RequestId) -> ProtocolError:
     return ProtocolError(
         ErrorCode.UNKNOWN_ACTION,
         f"unknown action {action!r}; this dialect has subscribe and unsubscribe "
-        f"(the full protocol, subprotocol {FULL_PROTOCOL_V1}, has list and ping too)",
+        f"(the full protocol, subprotocol {FULL_PROTOCOL_V1}, has list, search and ping too)",
         request_id=request_id,
         action=action,
     )

@@ -11,48 +11,18 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
 import trio
 
 from ..model import Mode, PriceUpdate
+from .demo_instruments import instrument_for
 from .rolling_day import RollingDay
 from .source import FeedOutput
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 TYPICAL_TRADE_VALUE = 5_000.0
 """A simulated trade is worth about this much in the quote currency (log-normally spread), for candle volume."""
-
-
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    symbol: str
-    start_price: float
-    volatility: float  # annualised, e.g. 0.25 = 25 %
-    tick_size: float = 0.01
-
-    @property
-    def decimals(self) -> int:
-        return max(0, -math.floor(math.log10(self.tick_size) + 1e-9))
-
-
-KNOWN_INSTRUMENTS = {
-    instrument.symbol: instrument
-    for instrument in (
-        Instrument("AAPL", 189.50, 0.25),
-        Instrument("GOOGL", 171.20, 0.30),
-        Instrument("AMZN", 185.60, 0.32),
-        Instrument("MSFT", 418.30, 0.24),
-        Instrument("BTCUSDT", 96_500.00, 0.60),
-        Instrument("ETHUSDT", 3_420.00, 0.75),
-    )
-}
-
-
-def instrument_for(symbol: str) -> Instrument:
-    """A plausible instrument for any symbol: the known ones, else $100 at 30 % volatility."""
-    return KNOWN_INSTRUMENTS.get(symbol) or Instrument(symbol, 100.0, 0.30)
 
 
 def gbm_step(price: float, volatility: float, dt_years: float, shock: float, tick_size: float) -> float:

@@ -22,6 +22,8 @@ class RejectKind(enum.StrEnum):
     INVALID_PRICE = "invalid_price"
     PRICE_OUT_OF_RANGE = "price_out_of_range"
     UNKNOWN_SYMBOL = "unknown_symbol"  # a symbol this source was not asked for
+    INVALID_SYMBOL = "invalid_symbol"  # a catalogue entry whose symbol is not spelled as symbols are
+    TOO_MANY = "too_many"  # catalogue entries past TICKER_CATALOGUE_MAX_LISTINGS
 
 
 class UpstreamDecodeError(ValueError):
