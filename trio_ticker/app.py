@@ -8,6 +8,7 @@ imports. The lifespan starts the root service once, in quart-trio's nursery, bef
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
+from .delivery.recovery import RecoveryLimits
 from .delivery.slow_clients import SlowClientReaper
 from .edge import hypercorn_guard, hypercorn_idle, hypercorn_ping
 from .edge.access import AccessPolicy, bearer_token, several_origins
@@ -32,7 +34,7 @@ from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
-from .history.build import build_history
+from .history.build import build_history, build_numbering
 from .history.frames import candles_body
 from .history.metrics import HistoryCollector
 from .history.query import QueryError, parse_candle_query
@@ -93,12 +95,17 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     reaper = SlowClientReaper(settings.slow_client_timeout)
     # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
     history = build_history(settings, writing=lambda: ingest.leads())  # None with TICKER_HISTORY=off
+    numbering = build_numbering(settings)
     hub = Hub(
         settings.symbols,
         client_buffer=settings.client_buffer,
         reaper=reaper,
         on_tick_sampled=metrics.observe_tick_age,
         candles=history.live if history is not None else None,
+        epoch=secrets.token_hex(8),
+        recovery=RecoveryLimits(settings.recovery_ticks, settings.recovery_window),
+        first_seq=numbering.first_seq if numbering is not None else None,
+        may_number=numbering.may_number if numbering is not None else None,
     )
     # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
     if sources is None:
@@ -106,7 +113,13 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     supervised = tuple(sources)
     ingest = build_ingest(settings, hub, supervised)
     service = TickerService(
-        hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer, history=history
+        hub,
+        ingest,
+        pacer=pacer,
+        reaper=reaper,
+        ingest_buffer=settings.ingest_buffer,
+        history=history,
+        numbering=numbering,
     )
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)
