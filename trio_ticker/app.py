@@ -80,7 +80,7 @@ def build_ingest(settings: Settings, hub: Hub, sources: tuple[Supervisor, ...]) 
         return LocalIngest(sources)
     from .ingest.scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
 
-    return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest)
+    return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest, on_epoch=hub.set_epoch)
 
 
 def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None) -> Assembly:

@@ -138,7 +138,6 @@ async def test_past_the_connection_limit_a_client_is_closed_1013_until_a_slot_fr
                 await send(second, {"action": "ping"})
                 assert (await receive(second))["type"] == "pong"
                 async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as third:
-                    await read_welcome(third)
                     assert await wait_closed(third) == (1013, "try again later")
             with trio.fail_after(5):
                 while server.assembly.endpoint.open_connections > 1:
@@ -165,6 +164,7 @@ async def check_origin_refused(url: str, *origins: bytes) -> None:
 
 async def check_origin_served(url: str, origin: bytes) -> None:
     async with open_websocket_url(url, subprotocols=FULL_PROTOCOL, extra_headers=[(b"Origin", origin)]) as ws:
+        await read_welcome(ws)
         await send(ws, {"action": "ping"})
         assert (await receive(ws))["type"] == "pong"
 
@@ -206,7 +206,6 @@ async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_ne
             async with well_behaved_client(f"{base}?token={TOKEN}") as ticks:
                 for url in (base, f"{base}?token=wrong-token-0123456789", f"{base}?token="):
                     async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
-                        await read_welcome(ws)
                         assert await wait_closed(ws) == (4001, "unauthorized")
                 for options in (
                     {"subprotocols": [*FULL_PROTOCOL, f"bearer.{TOKEN}"]},
@@ -214,6 +213,7 @@ async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_ne
                     {"subprotocols": FULL_PROTOCOL, "extra_headers": [(b"Authorization", f"Bearer {TOKEN}".encode())]},
                 ):
                     async with open_websocket_url(base, **options) as ws:  # type: ignore[arg-type]
+                        await read_welcome(ws)
                         await send(ws, {"action": "ping"})
                         assert (await receive(ws))["type"] == "pong"
                         assert ws.subprotocol == options["subprotocols"][0]  # type: ignore[index]

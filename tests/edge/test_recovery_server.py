@@ -5,25 +5,17 @@ seqs; a bogus `since` gets its typed error and never a tick of another stream.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import orjson
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import open_websocket_url
 
-from tests.support.edge_server import Server, receive, send
-from tests.support.helpers import FULL_PROTOCOL, read_welcome
+from tests.support.edge_server import Server
+from tests.support.full_protocol_reader import MessageReader
+from tests.support.helpers import FULL_PROTOCOL
 from tests.support.live_server import serve_app
 
 SYMBOL = "BTCUSDT"
 MISSED = 40
-
-
-async def next_tick(ws: WebSocketConnection) -> dict[str, Any]:
-    with trio.fail_after(5):
-        while (message := orjson.loads(await ws.get_message()))["type"] != "tick":
-            pass
-    return message  # type: ignore[no-any-return]
 
 
 async def wait_for_seq(server: Server, seq: int) -> None:
@@ -37,20 +29,22 @@ async def test_a_client_that_missed_ticks_gets_each_seq_exactly_once_in_order(tm
     seen: list[int] = []
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
-        async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
-            epoch = (await read_welcome(ws))["epoch"]
-            await send(ws, {"action": "subscribe", "symbol": SYMBOL})
-            assert (await receive(ws))["type"] == "subscribed"
+        async with open_websocket_url(url + "?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+            reader = MessageReader(ws)
+            epoch = (await reader.welcome())["epoch"]
+            await reader.send({"action": "subscribe", "symbol": SYMBOL})
+            assert (await reader.reply())["type"] == "subscribed"
             while len(seen) < 10:
-                seen.append((await next_tick(ws))["seq"])
+                seen.append((await reader.tick())["seq"])
         await wait_for_seq(server, seen[-1] + MISSED)  # gone while MISSED ticks are published
-        async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
-            assert (await read_welcome(ws))["epoch"] == epoch
-            await send(ws, {"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: seen[-1]}, "epoch": epoch})
-            ack = await receive(ws)
+        async with open_websocket_url(url + "?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+            reader = MessageReader(ws)
+            assert (await reader.welcome())["epoch"] == epoch
+            await reader.send({"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: seen[-1]}, "epoch": epoch})
+            ack = await reader.reply()
             assert (ack["type"], ack["recovered"], ack["epoch"]) == ("subscribed", {SYMBOL: True}, epoch)
             while len(seen) < 10 + MISSED + 20:
-                seen.append((await next_tick(ws))["seq"])
+                seen.append((await reader.tick())["seq"])
     assert seen == list(range(seen[0], seen[0] + len(seen)))
 
 
@@ -58,21 +52,24 @@ async def test_a_restart_keeps_the_epoch_and_the_seqs_go_on(tmp_path: Path) -> N
     first = Server(data_dir=tmp_path)
     async with (
         serve_app(first.app, first.settings) as address,
-        open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws,
+        open_websocket_url(f"ws://{address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws,
     ):
-        epoch = (await read_welcome(ws))["epoch"]
-        await send(ws, {"action": "subscribe", "symbol": SYMBOL})
-        last = (await next_tick(ws))["seq"]
+        reader = MessageReader(ws)
+        epoch = (await reader.welcome())["epoch"]
+        await reader.send({"action": "subscribe", "symbol": SYMBOL})
+        last = (await reader.tick())["seq"]
+        await wait_for_seq(first, last + 5)  # it misses a few before the server stops
     again = Server(data_dir=tmp_path)
     async with (
         serve_app(again.app, again.settings) as address,
-        open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws,
+        open_websocket_url(f"ws://{address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws,
     ):
-        assert (await read_welcome(ws))["epoch"] == epoch
-        await send(ws, {"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: last}, "epoch": epoch})
-        ack = await receive(ws)
+        reader = MessageReader(ws)
+        assert (await reader.welcome())["epoch"] == epoch
+        await reader.send({"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: last}, "epoch": epoch})
+        ack = await reader.reply()
         assert ack["recovered"] == {SYMBOL: False}  # what it missed went with the old process's memory
-        snapshot = await next_tick(ws)
+        snapshot = await reader.tick()
     assert (snapshot["epoch"], snapshot["recovered"]) == (epoch, False)
     assert snapshot["seq"] > last  # numbered on from where the first server stopped, not from 1
 
@@ -81,19 +78,20 @@ async def test_a_bogus_since_gets_invalid_since_or_the_snapshot_never_other_tick
     server = Server(data_dir=tmp_path)
     async with (
         serve_app(server.app, server.settings) as address,
-        open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws,
+        open_websocket_url(f"ws://{address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws,
     ):
-        epoch = (await read_welcome(ws))["epoch"]
+        reader = MessageReader(ws)
+        epoch = (await reader.welcome())["epoch"]
         for since in ({SYMBOL: -1}, {SYMBOL: "7"}, {"DOGEUSDT": 1}, {SYMBOL: 1, "AAPL": 2, "MSFT": 3}):
-            await send(ws, {"action": "subscribe", "symbols": [SYMBOL, "AAPL"], "since": since, "epoch": epoch})
-            reply = await receive(ws)
+            await reader.send({"action": "subscribe", "symbols": [SYMBOL, "AAPL"], "since": since, "epoch": epoch})
+            reply = await reader.reply()
             assert (reply["type"], reply["code"]) == ("error", "invalid_since"), since
         await wait_for_seq(server, 5)
         future = server.assembly.hub.latest(SYMBOL).seq + 1_000_000  # type: ignore[union-attr]
-        await send(ws, {"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: future}, "epoch": epoch})
-        assert (await receive(ws))["recovered"] == {SYMBOL: False}
-        snapshot = await next_tick(ws)
+        await reader.send({"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: future}, "epoch": epoch})
+        assert (await reader.reply())["recovered"] == {SYMBOL: False}
+        snapshot = await reader.tick()
         assert snapshot["recovered"] is False and snapshot["seq"] < future
-        await send(ws, {"action": "subscribe", "symbol": "AAPL", "since": {"AAPL": 1}, "epoch": "another-run"})
-        assert (await receive(ws))["recovered"] == {"AAPL": False}
-        assert (await next_tick(ws))["recovered"] is False
+        await reader.send({"action": "subscribe", "symbol": "AAPL", "since": {"AAPL": 1}, "epoch": "another-run"})
+        assert (await reader.reply())["recovered"] == {"AAPL": False}
+        assert (await reader.tick())["recovered"] is False

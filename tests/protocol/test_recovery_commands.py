@@ -66,7 +66,7 @@ def test_welcome_and_snapshot_frames() -> None:
         "limits": {"recovery_ticks": 1000},
     }
     tick = Tick("AAPL", 151.42, 0.38, 0.2516, 1, 7, Mode.DEMO)
-    snapshot = orjson.loads(protocol.encode_snapshot_tick(tick, "e1", recovered=False))
+    snapshot = orjson.loads(protocol.snapshot_frame(protocol.encode_tick(tick), "e1", recovered=False))
     assert snapshot == {**protocol.tick_fields(tick), "epoch": "e1", "recovered": False}
     ack = orjson.loads(protocol.encode_subscribed(("AAPL",), 3, epoch="e1", recovered={"AAPL": True}))
     assert ack == {"type": "subscribed", "symbols": ["AAPL"], "epoch": "e1", "recovered": {"AAPL": True}, "id": 3}

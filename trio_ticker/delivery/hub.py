@@ -86,7 +86,6 @@ class Hub:
         self._may_number = may_number
         self._recovery = RecoveryHistory(self.symbols, recovery or RecoveryLimits(0, 0.0))
         self._recording = self._recovery.limits.max_ticks > 0
-        self._snapshot_frames: dict[str, tuple[Tick, str]] = {}  # the full protocol's snapshot, with the epoch
         self.candles = candles  # history: every published tick goes into its candles
         self._reaper = reaper
         self._client_buffer = client_buffer
@@ -303,14 +302,14 @@ class Hub:
             asked = since.get(symbol) if since is not None else None
             if asked is None:
                 if tick is not None:
-                    outbox.offer(symbol, self._snapshot_frame(tick))
+                    outbox.offer(symbol, protocol.snapshot_frame(self._latest_frames[symbol], self.epoch))
                 continue
             frames = self._replay_frames(symbol, asked, epoch)
             recovered[symbol] = frames is not None
             if frames is not None:
                 outbox.begin_replay(frames)
             elif tick is not None:
-                outbox.offer(symbol, protocol.encode_snapshot_tick(tick, self.epoch, recovered=False))
+                outbox.offer(symbol, protocol.snapshot_frame(self._latest_frames[symbol], self.epoch, recovered=False))
         if candles is not None and self.candles is not None:
             self.candles.subscribe(outbox, symbols, candles)
         return recovered
@@ -327,22 +326,11 @@ class Hub:
             return None
         return self._recovery.frames_after(symbol, since, latest.seq, trio.current_time())
 
-    def _snapshot_frame(self, tick: Tick) -> str:
-        """The full protocol's snapshot of the symbol's latest tick `tick` (with the epoch), encoded once."""
-        cached = self._snapshot_frames.get(tick.symbol)
-        if cached is not None and cached[0] is tick:
-            return cached[1]
-        frame = protocol.encode_snapshot_tick(tick, self.epoch)
-        self._counters.encodes += 1
-        self._snapshot_frames[tick.symbol] = (tick, frame)
-        return frame
-
     def set_epoch(self, epoch: str) -> None:
         """The numbering restarted (scale-out: Redis came back empty): nothing kept can be replayed into it."""
         if epoch != self.epoch:
             self.epoch = epoch
             self._recovery.clear()
-            self._snapshot_frames.clear()
 
     def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
         """Drop `symbols` (ticks and candles); with `candles`, only their candles of that interval."""

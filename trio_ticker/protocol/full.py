@@ -368,14 +368,13 @@ def encode_welcome(epoch: str, version: str, limits: dict[str, int | float]) -> 
     return _dumps({"type": "welcome", "epoch": epoch, "version": version, "limits": limits})
 
 
-def encode_snapshot_tick(tick: Tick, epoch: str, *, recovered: bool | None = None) -> str:
-    """The snapshot sent after `subscribed`: the tick with its epoch (and `recovered: false` when recovery was
-    asked for and is not possible)."""
-    fields = tick_fields(tick)
-    fields["epoch"] = epoch
+def snapshot_frame(tick_frame: str, epoch: str, *, recovered: bool | None = None) -> str:
+    """The snapshot sent after `subscribed`: the tick's frame (`encode_tick`) with its epoch, and
+    `recovered: false` when recovery was asked for and is not possible. Spliced, not re-encoded."""
+    extra: dict[str, Any] = {"epoch": epoch}
     if recovered is not None:
-        fields["recovered"] = recovered
-    return _dumps(fields)
+        extra["recovered"] = recovered
+    return tick_frame[:-1] + "," + _dumps(extra)[1:]
 
 
 def encode_unsubscribed(symbols: tuple[str, ...], request_id: RequestId = None, candles: Interval | None = None) -> str:
