@@ -153,7 +153,7 @@ def test_removing_a_symbol_stops_its_updates_and_the_choice_survives_reload(page
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
 def test_server_restart_shows_reconnecting_then_live_prices_for_the_same_symbols(
-    page: Page, server: ServerProcess, how: signal.Signals, artifacts: Path
+    page: Page, server: ServerProcess, how: signal.Signals, artifacts: Path, tmp_path: Path
 ) -> None:
     frames = FrameLog(page)
     page.reload()
@@ -176,8 +176,9 @@ def test_server_restart_shows_reconnecting_then_live_prices_for_the_same_symbols
     page.screenshot(path=str(artifacts / f"board-reconnecting-{how.name}.png"))
     sent_before_restart, received_before_restart = len(frames.sent), len(frames.received)
 
-    # The restarted server ticks once a second, so its numbers stay far below the first run's.
-    restarted = ServerProcess(port=server.port, demo_interval=1.0)
+    # The restarted server ticks once a second, so its numbers stay far below the first run's; without the first
+    # one's data directory it starts a numbering of its own (a new epoch).
+    restarted = ServerProcess(port=server.port, demo_interval=1.0, env={"TICKER_DATA_DIR": str(tmp_path)})
     restarted.start()
     print(f"restarted at {time.strftime('%H:%M:%S')} on port {restarted.port}")
     try:
