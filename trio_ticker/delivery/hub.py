@@ -4,6 +4,7 @@ The ingest route feeds one bounded channel; `Hub.run` numbers each update (per-s
 it once (and once in the prototypes' dialect while that has subscribers), and offers the frame to
 each subscriber's outbox without ever waiting. A symbol nobody subscribes to costs a dict lookup per dialect.
 The slow-client reaper it is built with watches the outboxes that fall behind and calls back `evict_slow_client`.
+It names its numbering with an epoch and keeps the recent frames a reconnecting client may ask to be replayed.
 """
 
 from __future__ import annotations

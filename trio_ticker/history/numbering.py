@@ -21,7 +21,7 @@ from .store import CandleStoreUnavailable
 
 log = logging.getLogger(__name__)
 
-SEQ_BLOCK = 10_000
+SEQ_BLOCK = 1000
 """Seqs reserved per symbol per write; a new block is asked for when half of one is left."""
 RETRY_DELAY = 1.0
 SAVE_AT_STOP_TIMEOUT = 2.0
