@@ -24,6 +24,17 @@ def update(symbol: str) -> PriceUpdate:
     return PriceUpdate(symbol, float(next(_prices)), 100.0, 1_700_000_000_000, Mode.DEMO)
 
 
+def publish(deliver: Delivery, symbol: str, count: int) -> None:
+    for _ in range(count):
+        deliver.hub.publish(update(symbol))
+
+
+async def open_client(nursery: trio.Nursery, deliver: Delivery, window: int = 1000) -> MemoryTransport:
+    transport = MemoryTransport(client_window=window)
+    await nursery.start(deliver.session(transport).run)
+    return transport
+
+
 def delivery(*, max_ticks: int = 50, window: float = 30.0, client_buffer: int = 8) -> Delivery:
     return Delivery(SYMBOLS, client_buffer=client_buffer, epoch=EPOCH, recovery=RecoveryLimits(max_ticks, window))
 
@@ -46,16 +57,13 @@ async def test_a_client_within_the_bounds_gets_every_missed_tick_then_live(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     deliver = delivery()
-    for _ in range(30):
-        deliver.hub.publish(update("AAPL"))
-    transport = MemoryTransport(client_window=1000)
+    publish(deliver, "AAPL", 30)
     async with trio.open_nursery() as nursery:
         await deliver.start(nursery)
-        await nursery.start(deliver.session(transport).run)
+        transport = await open_client(nursery, deliver, 1000)
         ack = await subscribe(transport, {"AAPL": 12})
         assert ack["recovered"] == {"AAPL": True} and ack["epoch"] == EPOCH
-        for _ in range(5):
-            deliver.hub.publish(update("AAPL"))
+        publish(deliver, "AAPL", 5)
         await trio.sleep(1)
         frames = drain(transport)
         assert [frame["seq"] for frame in frames] == list(range(13, 36))
@@ -65,12 +73,10 @@ async def test_a_client_within_the_bounds_gets_every_missed_tick_then_live(
 
 async def test_nothing_missed_is_recovered_with_no_tick(autojump_clock: trio.abc.Clock) -> None:
     deliver = delivery()
-    for _ in range(3):
-        deliver.hub.publish(update("AAPL"))
-    transport = MemoryTransport(client_window=100)
+    publish(deliver, "AAPL", 3)
     async with trio.open_nursery() as nursery:
         await deliver.start(nursery)
-        await nursery.start(deliver.session(transport).run)
+        transport = await open_client(nursery, deliver, 100)
         assert (await subscribe(transport, {"AAPL": 3}))["recovered"] == {"AAPL": True}
         deliver.hub.publish(update("AAPL"))
         await trio.sleep(1)
@@ -88,12 +94,10 @@ async def test_nothing_missed_is_recovered_with_no_tick(autojump_clock: trio.abc
 )
 async def test_the_count_bound_is_exact(autojump_clock: trio.abc.Clock, since: int, recovered: bool) -> None:
     deliver = delivery(max_ticks=50)
-    for _ in range(90):
-        deliver.hub.publish(update("AAPL"))
-    transport = MemoryTransport(client_window=1000)
+    publish(deliver, "AAPL", 90)
     async with trio.open_nursery() as nursery:
         await deliver.start(nursery)
-        await nursery.start(deliver.session(transport).run)
+        transport = await open_client(nursery, deliver, 1000)
         assert (await subscribe(transport, {"AAPL": since}))["recovered"] == {"AAPL": recovered}
         await trio.sleep(1)
         frames = drain(transport)
@@ -131,12 +135,10 @@ async def test_the_time_window_is_exact(autojump_clock: trio.abc.Clock) -> None:
 
 async def test_another_epoch_gets_the_snapshot(autojump_clock: trio.abc.Clock) -> None:
     deliver = delivery()
-    for _ in range(5):
-        deliver.hub.publish(update("AAPL"))
-    transport = MemoryTransport(client_window=100)
+    publish(deliver, "AAPL", 5)
     async with trio.open_nursery() as nursery:
         await deliver.start(nursery)
-        await nursery.start(deliver.session(transport).run)
+        transport = await open_client(nursery, deliver, 100)
         ack = await subscribe(transport, {"AAPL": 2}, epoch="an-old-run")
         assert ack["recovered"] == {"AAPL": False} and ack["epoch"] == EPOCH
         await trio.sleep(1)
@@ -182,11 +184,9 @@ async def test_a_replay_longer_than_the_buffer_arrives_whole_and_in_order_with_l
 
 async def test_recovery_off_keeps_nothing(autojump_clock: trio.abc.Clock) -> None:
     deliver = delivery(max_ticks=0)
-    for _ in range(5):
-        deliver.hub.publish(update("AAPL"))
-    transport = MemoryTransport(client_window=100)
+    publish(deliver, "AAPL", 5)
     async with trio.open_nursery() as nursery:
         await deliver.start(nursery)
-        await nursery.start(deliver.session(transport).run)
+        transport = await open_client(nursery, deliver, 100)
         assert (await subscribe(transport, {"AAPL": 4}))["recovered"] == {"AAPL": False}
         nursery.cancel_scope.cancel()
