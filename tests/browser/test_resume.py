@@ -28,7 +28,8 @@ def messages(payload: str | bytes) -> list[dict[str, Any]]:
 def test_a_connection_cut_for_3_s_leaves_no_gap(browser: Browser, server: ServerProcess, artifacts: Path) -> None:
     received: list[dict[str, Any]] = []
     sent: list[dict[str, Any]] = []
-    live_routes: list[WebSocketRoute] = []
+    live_routes: list[tuple[WebSocketRoute, WebSocketRoute]] = []  # (the page's side, the server's side)
+    cut_routes: set[int] = set()
     cut_until = 0.0
 
     def intercept(route: WebSocketRoute) -> None:
@@ -38,8 +39,9 @@ def test_a_connection_cut_for_3_s_leaves_no_gap(browser: Browser, server: Server
         upstream = route.connect_to_server()
 
         def from_server(payload: str | bytes) -> None:
-            received.extend(messages(payload))
-            route.send(payload)
+            if id(route) not in cut_routes:  # what the page really got
+                received.extend(messages(payload))
+                route.send(payload)
 
         def from_page(payload: str | bytes) -> None:
             sent.extend(messages(payload))
@@ -47,7 +49,7 @@ def test_a_connection_cut_for_3_s_leaves_no_gap(browser: Browser, server: Server
 
         upstream.on_message(from_server)
         route.on_message(from_page)
-        live_routes.append(route)
+        live_routes.append((route, upstream))
 
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     try:
@@ -58,7 +60,10 @@ def test_a_connection_cut_for_3_s_leaves_no_gap(browser: Browser, server: Server
         page.wait_for_timeout(1000)  # a few live ticks first
         epoch = next(m["epoch"] for m in received if m["type"] == "welcome")
         cut_until = time.monotonic() + OUTAGE
-        live_routes[0].close()  # the page's connection drops, as a dead network link would end it
+        page_side, server_side = live_routes[0]
+        cut_routes.add(id(page_side))  # the link is dead both ways: nothing more reaches the page
+        page_side.close()  # the page's connection drops, as a dead network link would end it
+        server_side.close()
         expect(page.locator("#connection")).to_have_attribute("data-state", re.compile("reconnecting|connecting"))
         page.wait_for_timeout(OUTAGE * 1000)
         expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
