@@ -8,6 +8,7 @@ imports. The lifespan starts the root service once, in quart-trio's nursery, bef
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .catalogue.build import build_catalogue
 from .catalogue.catalogue import Catalogue
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
+from .delivery.recovery import RecoveryLimits
 from .delivery.slow_clients import SlowClientReaper
 from .edge import hypercorn_guard, hypercorn_idle, hypercorn_ping
 from .edge.access import AccessPolicy, bearer_token, several_origins
@@ -34,7 +36,7 @@ from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
-from .history.build import build_history, store_opener
+from .history.build import build_history, build_numbering, store_opener
 from .history.frames import candles_body
 from .history.metrics import HistoryCollector
 from .history.query import QueryError, parse_candle_query, parse_count
@@ -81,7 +83,7 @@ def build_ingest(settings: Settings, hub: Hub, sources: tuple[Supervisor, ...]) 
         return LocalIngest(sources)
     from .ingest.scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
 
-    return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest)
+    return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest, on_epoch=hub.set_epoch)
 
 
 def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None) -> Assembly:
@@ -96,12 +98,17 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     reaper = SlowClientReaper(settings.slow_client_timeout)
     # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
     history = build_history(settings, writing=lambda: ingest.leads())  # None with TICKER_HISTORY=off
+    numbering = build_numbering(settings)
     hub = Hub(
         settings.symbols,
         client_buffer=settings.client_buffer,
         reaper=reaper,
         on_tick_sampled=metrics.observe_tick_age,
         candles=history.live if history is not None else None,
+        epoch=secrets.token_hex(8),
+        recovery=RecoveryLimits(settings.recovery_ticks, settings.recovery_window),
+        first_seq=numbering.first_seq if numbering is not None else None,
+        may_number=numbering.may_number if numbering is not None else None,
     )
     # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
     if sources is None:
@@ -120,6 +127,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
         ingest_buffer=settings.ingest_buffer,
         history=history,
         catalogue=catalogue,
+        numbering=numbering,
     )
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)

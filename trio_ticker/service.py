@@ -21,6 +21,7 @@ from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
 from .history.history import CandleHistory
+from .history.numbering import PersistedNumbering
 from .model import Ingest
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class TickerService:
     ingest_buffer: int
     history: CandleHistory | None = None  # None with TICKER_HISTORY=off
     catalogue: Startable | None = None  # the symbol catalogue's refresh task
+    numbering: PersistedNumbering | None = None  # the epoch and seqs kept across restarts (the SQLite store)
     _cancel_scope: trio.CancelScope | None = field(default=None, init=False)
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
@@ -68,6 +70,8 @@ class TickerService:
                 self._cancel_scope = nursery.cancel_scope
                 await nursery.start(self.pacer.run)
                 await nursery.start(self.reaper.run, self.hub.evict_slow_client)
+                if self.numbering is not None:
+                    self.hub.set_epoch(await nursery.start(self.numbering.run))
                 if self.history is not None:
                     await nursery.start(self.history.run)
                 if self.catalogue is not None:  # started before its first fetch: configured symbols serve meanwhile

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     client_buffer: int = Field(16, ge=1, le=100_000)
     batch_client_buffer: int = Field(256, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
+    # Recovery (docs/protocol.md "Recovery"): per symbol, the last ticks kept for a reconnecting client, and
+    # how old a tick may be and still be replayed. 0 ticks: recovery off (every resubscribe gets the snapshot).
+    recovery_ticks: int = Field(1000, ge=0, le=100_000)
+    recovery_window: float = Field(120.0, gt=0, le=86_400)
     # A prototype-dialect client that has not subscribed this long after connecting gets the default symbol.
     prototype_default_delay: float = Field(1.0, ge=0, le=60)
     # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).

@@ -30,6 +30,7 @@ class FakeRedis:
         self.lease: tuple[str, float] | None = None  # (value, expires at)
         self.fence = 0
         self.seq: dict[str, int] = {}
+        self.epoch: str | None = None
         self.latest: dict[str, str] = {}
         self.stale: dict[str, str] = {}
         self.sources: dict[str, str] = {}
@@ -127,6 +128,12 @@ class FakeStore:
                 await redis.appended.wait()
             redis = await self._reach()
         return redis.stream[position:]
+
+    async def stream_epoch(self) -> str:
+        redis = await self._reach()
+        if redis.epoch is None:
+            redis.epoch = f"epoch-{id(redis)}-{len(redis.stream)}"
+        return redis.epoch
 
     async def raise_seq_floor(self, seqs: Mapping[str, int]) -> None:
         redis = await self._reach()

@@ -4,6 +4,7 @@ The ingest route feeds one bounded channel; `Hub.run` numbers each update (per-s
 it once (and once in the prototypes' dialect while that has subscribers), and offers the frame to
 each subscriber's outbox without ever waiting. A symbol nobody subscribes to costs a dict lookup per dialect.
 The slow-client reaper it is built with watches the outboxes that fall behind and calls back `evict_slow_client`.
+It names its numbering with an epoch and keeps the recent frames a reconnecting client may ask to be replayed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from ..protocol import prototype as prototype_dialect
 from ..protocol.dialects import Dialect
 from ..protocol.full import CloseCode
 from .outbox import ClientOutbox, status_key
+from .recovery import RecoveryHistory, RecoveryLimits
 from .slow_clients import SlowClientReaper
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class HubStatistics:
     evicted: int
     unknown_symbol_updates: int  # dropped: a symbol this hub does not serve
     unusable_prices: int  # dropped: a price or reference outside the model's price range
+    unreserved_seqs: int  # dropped: the persisted numbering had not stored the seq it would get
 
 
 @dataclass(slots=True)
@@ -58,6 +61,7 @@ class _Counters:
     evicted: int = 0
     unknown_symbol_updates: int = 0
     unusable_prices: int = 0
+    unreserved_seqs: int = 0
 
 
 class Hub:
@@ -69,8 +73,20 @@ class Hub:
         reaper: SlowClientReaper,
         on_tick_sampled: Callable[[Tick], None] | None = None,
         candles: LiveCandles | None = None,
+        epoch: str = "",
+        recovery: RecoveryLimits | None = None,
+        first_seq: Callable[[str], int] | None = None,
+        may_number: Callable[[str, int], bool] | None = None,
     ) -> None:
+        """`epoch` names the numbering (docs/protocol.md, "Recovery"); `recovery` bounds the replay history.
+        A persisted numbering (history/numbering.py) gives the seq a symbol's first tick gets (`first_seq`,
+        else 1) and says whether a seq may be given (`may_number`: it was stored as reserved)."""
         self.symbols: tuple[str, ...] = tuple(symbols)
+        self.epoch = epoch
+        self._first_seq = first_seq or (lambda symbol: 1)
+        self._may_number = may_number
+        self._recovery = RecoveryHistory(self.symbols, recovery or RecoveryLimits(0, 0.0))
+        self._recording = self._recovery.limits.max_ticks > 0
         self.candles = candles  # history: every published tick goes into its candles
         self._reaper = reaper
         self._client_buffer = client_buffer
@@ -132,7 +148,12 @@ class Hub:
                 )
             return None
         previous = self._latest.get(update.symbol)
-        return self.publish_tick(tick_from_update(update, seq=previous.seq + 1 if previous else 1))
+        seq = previous.seq + 1 if previous else self._first_seq(update.symbol)
+        may_number = self._may_number
+        if may_number is not None and update.symbol in self._subscribers and not may_number(update.symbol, seq):
+            self._counters.unreserved_seqs += 1
+            return None
+        return self.publish_tick(tick_from_update(update, seq=seq))
 
     def publish_tick(self, tick: Tick) -> Tick | None:
         """Store, encode once per dialect in use, and fan out a numbered tick (scale-out feeds ticks Redis numbered).
@@ -158,6 +179,8 @@ class Hub:
         self._latest[tick.symbol] = tick
         self._latest_frames[tick.symbol] = frame
         self._previous_prices[tick.symbol] = tick.price if previous is None else previous.price
+        if self._recording:
+            self._recovery.record(tick.symbol, tick.seq, frame, trio.current_time())
         entry = (tick.symbol, frame)
         conflated = 0
         for outbox in subscribers:
@@ -250,20 +273,65 @@ class Hub:
         if not self._clients:
             self._no_clients.set()
 
-    def subscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
+    def subscribe(
+        self,
+        outbox: ClientOutbox,
+        symbols: tuple[str, ...],
+        candles: Interval | None = None,
+        *,
+        since: Mapping[str, int] | None = None,
+        epoch: str | None = None,
+    ) -> dict[str, bool]:
         """Register `symbols` and queue each one's latest tick, atomically (no live tick in between);
-        with `candles`, their candles of that interval too (the open candle follows the ticks)."""
+        with `candles`, their candles of that interval too (the open candle follows the ticks).
+
+        A symbol in `since` (the last seq its client saw in `epoch`) gets the ticks it missed instead of the
+        snapshot when the recovery history still has them all, or else the snapshot marked `recovered: false`.
+        Returns whether each symbol of `since` was recovered."""
         table = self._subscriber_table(outbox)
         prototype = outbox.dialect is Dialect.PROTOTYPE
+        recovered: dict[str, bool] = {}
         for symbol in symbols:
             if not outbox.add_subscription(symbol):
                 continue
             table[symbol][outbox] = None
             tick = self._latest.get(symbol)
-            if tick is not None:
-                outbox.offer(symbol, self._prototype_frame(tick) if prototype else self._latest_frames[symbol])
+            if prototype:
+                if tick is not None:
+                    outbox.offer(symbol, self._prototype_frame(tick))
+                continue
+            asked = since.get(symbol) if since is not None else None
+            if asked is None:
+                if tick is not None:
+                    outbox.offer(symbol, protocol.snapshot_frame(self._latest_frames[symbol], self.epoch))
+                continue
+            frames = self._replay_frames(symbol, asked, epoch)
+            recovered[symbol] = frames is not None
+            if frames is not None:
+                outbox.begin_replay(frames)
+            elif tick is not None:
+                outbox.offer(symbol, protocol.snapshot_frame(self._latest_frames[symbol], self.epoch, recovered=False))
         if candles is not None and self.candles is not None:
             self.candles.subscribe(outbox, symbols, candles)
+        return recovered
+
+    def recoverable(self, since: Mapping[str, int], epoch: str | None) -> dict[str, bool]:
+        """Whether each position could be recovered now (what the `subscribed` ack says, before `subscribe`)."""
+        return {symbol: self._replay_frames(symbol, seq, epoch) is not None for symbol, seq in since.items()}
+
+    def _replay_frames(self, symbol: str, since: int, epoch: str | None) -> list[str] | None:
+        if epoch != self.epoch:
+            return None  # another numbering: its seqs say nothing about this one's
+        latest = self._latest.get(symbol)
+        if latest is None:
+            return None
+        return self._recovery.frames_after(symbol, since, latest.seq, trio.current_time())
+
+    def set_epoch(self, epoch: str) -> None:
+        """The numbering restarted (scale-out: Redis came back empty): nothing kept can be replayed into it."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._recovery.clear()
 
     def unsubscribe(self, outbox: ClientOutbox, symbols: tuple[str, ...], candles: Interval | None = None) -> None:
         """Drop `symbols` (ticks and candles); with `candles`, only their candles of that interval."""
@@ -341,4 +409,5 @@ class Hub:
             evicted=counters.evicted,
             unknown_symbol_updates=counters.unknown_symbol_updates,
             unusable_prices=counters.unusable_prices,
+            unreserved_seqs=counters.unreserved_seqs,
         )

@@ -17,7 +17,7 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.redis_server import RedisServer, open_redis_server
 from tests.support.scaleout_workers import LEASE, elected, open_workers, scale_out_settings
 from trio_ticker.app import assemble
@@ -98,6 +98,7 @@ class TickLog:
 
     async def run(self, address: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": [SYMBOL]}).decode())
             task_status.started()
             await self._record(ws)

@@ -64,11 +64,17 @@ def build_leader(
 class ScaleOutNode:
     """The follower (and the leader candidate) of one HTTP worker: the ingest route with TICKER_REDIS_URL.
 
-    `latest_ticks` reads what the hub has shown its clients (the follower compares it with Redis).
+    `latest_ticks` reads what the hub has shown its clients (the follower compares it with Redis); `on_epoch`
+    gives the hub the epoch stored in Redis.
     """
 
     def __init__(
-        self, settings: Settings, sources: Sequence[Supervisor], *, latest_ticks: Callable[[], dict[str, Tick]]
+        self,
+        settings: Settings,
+        sources: Sequence[Supervisor],
+        *,
+        latest_ticks: Callable[[], dict[str, Tick]],
+        on_epoch: Callable[[str], None] = lambda epoch: None,
     ) -> None:
         self.role = settings.role
         open_store = store_opener(settings)
@@ -77,6 +83,7 @@ class ScaleOutNode:
             latest_ticks,
             command_timeout=settings.redis_command_timeout,
             policy=redis_retry_policy(settings),
+            on_epoch=on_epoch,
         )
         self.leader = build_leader(settings, sources, open_store) if settings.role == "both" else None
 

@@ -76,6 +76,13 @@ return 0
 """
 
 
+# KEYS: epoch. ARGV: a new epoch, used only when none is stored.
+EPOCH = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
+
 class RedisKeys:
     def __init__(self, prefix: str) -> None:
         self.leader = f"{prefix}:leader"
@@ -85,6 +92,7 @@ class RedisKeys:
         self.stale = f"{prefix}:stale"
         self.sources = f"{prefix}:sources"
         self.stream = f"{prefix}:ticks"
+        self.epoch = f"{prefix}:epoch"
 
 
 class RedisStore:
@@ -101,6 +109,7 @@ class RedisStore:
         self._publish = client.register_script(PUBLISH)
         self._snapshot = client.register_script(SNAPSHOT)
         self._raise_seq_floor = client.register_script(RAISE_SEQ_FLOOR)
+        self._epoch = client.register_script(EPOCH)
 
     async def try_acquire(self, lease: float) -> int | None:
         keys = self.keys
@@ -142,6 +151,10 @@ class RedisStore:
             return []
         # decode_responses=True: identifiers and fields are str.
         return [(str(entry.identifier), entry.field_values) for entry in reply.get(stream, ())]  # type: ignore[misc]
+
+    async def stream_epoch(self) -> str:
+        epoch: Any = await _checked(self._epoch(keys=[self.keys.epoch], args=[secrets.token_hex(8)]))
+        return str(epoch)
 
     def _value(self, token: int) -> str:
         return f"{token}:{self._holder}"

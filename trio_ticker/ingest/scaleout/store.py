@@ -42,6 +42,10 @@ class ScaleOutStore(Protocol):
     async def raise_seq_floor(self, seqs: Mapping[str, int]) -> None:
         """Make the next seq of each symbol larger than `seqs[symbol]` (Redis lost its data)."""
 
+    async def stream_epoch(self) -> str:
+        """The epoch of the numbering: made by the first worker that asks, and kept while the store keeps the
+        seq counters (a store that lost its data makes a new one)."""
+
 
 OpenStore = Callable[[], AbstractAsyncContextManager[ScaleOutStore]]
 """Opens one connection (pool) to the store; leaving the block closes it."""
