@@ -21,6 +21,8 @@ from quart_cors import cors
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, NotFound
 
+from .catalogue.directory import ConfiguredDirectory, SymbolDirectory
+from .delivery.demand import SymbolDemand
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
@@ -81,8 +83,14 @@ def build_ingest(settings: Settings, hub: Hub, sources: tuple[Supervisor, ...]) 
     return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest)
 
 
-def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None) -> Assembly:
-    """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself)."""
+def assemble(
+    settings: Settings,
+    *,
+    sources: Sequence[Supervisor] | None = None,
+    directory: SymbolDirectory | None = None,
+) -> Assembly:
+    """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself),
+    `directory` the symbols clients may subscribe to (default: the configured ones)."""
     configure_logging(settings.log_level)
     # Here, so that the bare `hypercorn trio_ticker.app:app` command gets them too.
     hypercorn_guard.install()
@@ -91,22 +99,40 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     metrics = TickerMetrics()
     pacer = FlushPacer(settings.batch_flush_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)
+    hub: Hub  # built after the sources and the demand owner, which call back into it
+    ingest: IngestRoute
     # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
     history = build_history(settings, writing=lambda: ingest.leads())  # None with TICKER_HISTORY=off
+    # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
+    if sources is None:
+        sources = build_supervised_sources(settings, latest_price=lambda symbol: hub.latest_price(symbol))
+    supervised = tuple(sources)
+    # Subscriptions drive upstream: the demand owner routes each symbol to the source its listing names.
+    demand = SymbolDemand(
+        directory or ConfiguredDirectory(settings),
+        always_on=settings.symbols,
+        linger=settings.symbol_linger,
+        max_active=settings.max_active_symbols,
+        streams=supervised,
+        on_retired=lambda symbol: hub.retire(symbol),
+    )
     hub = Hub(
         settings.symbols,
         client_buffer=settings.client_buffer,
         reaper=reaper,
         on_tick_sampled=metrics.observe_tick_age,
         candles=history.live if history is not None else None,
+        demand=demand,
     )
-    # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
-    if sources is None:
-        sources = build_supervised_sources(settings, latest_price=hub.latest_price)
-    supervised = tuple(sources)
     ingest = build_ingest(settings, hub, supervised)
     service = TickerService(
-        hub, ingest, pacer=pacer, reaper=reaper, ingest_buffer=settings.ingest_buffer, history=history
+        hub,
+        ingest,
+        pacer=pacer,
+        reaper=reaper,
+        ingest_buffer=settings.ingest_buffer,
+        history=history,
+        demand=demand,
     )
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)

@@ -1,5 +1,6 @@
 """The root service: one nursery that owns delivery (the flush pacer, the slow-client reaper, the
-hub), the candle history (unless TICKER_HISTORY=off) and the ingest route that feeds the hub.
+symbol demand's linger, the hub), the candle history (unless TICKER_HISTORY=off) and the ingest
+route that feeds the hub.
 
 `TickerService.run` is startable: it reports started only once the hub is consuming and the
 ingest route has started (every local source settled: live, failed, or waiting out a rate limit;
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 import trio
 
+from .delivery.demand import SymbolDemand
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
@@ -53,6 +55,7 @@ class TickerService:
     reaper: SlowClientReaper
     ingest_buffer: int
     history: CandleHistory | None = None  # None with TICKER_HISTORY=off
+    demand: SymbolDemand | None = None  # None: the configured symbols only
     _cancel_scope: trio.CancelScope | None = field(default=None, init=False)
 
     async def run(self, *, task_status: trio.TaskStatus[TickerService] = trio.TASK_STATUS_IGNORED) -> None:
@@ -64,6 +67,8 @@ class TickerService:
                 await nursery.start(self.reaper.run, self.hub.evict_slow_client)
                 if self.history is not None:
                     await nursery.start(self.history.run)
+                if self.demand is not None:
+                    await nursery.start(self.demand.run)
                 await nursery.start(self.hub.run, receive_ingest)
                 await nursery.start(self.ingest.run, send_ingest)
                 task_status.started(self)

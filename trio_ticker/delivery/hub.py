@@ -4,6 +4,8 @@ The ingest route feeds one bounded channel; `Hub.run` numbers each update (per-s
 it once (and once in the prototypes' dialect while that has subscribers), and offers the frame to
 each subscriber's outbox without ever waiting. A symbol nobody subscribes to costs a dict lookup per dialect.
 The slow-client reaper it is built with watches the outboxes that fall behind and calls back `evict_slow_client`.
+With a `SymbolDemand` the tables grow and shrink with the clients: the hub tells it when a symbol gains its
+first subscriber or loses its last, and it calls `retire` once a symbol no longer streams.
 """
 
 from __future__ import annotations
@@ -17,17 +19,27 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, is_usable_price, tick_from_update
+from ..model import (
+    Ingest,
+    PriceUpdate,
+    SourceStatus,
+    StaleChange,
+    SymbolRejected,
+    Tick,
+    is_usable_price,
+    tick_from_update,
+)
 from ..protocol import full as protocol
 from ..protocol import prototype as prototype_dialect
 from ..protocol.dialects import Dialect
-from ..protocol.full import CloseCode
+from ..protocol.full import CloseCode, ProtocolError, RequestId
 from .outbox import ClientOutbox, status_key
 from .slow_clients import SlowClientReaper
 
 if TYPE_CHECKING:
     from ..history.candles import Interval
     from ..history.live import LiveCandles
+    from .demand import SymbolDemand
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +81,12 @@ class Hub:
         reaper: SlowClientReaper,
         on_tick_sampled: Callable[[Tick], None] | None = None,
         candles: LiveCandles | None = None,
+        demand: SymbolDemand | None = None,
     ) -> None:
+        """`symbols` are the configured ones; with `demand`, any symbol it admits is served too."""
         self.symbols: tuple[str, ...] = tuple(symbols)
         self.candles = candles  # history: every published tick goes into its candles
+        self.demand = demand
         self._reaper = reaper
         self._client_buffer = client_buffer
         # Subscribers per symbol, one table per dialect: each table's fan-out shares one frame per tick.
@@ -117,6 +132,8 @@ class Hub:
             self.publish_tick(item)
         elif isinstance(item, StaleChange):
             self._set_stale(item)
+        elif isinstance(item, SymbolRejected):
+            self._reject_symbol(item)
         else:
             self._set_source_status(item)
 
@@ -192,6 +209,40 @@ class Hub:
             for outbox in prototype_subscribers:
                 outbox.offer(change.symbol, frame)
 
+    def _reject_symbol(self, rejection: SymbolRejected) -> None:
+        """The upstream refused a symbol: each subscriber gets `upstream_rejected` and loses the subscription."""
+        if rejection.symbol in self.symbols:
+            return  # a configured symbol stays; its source reports the trouble in its state
+        log.warning(
+            "event=upstream_rejected symbol=%s source=%s reason=%r",
+            rejection.symbol,
+            rejection.source,
+            rejection.reason,
+        )
+        error = protocol.upstream_rejected_error(rejection.symbol, rejection.reason)
+        key = status_key(rejection.symbol, "rejected")
+        for table in (self._subscribers, self._prototype_subscribers):
+            for outbox in table.get(rejection.symbol, ()):
+                outbox.remove_subscription(rejection.symbol)
+                outbox.discard_pending((rejection.symbol,))
+                frame = (
+                    prototype_dialect.encode_error(error) if outbox.dialect is Dialect.PROTOTYPE else error.to_frame()
+                )
+                outbox.offer(key, frame)
+            table.pop(rejection.symbol, None)
+        if self.demand is not None:
+            self.demand.rejected(rejection.symbol)
+        self.retire(rejection.symbol)
+
+    def retire(self, symbol: str) -> None:
+        """`symbol` no longer streams (demand dropped it): forget its tables and last price, unless configured."""
+        if symbol in self.symbols or self.subscriber_count(symbol):
+            return
+        for table in (self._subscribers, self._prototype_subscribers):
+            table.pop(symbol, None)
+        for cache in (self._latest, self._latest_frames, self._previous_prices, self._prototype_frames):
+            cache.pop(symbol, None)
+
     def _set_source_status(self, status: SourceStatus) -> None:
         self._sources[status.source] = status
         frame = protocol.encode_source_status(status)
@@ -243,6 +294,7 @@ class Hub:
             table = self._subscriber_table(outbox)
             for symbol in outbox.subscriptions:
                 table[symbol].pop(outbox, None)
+                self._lost_subscriber(symbol)
             outbox.close()
             self._reaper.forget(outbox)
             if self.candles is not None:
@@ -258,7 +310,11 @@ class Hub:
         for symbol in symbols:
             if not outbox.add_subscription(symbol):
                 continue
+            if symbol not in table:
+                self._subscribers[symbol], self._prototype_subscribers[symbol] = {}, {}
             table[symbol][outbox] = None
+            if self.demand is not None and self.subscriber_count(symbol) == 1:
+                self.demand.watch(symbol)
             tick = self._latest.get(symbol)
             if tick is not None:
                 outbox.offer(symbol, self._prototype_frame(tick) if prototype else self._latest_frames[symbol])
@@ -275,10 +331,26 @@ class Hub:
         for symbol in symbols:
             if outbox.remove_subscription(symbol):
                 table[symbol].pop(outbox, None)
+                self._lost_subscriber(symbol)
         outbox.discard_pending(symbols)
 
+    def _lost_subscriber(self, symbol: str) -> None:
+        if self.demand is not None and not self.subscriber_count(symbol):
+            self.demand.unwatch(symbol)
+
     def unknown(self, symbols: tuple[str, ...]) -> list[str]:
+        """The symbols no source lists (without demand: those not configured)."""
+        if self.demand is not None:
+            return self.demand.unknown(symbols)
         return [symbol for symbol in symbols if symbol not in self._subscribers]
+
+    def refusal(self, symbols: tuple[str, ...], request_id: RequestId) -> ProtocolError | None:
+        """Why a subscribe to `symbols` cannot be served now (unknown, or past the active-symbol cap), or None."""
+        if self.demand is not None:
+            return self.demand.refusal(symbols, request_id)
+        if unknown := self.unknown(symbols):
+            return protocol.unknown_symbols_error(unknown, request_id)
+        return None
 
     def count_conflated(self, skipped: int) -> None:
         """Ticks a session's writer skipped because a newer one of the same symbol superseded them."""

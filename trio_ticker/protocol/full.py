@@ -33,6 +33,8 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     INVALID_INTERVAL = "invalid_interval"
     CANDLES_UNAVAILABLE = "candles_unavailable"
+    SYMBOL_LIMIT = "symbol_limit"
+    UPSTREAM_REJECTED = "upstream_rejected"
 
 
 class CloseCode(enum.IntEnum):
@@ -236,6 +238,20 @@ def candles_unavailable_error(request_id: RequestId) -> ProtocolError:
     return ProtocolError(
         ErrorCode.CANDLES_UNAVAILABLE, "this server keeps no candles (TICKER_HISTORY=off)", request_id=request_id
     )
+
+
+def symbol_limit_error(symbols: list[str], limit: int, request_id: RequestId) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.SYMBOL_LIMIT,
+        f"the server streams at most {limit} symbols; {', '.join(symbols)} would exceed that",
+        request_id=request_id,
+        limit=limit,
+        symbols=symbols,
+    )
+
+
+def upstream_rejected_error(symbol: str, reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.UPSTREAM_REJECTED, f"the upstream refused {symbol}: {reason}"[:300], symbol=symbol)
 
 
 def _dumps(message: dict[str, Any]) -> str:

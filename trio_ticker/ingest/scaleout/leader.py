@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import trio
 
 from ...errors import leaves
-from ...model import Ingest, Tick
+from ...model import Ingest, SymbolRejected, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
 from ...sources.supervise import Supervisor
 from .store import OpenStore, ScaleOutStore, StoreUnavailable
@@ -126,7 +126,8 @@ class IngestLeader:
                         batch.append(receive.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                publishable = [entry for entry in batch if not isinstance(entry, Tick)]
+                # A refused on-demand symbol is not relayed: followers' clients keep waiting for its first price.
+                publishable = [entry for entry in batch if not isinstance(entry, Tick | SymbolRejected)]
                 with trio.fail_after(self._command_timeout):
                     accepted = await store.publish(token, publishable)
                 if not accepted:
