@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     max_query_length: int = Field(1024, ge=64, le=65_536)
     # On-demand symbols; see docs/configuration.md "Symbols on demand".
     symbol_linger: float = Field(60.0, ge=0, le=86_400)
-    max_active_symbols: int = Field(200, ge=1, le=100_000)
+    max_active_symbols: int = Field(1000, ge=1, le=100_000)
     finnhub_max_symbols: int = Field(50, ge=1, le=10_000)
     allowed_origins: OriginList = ()
     auth_tokens: TokenList = ()
