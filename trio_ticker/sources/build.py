@@ -71,6 +71,7 @@ def build_supervised_sources(
             http_timeout=settings.upstream_connect_timeout,
             retry=policy,
             jitter=jitter,
+            max_symbols=settings.finnhub_max_symbols,
         )
         sources.append(Supervisor(finnhub, stale_after=settings.finnhub_stale_after, policy=policy, jitter=jitter))
     return sources
