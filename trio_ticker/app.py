@@ -9,7 +9,7 @@ imports. The lifespan starts the root service once, in quart-trio's nursery, bef
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from .history.query import QueryError, parse_candle_query
 from .history.store import CandleStoreUnavailable
 from .ingest.local import LocalIngest
 from .logs import configure_logging
+from .model import Tick
 from .protocol import full as protocol
 from .protocol.full import ErrorCode, ProtocolError
 from .service import IngestRoute, TickerService
@@ -74,13 +75,15 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
     return assemble(settings or load_settings()).app
 
 
-def build_ingest(settings: Settings, hub: Hub, sources: tuple[Supervisor, ...]) -> IngestRoute:
+def build_ingest(
+    settings: Settings, sources: tuple[Supervisor, ...], latest_ticks: Callable[[], dict[str, Tick]]
+) -> IngestRoute:
     """The sources in this process, or (TICKER_REDIS_URL) the scale-out node that follows Redis and may lead."""
     if settings.redis_url is None:
         return LocalIngest(sources)
     from .ingest.scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
 
-    return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest)
+    return ScaleOutNode(settings, sources, latest_ticks=latest_ticks)
 
 
 def assemble(
@@ -99,21 +102,21 @@ def assemble(
     metrics = TickerMetrics()
     pacer = FlushPacer(settings.batch_flush_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)
-    hub: Hub  # built after the sources and the demand owner, which call back into it
-    ingest: IngestRoute
+    hub: Hub  # built after the sources, the ingest route and the demand owner, which call back into it
     # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
     history = build_history(settings, writing=lambda: ingest.leads())  # None with TICKER_HISTORY=off
     # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
     if sources is None:
         sources = build_supervised_sources(settings, latest_price=lambda symbol: hub.latest_price(symbol))
     supervised = tuple(sources)
+    ingest = build_ingest(settings, supervised, lambda: hub.all_latest())
     # Subscriptions drive upstream: the demand owner routes each symbol to the source its listing names.
     demand = SymbolDemand(
         directory or ConfiguredDirectory(settings),
         always_on=settings.symbols,
         linger=settings.symbol_linger,
         max_active=settings.max_active_symbols,
-        streams=supervised,
+        streams=ingest.symbol_streams(),
         on_retired=lambda symbol: hub.retire(symbol),
     )
     hub = Hub(
@@ -124,7 +127,6 @@ def assemble(
         candles=history.live if history is not None else None,
         demand=demand,
     )
-    ingest = build_ingest(settings, hub, supervised)
     service = TickerService(
         hub,
         ingest,

@@ -12,12 +12,13 @@ is the composition root's choice (app.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 import trio
 
-from .delivery.demand import SymbolDemand
+from .delivery.demand import SymbolDemand, SymbolStream
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.slow_clients import SlowClientReaper
@@ -37,6 +38,9 @@ class IngestRoute(Protocol):
         task_status: trio.TaskStatus[None] = ...,
     ) -> None:
         """Send into `updates` until cancelled; started once the hub has what it needs to serve."""
+
+    def symbol_streams(self) -> Sequence[SymbolStream]:
+        """Where on-demand symbols go: the local sources, or (scale-out) this worker's interest for the leader."""
 
     def health(self) -> dict[str, Any]:
         """Blocks of its own for /healthz (the Redis connection), by name; none for local ingest."""

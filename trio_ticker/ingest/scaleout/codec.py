@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
-from ...model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick, tick_from_update
+from ...model import Listing, Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick, tick_from_update
 
 Kind = Literal["tick", "stale", "status"]
 TICK: Kind = "tick"
@@ -147,3 +147,23 @@ def _json_list(text: str, what: str, *lengths: int) -> list[Any]:
         counts = " or ".join(map(str, lengths))
         raise EntryError(f"{what} must be a JSON array of {counts}, got {text!r}")
     return value
+
+
+def encode_listing(listing: Listing) -> str:
+    return orjson.dumps(dataclasses.asdict(listing)).decode()
+
+
+def decode_listing(body: str) -> Listing:
+    """A worker's listing back from the store; a malformed one raises `EntryError`."""
+    try:
+        fields = orjson.loads(body)
+        listing = Listing(**fields)
+    except (orjson.JSONDecodeError, TypeError) as error:
+        raise EntryError(f"bad listing {body[:80]!r}") from error
+    text = (listing.symbol, listing.source, listing.name, listing.base, listing.quote)
+    precision = listing.precision
+    if not all(isinstance(value, str) for value in text) or not (
+        precision is None or (isinstance(precision, int) and 0 <= precision <= 20)
+    ):
+        raise EntryError(f"bad listing {body[:80]!r}")
+    return listing
