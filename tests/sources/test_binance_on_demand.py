@@ -10,9 +10,13 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
 
+from tests.fakes.binance_rest import FakeBinanceRest
 from tests.fakes.binance_server import FakeBinance
 from tests.support.demand import DemandDelivery, ListedDirectory
 from tests.support.memory_transport import MemoryTransport
@@ -30,16 +34,27 @@ def listed(count: int) -> list[str]:
 
 @asynccontextmanager
 async def on_demand_binance(
-    fake: FakeBinance, directory_symbols: list[str], *, linger: float = 60.0, max_active: int = 2000
+    fake: FakeBinance,
+    directory_symbols: list[str],
+    *,
+    linger: float = 60.0,
+    max_active: int = 2000,
+    rest: FakeBinanceRest | None = None,
 ) -> AsyncIterator[tuple[trio.Nursery, DemandDelivery]]:
     async with trio.open_nursery() as nursery:
         await nursery.start(fake.serve)
+        rest_url = None
+        if rest is not None:
+            config = Config()
+            config.bind, config.accesslog = ["127.0.0.1:0"], None
+            rest_url = (await nursery.start(partial(serve, rest.rest_app(), config)))[0]
         feed = BinanceFeed(
             CONFIGURED,
             base_url=fake.url,
             open_socket=websocket_opener(connect_timeout=5.0),
             max_connection_age=3600,
             reply_timeout=5.0,
+            rest_url=rest_url,
         )
         delivery = DemandDelivery(
             [feed],
@@ -92,6 +107,18 @@ async def test_a_subscribe_adds_the_streams_live_and_the_snapshot_follows_the_fi
             await first_message(transport, lambda m: m.get("type") == "unsubscribed")
             assert delivery.demand.lingering() == {"DOGEUSDT"}
             assert "DOGEUSDT" in fake.subscribed_symbols()  # the linger keeps it upstream
+
+
+async def test_the_first_price_comes_from_the_rest_ticker_when_the_stream_is_slow() -> None:
+    fake = FakeBinance(interval=60.0)  # the stream's first event would come a minute later
+    rest = FakeBinanceRest(symbols=("DOGEUSDT",))
+    with trio.fail_after(WAIT):
+        async with on_demand_binance(fake, ["DOGEUSDT"], rest=rest) as (nursery, delivery):
+            transport, _ = await open_client(nursery, delivery)
+            await send(transport, "subscribe", ["DOGEUSDT"])
+            tick = await first_message(transport, lambda m: m.get("type") == "tick" and m["ticker"] == "DOGEUSDT")
+            assert 3420 <= tick["price"] < 3430  # the fake REST ticker's price, not the stream's
+            assert [query for _, query in rest.requests] == [{"symbol": "DOGEUSDT"}]  # configured ones: no call
 
 
 async def test_the_linger_ending_unsubscribes_upstream() -> None:

@@ -4,8 +4,9 @@ The feed spreads its symbols over connections of at most 1024 streams, opening a
 full. Each connection sends paced, batched SUBSCRIBE/UNSUBSCRIBE requests (under Binance's 5 messages
 a second) whenever its share changes, checks every reply, and feeds trades and tickers through
 `BinanceBook`. A refused batch is split until the refused symbol is found: an on-demand one is reported
-to its subscribers, a configured one fails the connection. A reconnect subscribes the current set; the
-feed rotates before Binance's 24 h cut-off, or on `serverShutdown`; the supervisor reconnects it.
+to its subscribers, a configured one fails the connection. A symbol added on demand gets its first price
+from the REST 24 h ticker (`binance_tickers`) unless the stream was quicker. A reconnect subscribes the
+current set; the feed rotates before Binance's 24 h cut-off, or on `serverShutdown`; the supervisor reconnects it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import httpx
 import trio
 
 from ..model import Listing
@@ -32,6 +34,7 @@ from .binance import (
     plan_subscriptions,
     stream_names,
 )
+from .binance_tickers import TickerClient
 from .ratelimit import SlidingWindowLimiter
 from .sockets import FeedSocket, OpenSocket, get_messages
 from .source import FeedOutput
@@ -66,7 +69,11 @@ class BinanceFeed:
         max_connection_age: float,
         reply_timeout: float = 10.0,
         symbols_per_connection: int = SYMBOLS_PER_CONNECTION,
+        rest_url: str | None = None,
+        rest_weight_per_minute: int = 1200,
+        http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """With `rest_url`, a symbol added on demand gets its first price from the REST 24 h ticker."""
         self._configured = frozenset(symbols)
         self._wanted: dict[str, Listing | None] = dict.fromkeys(symbols)
         self._url = base_url.rstrip("/") + "/stream"
@@ -76,6 +83,9 @@ class BinanceFeed:
         self._symbols_per_connection = symbols_per_connection
         self._book = BinanceBook()
         self._changed = trio.Event()
+        self._rest_url, self._rest_weight, self._http_transport = rest_url, rest_weight_per_minute, http_transport
+        self._unpriced: dict[str, None] = {}  # on-demand symbols subscribed, waiting for a first price
+        self._unpriced_added = trio.Event()
         self._next_id = 1
         self.error_replies = 0
 
@@ -106,6 +116,8 @@ class BinanceFeed:
         rotate_at = trio.current_time() + self._max_connection_age
         async with trio.open_nursery() as nursery:
             await self._place(connections, feed, nursery)
+            if self._rest_url is not None:
+                nursery.start_soon(self._fetch_first_prices, feed, self._rest_url)
             task_status.started()
             with trio.move_on_at(rotate_at):
                 while True:
@@ -135,6 +147,28 @@ class BinanceFeed:
             connection.wake()
         for connection in opened:
             await nursery.start(connection.run, feed, nursery.cancel_scope)
+
+    def subscribed(self, symbols: list[str]) -> None:
+        """Binance confirmed these symbols' streams: an on-demand one without a price yet asks the REST ticker."""
+        for symbol in symbols:
+            if symbol not in self._configured and symbol not in self._book.refreshed:
+                self._unpriced[symbol] = None
+                self._unpriced_added.set()
+
+    async def _fetch_first_prices(self, feed: FeedOutput, rest_url: str) -> None:
+        async with httpx.AsyncClient(timeout=self._reply_timeout, transport=self._http_transport) as client:
+            tickers = TickerClient(client, base_url=rest_url, weight_per_minute=self._rest_weight)
+            while True:
+                await self._unpriced_added.wait()
+                self._unpriced_added = trio.Event()
+                while self._unpriced:
+                    symbol = next(iter(self._unpriced))
+                    del self._unpriced[symbol]
+                    if symbol not in self._wanted or symbol in self._book.refreshed:
+                        continue  # dropped, or the stream was quicker: no weight spent
+                    ticker = await tickers.fetch(symbol)
+                    if ticker is not None and symbol in self._wanted:
+                        await feed.publish_or_mark_active(self._book.apply(ticker), symbol)
 
     def next_request_id(self) -> int:
         request_id, self._next_id = self._next_id, self._next_id + 1
@@ -227,6 +261,7 @@ class _StreamConnection:
         error = await self._request(socket, "SUBSCRIBE", streams)
         if error is None:
             self._subscribed |= set(streams)
+            self._owner.subscribed(sorted({symbol_of(stream) for stream in streams}))
             return
         symbols = sorted({symbol_of(stream) for stream in streams})
         if len(symbols) == 1:
