@@ -283,6 +283,7 @@ def assemble(
                     for name, status in hub.source_statuses().items()
                 },
                 "statistics": statistics_fields(statistics),
+                "symbols": statistics_fields(demand.statistics()),
                 **ingest.health(),
                 **({"history": history.health()} if history is not None else {}),
             }

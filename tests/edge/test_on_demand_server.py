@@ -49,5 +49,15 @@ async def test_a_listed_symbol_streams_on_demand_through_the_server() -> None:
                 await send(ws, {"action": "subscribe", "symbols": ["NOPEUSDT"], "id": 3})
                 unknown_reply = await receive(ws)
                 assert unknown_reply["code"] == "unknown_symbol" and unknown_reply["id"] == 3
+            while (health := (await client.get(f"http://{address}/healthz")).json())["symbols"]["watched"]:
+                await trio.sleep(0.02)  # the server has yet to see the socket close
+            assert health["symbols"] == {
+                "always_on": 2,
+                "watched": 0,
+                "lingering": 1,
+                "added": 1,
+                "dropped": 0,
+                "refused_limit": 1,
+            }
             assert assembly.hub.demand is not None
             assert assembly.hub.demand.active() == {"AAPL", "BTCUSDT", "DOGEUSDT"}
