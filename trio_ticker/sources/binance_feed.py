@@ -17,7 +17,6 @@ import logging
 import httpx
 import trio
 
-from ..model import Listing
 from .binance import (
     MAX_STREAMS_PER_CONNECTION,
     SOURCE_NAME,
@@ -38,6 +37,7 @@ from .binance_tickers import TickerClient
 from .ratelimit import SlidingWindowLimiter
 from .sockets import FeedSocket, OpenSocket, get_messages
 from .source import FeedOutput
+from .wanted import FollowsDemand, WantedSymbols
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def symbol_of(stream: str) -> str:
     return stream.partition("@")[0].upper()
 
 
-class BinanceFeed:
+class BinanceFeed(FollowsDemand):
     name = SOURCE_NAME
 
     def __init__(
@@ -74,15 +74,13 @@ class BinanceFeed:
         http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """With `rest_url`, a symbol added on demand gets its first price from the REST 24 h ticker."""
-        self._configured = frozenset(symbols)
-        self._wanted: dict[str, Listing | None] = dict.fromkeys(symbols)
+        self._wanted = WantedSymbols(symbols)
         self._url = base_url.rstrip("/") + "/stream"
         self._open_socket = open_socket
         self._max_connection_age = max_connection_age
         self._reply_timeout = reply_timeout
         self._symbols_per_connection = symbols_per_connection
         self._book = BinanceBook()
-        self._changed = trio.Event()
         self._rest_url, self._rest_weight, self._http_transport = rest_url, rest_weight_per_minute, http_transport
         self._unpriced: dict[str, None] = {}  # on-demand symbols subscribed, waiting for a first price
         self._unpriced_added = trio.Event()
@@ -91,20 +89,9 @@ class BinanceFeed:
 
     # -- what demand asks --------------------------------------------------------------------------------
 
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return tuple(self._wanted)
-
-    def stream_symbol(self, listing: Listing) -> None:
-        if listing.symbol not in self._wanted:
-            self._wanted[listing.symbol] = listing
-            self._changed.set()
-
-    def drop_symbol(self, symbol: str) -> None:
-        if symbol not in self._configured and self._wanted.pop(symbol, False) is not False:
-            self._book.opens.pop(symbol, None)
-            self._book.refreshed.discard(symbol)
-            self._changed.set()
+    def _forget(self, symbol: str) -> None:
+        self._book.opens.pop(symbol, None)
+        self._book.refreshed.discard(symbol)
 
     # -- the connections -----------------------------------------------------------------------------------
 
@@ -121,14 +108,13 @@ class BinanceFeed:
             task_status.started()
             with trio.move_on_at(rotate_at):
                 while True:
-                    await self._changed.wait()
+                    await self._wanted.wait_changed()
                     await self._place(connections, feed, nursery)
             log.info("event=binance_rotate age=%.0f", self._max_connection_age)
             nursery.cancel_scope.cancel()
 
     async def _place(self, connections: list[_StreamConnection], feed: FeedOutput, nursery: trio.Nursery) -> None:
         """Give every wanted symbol a connection (the first with room, else a new one) and drop the unwanted."""
-        self._changed = trio.Event()
         placed: set[str] = set()
         for connection in connections:
             connection.symbols &= self._wanted.keys()
@@ -151,7 +137,7 @@ class BinanceFeed:
     def subscribed(self, symbols: list[str]) -> None:
         """Binance confirmed these symbols' streams: an on-demand one without a price yet asks the REST ticker."""
         for symbol in symbols:
-            if symbol not in self._configured and symbol not in self._book.refreshed:
+            if symbol not in self._wanted.configured and symbol not in self._book.refreshed:
                 self._unpriced[symbol] = None
                 self._unpriced_added.set()
 
@@ -177,11 +163,9 @@ class BinanceFeed:
     async def refused(self, symbol: str, error: ErrorReply, feed: FeedOutput) -> None:
         """Binance refused `symbol`'s streams."""
         reason = f"{error.code} {error.message}".strip()[:200]
-        if symbol in self._configured:
+        if not self._wanted.drop(symbol):
             raise BinanceRequestError(f"SUBSCRIBE {symbol} failed: {reason}")
         log.warning("event=binance_symbol_refused symbol=%s reason=%r", symbol, reason)
-        self._wanted.pop(symbol, None)
-        self._changed.set()
         await feed.reject_symbol(symbol, reason)
 
     async def handle(self, frame: str | bytes, feed: FeedOutput) -> BinanceMessage | None:

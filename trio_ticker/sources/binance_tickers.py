@@ -15,14 +15,13 @@ import httpx
 import orjson
 import trio
 
-from ..history.binance_klines import USED_WEIGHT_HEADER, WEIGHT_LIMIT
+from ..history.binance_klines import weight_near_limit
 from .binance import BinanceDecodeError, Ticker, decode_message
 from .ratelimit import SlidingWindowLimiter
 
 log = logging.getLogger(__name__)
 
 TICKER_24HR_WEIGHT = 2  # request weight of one symbol's 24 h ticker
-USED_WEIGHT_PAUSE_SHARE = 0.9  # past this share of Binance's budget, wait for the next minute
 FALLBACK_RETRY_AFTER = 60.0
 
 
@@ -86,11 +85,7 @@ class TickerClient:
         return ticker
 
     def _watch_weight(self, response: httpx.Response) -> None:
-        try:
-            used = int(response.headers.get(USED_WEIGHT_HEADER, "0"))
-        except ValueError:
-            return
-        if used >= USED_WEIGHT_PAUSE_SHARE * WEIGHT_LIMIT:
+        if weight_near_limit(response.headers) is not None:
             self._limiter.pause_until(trio.current_time() + FALLBACK_RETRY_AFTER)
 
     def _failed(self, symbol: str, why: str) -> None:

@@ -17,7 +17,6 @@ import trio
 from pydantic import SecretStr
 
 from ..errors import redact_tokens
-from ..model import Listing
 from .finnhub import (
     SOURCE_NAME,
     ErrorMessage,
@@ -33,6 +32,7 @@ from .ratelimit import SlidingWindowLimiter
 from .retry import Backoff, Jitter, RetryPolicy
 from .sockets import FeedSocket, OpenSocket, get_messages
 from .source import FeedOutput, SourceUnauthorized, Verdict
+from .wanted import FollowsDemand, WantedSymbols
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ QUOTE_RETRY_CEILING = 300.0
 """Seconds: the longest wait before a symbol without a usable quote is asked again (each costs a REST call)."""
 
 
-class FinnhubFeed:
+class FinnhubFeed(FollowsDemand):
     name = SOURCE_NAME
 
     def __init__(
@@ -58,10 +58,8 @@ class FinnhubFeed:
         jitter: Jitter | None = None,
         max_symbols: int = 50,
     ) -> None:
-        self._configured = frozenset(symbols)
-        self._wanted: dict[str, Listing | None] = dict.fromkeys(symbols)
+        self._wanted = WantedSymbols(symbols)
         self._max_symbols = max_symbols
-        self._changed = trio.Event()
         separator = "&" if "?" in ws_url else "?"
         self._ws_url = f"{ws_url}{separator}token={api_key.get_secret_value()}"
         self._rest_url = rest_url
@@ -78,18 +76,9 @@ class FinnhubFeed:
         self._quote_trouble: dict[str, str] = {}  # symbol -> the last failure logged on this connection
         self.error_messages = 0
 
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return tuple(self._wanted)
-
-    def stream_symbol(self, listing: Listing) -> None:
-        if listing.symbol not in self._wanted:
-            self._wanted[listing.symbol] = listing
-            self._changed.set()
-
-    def drop_symbol(self, symbol: str) -> None:
-        if symbol not in self._configured and self._wanted.pop(symbol, False) is not False:
-            self._changed.set()
+    def _forget(self, symbol: str) -> None:
+        for known in (self._book.previous_close, self._book.last_ts, self._book.waiting):
+            known.pop(symbol, None)
 
     async def run_connection(
         self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -125,8 +114,7 @@ class FinnhubFeed:
         for symbol in symbols:
             if symbol in subscribed:
                 continue
-            if len(subscribed) >= self._max_symbols and symbol not in self._configured:
-                self._wanted.pop(symbol, None)
+            if len(subscribed) >= self._max_symbols and self._wanted.drop(symbol):
                 await feed.reject_symbol(symbol, f"the Finnhub plan streams at most {self._max_symbols} symbols")
                 continue
             await socket.send_message(encode_subscribe(symbol))
@@ -138,13 +126,10 @@ class FinnhubFeed:
     ) -> None:
         """Bring the open connection's subscriptions in line with demand; each new symbol gets its quote."""
         while True:
-            await self._changed.wait()
-            self._changed = trio.Event()
+            await self._wanted.wait_changed()
             for symbol in subscribed - self._wanted.keys():
                 await socket.send_message(encode_unsubscribe(symbol))
                 subscribed.discard(symbol)
-                for known in (self._book.previous_close, self._book.last_ts, self._book.waiting):
-                    known.pop(symbol, None)
             added = tuple(symbol for symbol in self._wanted if symbol not in subscribed)
             await self._subscribe(socket, feed, added, subscribed)
             fresh = tuple(symbol for symbol in added if symbol in subscribed)
