@@ -165,6 +165,7 @@ class BinanceFeed(FollowsDemand):
         reason = f"{error.code} {error.message}".strip()[:200]
         if not self._wanted.drop(symbol):
             raise BinanceRequestError(f"SUBSCRIBE {symbol} failed: {reason}")
+        self._forget(symbol)
         log.warning("event=binance_symbol_refused symbol=%s reason=%r", symbol, reason)
         await feed.reject_symbol(symbol, reason)
 
