@@ -21,6 +21,7 @@ from tests.fakes.binance_server import FakeBinance
 from tests.support.demand import DemandDelivery, ListedDirectory
 from tests.support.memory_transport import MemoryTransport
 from trio_ticker.delivery.outbox import ClientOutbox
+from trio_ticker.protocol.dialects import Dialect
 from trio_ticker.sources.binance_feed import BinanceFeed
 from trio_ticker.sources.sockets import websocket_opener
 
@@ -151,6 +152,19 @@ async def test_a_symbol_the_upstream_refuses_gets_upstream_rejected_and_leaves_d
             assert "GONEUSDT" not in outbox.subscriptions and "GONEUSDT" not in watcher_outbox.subscriptions
             assert delivery.demand.active() == {*CONFIGURED, "DOGEUSDT", "SOLUSDT"}
             assert delivery.hub.subscriber_count("GONEUSDT") == 0
+
+
+async def test_a_prototype_dialect_subscriber_of_a_refused_symbol_gets_its_error_object() -> None:
+    fake = FakeBinance(interval=0.2, listed=set(CONFIGURED))
+    with trio.fail_after(WAIT):
+        async with on_demand_binance(fake, ["GONEUSDT"]) as (nursery, delivery):
+            transport = MemoryTransport(client_window=10_000)
+            session = delivery.session(transport, peer="test", dialect=Dialect.PROTOTYPE)
+            outbox: ClientOutbox = await nursery.start(session.run)
+            await send(transport, "subscribe", ["GONEUSDT"])
+            error = await first_message(transport, lambda m: "error" in m)
+            assert error["code"] == "upstream_rejected" and "GONEUSDT" in error["error"]
+            assert dict(outbox.subscriptions) == {}
 
 
 async def test_an_unlisted_symbol_gets_unknown_symbol_with_no_upstream_traffic() -> None:
