@@ -109,7 +109,7 @@ class FakeStore:
                 redis.latest[key] = f"{seq}:{body}"
                 redis.stale.pop(key, None)
                 fields["seq"] = str(seq)
-            else:
+            elif kind != "rejected":  # a refusal is in the stream only
                 (redis.stale if kind == "stale" else redis.sources)[key] = body
             redis.stream.append((f"{len(redis.stream) + 1}-0", fields))
         redis.appended.set()

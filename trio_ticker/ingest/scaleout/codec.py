@@ -14,13 +14,24 @@ from typing import Any, Literal
 
 import orjson
 
-from ...model import Listing, Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick, tick_from_update
+from ...model import (
+    Listing,
+    Mode,
+    PriceUpdate,
+    SourceState,
+    SourceStatus,
+    StaleChange,
+    SymbolRejected,
+    Tick,
+    tick_from_update,
+)
 
-Kind = Literal["tick", "stale", "status"]
+Kind = Literal["tick", "stale", "status", "rejected"]
 TICK: Kind = "tick"
 STALE: Kind = "stale"
 STATUS: Kind = "status"
-Publishable = PriceUpdate | StaleChange | SourceStatus
+REJECTED: Kind = "rejected"  # an upstream refused an on-demand symbol: in the stream only, never in a snapshot
+Publishable = PriceUpdate | StaleChange | SourceStatus | SymbolRejected
 
 
 class EntryError(ValueError):
@@ -45,12 +56,14 @@ def encode_item(item: Publishable) -> tuple[Kind, str, bytes]:
         return TICK, item.symbol, orjson.dumps(body)
     if isinstance(item, StaleChange):
         return STALE, item.symbol, orjson.dumps([item.stale, item.ts])
+    if isinstance(item, SymbolRejected):
+        return REJECTED, item.symbol, orjson.dumps([item.source, item.reason])
     fields = dataclasses.asdict(item)
     fields["state"] = item.state.value
     return STATUS, item.source, orjson.dumps(fields)
 
 
-def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus:
+def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus | SymbolRejected:
     """One stream entry (`kind`, `key`, `body`, and `seq` for ticks) back into an ingest item."""
     kind, key, body = (_field(fields, name) for name in ("kind", "key", "body"))
     if kind == TICK:
@@ -62,6 +75,11 @@ def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus
         return StaleChange(key, stale, ts)
     if kind == STATUS:
         return decode_status(body)
+    if kind == REJECTED:
+        source, reason = _json_list(body, "rejected body", 2)
+        if not isinstance(source, str) or not isinstance(reason, str):
+            raise EntryError(f"rejected body for {key} must be [str, str], got {body!r}")
+        return SymbolRejected(key, source, reason)
     raise EntryError(f"unknown entry kind {kind!r}")
 
 

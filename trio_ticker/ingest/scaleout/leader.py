@@ -142,10 +142,8 @@ class IngestLeader:
                         break
                 for entry in batch:
                     if isinstance(entry, SymbolRejected):
-                        log.warning("event=upstream_rejected symbol=%s reason=%r", entry.symbol, entry.reason)
-                        self.interest.refused(entry.symbol)
-                # A refusal is not relayed: the workers' clients of that symbol see no first price.
-                publishable = [entry for entry in batch if not isinstance(entry, Tick | SymbolRejected)]
+                        self.interest.refused(entry.symbol)  # and every worker's clients of it are told
+                publishable = [entry for entry in batch if not isinstance(entry, Tick)]
                 with trio.fail_after(self._command_timeout):
                     accepted = await store.publish(token, publishable)
                 if not accepted:

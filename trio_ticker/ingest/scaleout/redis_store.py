@@ -51,7 +51,7 @@ for i = 3, #ARGV, 3 do
     redis.call('HDEL', KEYS[4], key)
     redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[2], '*', 'kind', kind, 'key', key, 'seq', seq, 'body', body)
   else
-    redis.call('HSET', kind == 'stale' and KEYS[4] or KEYS[5], key, body)
+    if kind ~= 'rejected' then redis.call('HSET', kind == 'stale' and KEYS[4] or KEYS[5], key, body) end
     redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[2], '*', 'kind', kind, 'key', key, 'body', body)
   end
 end
