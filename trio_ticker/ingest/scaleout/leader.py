@@ -98,7 +98,7 @@ class IngestLeader:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._keep_lease, store, token)
                 nursery.start_soon(self._publish, store, token, receive)
-                nursery.start_soon(self._follow_interest)
+                nursery.start_soon(self._follow_interest, store)
                 async with send:
                     for source in self._sources:
                         await nursery.start(source.run, send.clone())
@@ -124,21 +124,12 @@ class IngestLeader:
             if not renewed:
                 raise LeadershipLost("lease taken over")
 
-    async def _follow_interest(self) -> None:
-        """On a connection of its own: a slow or failed read only delays on-demand symbols, it never touches
-        the lease's connection (a command cut short leaves a connection unusable) nor deposes the leader."""
-        poll = min(INTEREST_POLL, self.lease / 3)
+    async def _follow_interest(self, store: ScaleOutStore) -> None:
+        """A slow read only delays on-demand symbols until the next one: it is no reason to step down."""
         while True:
-            try:
-                async with self._open_store() as store:
-                    while True:
-                        with trio.fail_after(self._command_timeout):
-                            wanted = await store.read_interest()
-                        self.interest.apply(wanted)
-                        await trio.sleep(poll)
-            except* (StoreUnavailable, trio.TooSlowError) as group:
-                log.warning("event=interest_read_failed error=%r", leaves(group)[0])
-            await trio.sleep(poll)
+            with trio.move_on_after(self._command_timeout):
+                self.interest.apply(await store.read_interest())
+            await trio.sleep(min(INTEREST_POLL, self.lease / 3))
 
     async def _publish(self, store: ScaleOutStore, token: int, receive: trio.MemoryReceiveChannel[Ingest]) -> None:
         async with receive:
