@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     max_symbols_per_message: int = Field(50, ge=1, le=10_000)
     max_connections: int = Field(10_000, ge=1, le=1_000_000)
     max_query_length: int = Field(1024, ge=64, le=65_536)
+    # On-demand symbols; see docs/configuration.md "Symbols on demand".
+    symbol_linger: float = Field(60.0, ge=0, le=86_400)
+    max_active_symbols: int = Field(1000, ge=1, le=100_000)
+    finnhub_max_symbols: int = Field(50, ge=1, le=10_000)
     allowed_origins: OriginList = ()
     auth_tokens: TokenList = ()
 
@@ -353,6 +357,11 @@ class Settings(BaseSettings):
             raise ValueError("TICKER_ADMIN_BIND must differ from TICKER_HOST:TICKER_PORT, the public bind")
         if self.search_default_limit > self.search_max_limit:
             raise ValueError("TICKER_SEARCH_DEFAULT_LIMIT must be at most TICKER_SEARCH_MAX_LIMIT")
+        if len(self.symbols) > self.max_active_symbols:
+            raise ValueError(
+                f"TICKER_MAX_ACTIVE_SYMBOLS ({self.max_active_symbols}) is below the number of configured "
+                f"symbols ({len(self.symbols)})"
+            )
         if self.default_symbol not in self.symbols:
             raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
         return self

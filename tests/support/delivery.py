@@ -8,6 +8,7 @@ from typing import Any
 
 import trio
 
+from trio_ticker.delivery.demand import SymbolDemand
 from trio_ticker.delivery.hub import Hub
 from trio_ticker.delivery.pacing import FlushPacer
 from trio_ticker.delivery.recovery import RecoveryLimits
@@ -29,11 +30,18 @@ class Delivery:
         candles: LiveCandles | None = None,
         epoch: str = "",
         recovery: RecoveryLimits | None = None,
+        demand: SymbolDemand | None = None,
     ) -> None:
         self.pacer = FlushPacer(batch_flush_interval)
         self.reaper = SlowClientReaper(slow_client_timeout)
         self.hub = Hub(
-            symbols, client_buffer=client_buffer, reaper=self.reaper, candles=candles, epoch=epoch, recovery=recovery
+            symbols,
+            client_buffer=client_buffer,
+            reaper=self.reaper,
+            candles=candles,
+            epoch=epoch,
+            recovery=recovery,
+            demand=demand,
         )
 
     def session(self, transport: ClientTransport, **options: Any) -> ClientSession:

@@ -5,6 +5,8 @@ it once (and once in the prototypes' dialect while that has subscribers), and of
 each subscriber's outbox without ever waiting. A symbol nobody subscribes to costs a dict lookup per dialect.
 The slow-client reaper it is built with watches the outboxes that fall behind and calls back `evict_slow_client`.
 It names its numbering with an epoch and keeps the recent frames a reconnecting client may ask to be replayed.
+With a `SymbolDemand` the tables grow and shrink with the clients: the hub tells it when a symbol gains its
+first subscriber or loses its last, and it calls `retire` once a symbol no longer streams.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..model import Ingest, PriceUpdate, SourceStatus, StaleChange, Tick, is_usable_price, tick_from_update
+from ..model import (
+    Ingest,
+    PriceUpdate,
+    SourceStatus,
+    StaleChange,
+    SymbolRejected,
+    Tick,
+    is_usable_price,
+    tick_from_update,
+)
 from ..protocol import full as protocol
 from ..protocol import prototype as prototype_dialect
 from ..protocol.dialects import Dialect
-from ..protocol.full import CloseCode
+from ..protocol.full import CloseCode, ProtocolError, RequestId
 from .outbox import ClientOutbox, status_key
 from .recovery import RecoveryHistory, RecoveryLimits
 from .slow_clients import SlowClientReaper
@@ -30,6 +41,7 @@ from .slow_clients import SlowClientReaper
 if TYPE_CHECKING:
     from ..history.candles import Interval
     from ..history.live import LiveCandles
+    from .demand import SymbolDemand
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +61,7 @@ class HubStatistics:
     evicted: int
     unknown_symbol_updates: int  # dropped: a symbol this hub does not serve
     unusable_prices: int  # dropped: a price or reference outside the model's price range
-    unreserved_seqs: int  # dropped: the persisted numbering had not stored the seq it would get
+    unreserved_seqs: int  # held: the persisted numbering had not stored the seq it would get (the latest retried)
 
 
 @dataclass(slots=True)
@@ -77,8 +89,10 @@ class Hub:
         recovery: RecoveryLimits | None = None,
         first_seq: Callable[[str], int] | None = None,
         may_number: Callable[[str, int], bool] | None = None,
+        demand: SymbolDemand | None = None,
     ) -> None:
-        """`epoch` names the numbering (docs/protocol.md, "Recovery"); `recovery` bounds the replay history.
+        """`symbols` are the configured ones; with `demand`, any symbol it admits is served too.
+        `epoch` names the numbering (docs/protocol.md, "Recovery"); `recovery` bounds the replay history.
         A persisted numbering (history/numbering.py) gives the seq a symbol's first tick gets (`first_seq`,
         else 1) and says whether a seq may be given (`may_number`: it was stored as reserved)."""
         self.symbols: tuple[str, ...] = tuple(symbols)
@@ -88,6 +102,7 @@ class Hub:
         self._recovery = RecoveryHistory(self.symbols, recovery or RecoveryLimits(0, 0.0))
         self._recording = self._recovery.limits.max_ticks > 0
         self.candles = candles  # history: every published tick goes into its candles
+        self.demand = demand
         self._reaper = reaper
         self._client_buffer = client_buffer
         # Subscribers per symbol, one table per dialect: each table's fan-out shares one frame per tick.
@@ -104,6 +119,7 @@ class Hub:
         self._no_clients = trio.Event()
         self._no_clients.set()
         self._on_tick_sampled = on_tick_sampled
+        self._unnumbered: dict[str, PriceUpdate] = {}  # per symbol: the latest update refused a seq, retried
 
     # -- ingest -----------------------------------------------------------------------------------
 
@@ -127,12 +143,16 @@ class Hub:
                         break
 
     def ingest(self, item: Ingest) -> None:
+        if self._unnumbered:
+            self._publish_unnumbered()
         if isinstance(item, PriceUpdate):
             self.publish(item)
         elif isinstance(item, Tick):
             self.publish_tick(item)
         elif isinstance(item, StaleChange):
             self._set_stale(item)
+        elif isinstance(item, SymbolRejected):
+            self._reject_symbol(item)
         else:
             self._set_source_status(item)
 
@@ -152,8 +172,15 @@ class Hub:
         may_number = self._may_number
         if may_number is not None and update.symbol in self._subscribers and not may_number(update.symbol, seq):
             self._counters.unreserved_seqs += 1
+            self._unnumbered[update.symbol] = update  # its latest waits, tried again with the next ingest item
             return None
         return self.publish_tick(tick_from_update(update, seq=seq))
+
+    def _publish_unnumbered(self) -> None:
+        """Updates that waited for their seqs to be stored (a symbol just streamed on demand), oldest first."""
+        waiting, self._unnumbered = self._unnumbered, {}
+        for update in waiting.values():
+            self.publish(update)
 
     def publish_tick(self, tick: Tick) -> Tick | None:
         """Store, encode once per dialect in use, and fan out a numbered tick (scale-out feeds ticks Redis numbered).
@@ -215,6 +242,41 @@ class Hub:
             for outbox in prototype_subscribers:
                 outbox.offer(change.symbol, frame)
 
+    def _reject_symbol(self, rejection: SymbolRejected) -> None:
+        """The upstream refused a symbol: each subscriber gets `upstream_rejected` and loses the subscription."""
+        if rejection.symbol in self.symbols:
+            return  # a configured symbol stays; its source reports the trouble in its state
+        log.warning(
+            "event=upstream_rejected symbol=%s source=%s reason=%r",
+            rejection.symbol,
+            rejection.source,
+            rejection.reason,
+        )
+        error = protocol.upstream_rejected_error(rejection.symbol, rejection.reason)
+        key = status_key(rejection.symbol, "rejected")
+        for table in (self._subscribers, self._prototype_subscribers):
+            for outbox in table.get(rejection.symbol, ()):
+                outbox.remove_subscription(rejection.symbol)
+                outbox.discard_pending((rejection.symbol,))
+                frame = (
+                    prototype_dialect.encode_error(error) if outbox.dialect is Dialect.PROTOTYPE else error.to_frame()
+                )
+                outbox.offer(key, frame)
+            table.pop(rejection.symbol, None)
+        if self.demand is not None:
+            self.demand.rejected(rejection.symbol)
+        self.retire(rejection.symbol)
+
+    def retire(self, symbol: str) -> None:
+        """`symbol` no longer streams (demand dropped it): forget its tables and last price, unless configured."""
+        if symbol in self.symbols or self.subscriber_count(symbol):
+            return
+        for table in (self._subscribers, self._prototype_subscribers):
+            table.pop(symbol, None)
+        for cache in (self._latest, self._latest_frames, self._previous_prices, self._prototype_frames):
+            cache.pop(symbol, None)
+        self._recovery.forget(symbol)
+
     def _set_source_status(self, status: SourceStatus) -> None:
         self._sources[status.source] = status
         frame = protocol.encode_source_status(status)
@@ -266,6 +328,7 @@ class Hub:
             table = self._subscriber_table(outbox)
             for symbol in outbox.subscriptions:
                 table[symbol].pop(outbox, None)
+                self._lost_subscriber(symbol)
             outbox.close()
             self._reaper.forget(outbox)
             if self.candles is not None:
@@ -294,7 +357,11 @@ class Hub:
         for symbol in symbols:
             if not outbox.add_subscription(symbol):
                 continue
+            if symbol not in table:
+                self._subscribers[symbol], self._prototype_subscribers[symbol] = {}, {}
             table[symbol][outbox] = None
+            if self.demand is not None and self.subscriber_count(symbol) == 1:
+                self.demand.watch(symbol)
             tick = self._latest.get(symbol)
             if prototype:
                 if tick is not None:
@@ -343,10 +410,26 @@ class Hub:
         for symbol in symbols:
             if outbox.remove_subscription(symbol):
                 table[symbol].pop(outbox, None)
+                self._lost_subscriber(symbol)
         outbox.discard_pending(symbols)
 
+    def _lost_subscriber(self, symbol: str) -> None:
+        if self.demand is not None and not self.subscriber_count(symbol):
+            self.demand.unwatch(symbol)
+
     def unknown(self, symbols: tuple[str, ...]) -> list[str]:
+        """The symbols no source lists (without demand: those not configured)."""
+        if self.demand is not None:
+            return self.demand.unknown(symbols)
         return [symbol for symbol in symbols if symbol not in self._subscribers]
+
+    def refusal(self, symbols: tuple[str, ...], request_id: RequestId) -> ProtocolError | None:
+        """Why a subscribe to `symbols` cannot be served now (unknown, or past the active-symbol cap), or None."""
+        if self.demand is not None:
+            return self.demand.refusal(symbols, request_id)
+        if unknown := self.unknown(symbols):
+            return protocol.unknown_symbols_error(unknown, request_id)
+        return None
 
     def count_conflated(self, skipped: int) -> None:
         """Ticks a session's writer skipped because a newer one of the same symbol superseded them."""

@@ -26,7 +26,14 @@ class RecoveryHistory:
         }
 
     def record(self, symbol: str, seq: int, frame: str, now: float) -> None:
-        self._ticks[symbol].append((now, seq, frame))
+        ticks = self._ticks.get(symbol)
+        if ticks is None:  # a symbol streamed on demand: kept while it streams
+            ticks = self._ticks[symbol] = deque(maxlen=self.limits.max_ticks or 1)
+        ticks.append((now, seq, frame))
+
+    def forget(self, symbol: str) -> None:
+        """`symbol` no longer streams: its ticks go (a later stream of it is replayed from its own ticks only)."""
+        self._ticks.pop(symbol, None)
 
     def clear(self) -> None:
         """Forget everything (the numbering restarted: no seq kept is comparable with a new one)."""
@@ -42,7 +49,9 @@ class RecoveryHistory:
             return None
         if since == latest_seq:
             return []
-        ticks = self._ticks[symbol]
+        ticks = self._ticks.get(symbol)
+        if ticks is None:
+            return None
         cutoff = now - self.limits.window
         while ticks and ticks[0][0] < cutoff:
             ticks.popleft()

@@ -173,8 +173,8 @@ class ClientSession:
         acks = self._dialect is Dialect.FULL  # the prototypes' dialect sends price objects and errors only
         match command:
             case Subscribe(symbols, request_id, candles, since, epoch):
-                if unknown := hub.unknown(symbols):
-                    raise protocol.unknown_symbols_error(unknown, request_id)
+                if refusal := hub.refusal(symbols, request_id):
+                    raise refusal
                 if candles is not None and hub.candles is None:
                     raise protocol.candles_unavailable_error(request_id)
                 replaced = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)

@@ -53,10 +53,10 @@ class PersistedNumbering:
 
     def __init__(self, open_store: OpenNumberingStore, symbols: tuple[str, ...], *, block: int = SEQ_BLOCK) -> None:
         self._open_store = open_store
-        self._symbols = symbols
+        self._symbols = dict.fromkeys(symbols)  # the configured ones, then each symbol streamed on demand
         self._block = block
         self.epoch = ""
-        self._starts: dict[str, int] = {}  # per symbol: the seq after the last one stored at load
+        self._starts: dict[str, int] = {}  # per symbol (every one stored, and the configured): the ceiling at load
         self._reserved: dict[str, int] = {}  # per symbol: the highest seq stored as reserved
         self._last: dict[str, int] = {}  # per symbol: the last seq the hub gave
         self._wanted = trio.Event()
@@ -64,16 +64,19 @@ class PersistedNumbering:
         self.refused = 0
 
     def first_seq(self, symbol: str) -> int:
-        return self._starts.get(symbol, 0) + 1
+        return self._used(symbol) + 1
 
     def may_number(self, symbol: str, seq: int) -> bool:
         if not self._persisted:
             return True  # a fresh epoch nothing was stored for: no restart can reuse its seqs
         reserved = self._reserved.get(symbol, 0)
         if seq > reserved:
-            self.refused += 1
-            if self.refused == 1:
-                log.warning("event=seq_not_reserved symbol=%s seq=%d further=counted_only", symbol, seq)
+            if symbol not in self._symbols:  # streamed on demand: its first block is stored now, the update waits
+                self._symbols[symbol] = None
+            else:
+                self.refused += 1
+                if self.refused == 1:
+                    log.warning("event=seq_not_reserved symbol=%s seq=%d further=counted_only", symbol, seq)
             self._wanted.set()
             return False
         self._last[symbol] = seq
@@ -89,7 +92,7 @@ class PersistedNumbering:
                 stored = await store.load()
                 self.epoch = stored.epoch if stored is not None else secrets.token_hex(8)
                 ceilings = dict(stored.ceilings) if stored is not None else {}
-                self._starts = {symbol: ceilings.get(symbol, 0) for symbol in self._symbols}
+                self._starts = dict.fromkeys(self._symbols, 0) | ceilings
                 await self._reserve(store)
                 self._persisted = True
                 log.info("event=numbering_loaded epoch=%s continued=%s", self.epoch, stored is not None)
@@ -121,13 +124,14 @@ class PersistedNumbering:
         reserved = {
             symbol: max(self._reserved.get(symbol, 0), self._used(symbol) + self._block) for symbol in self._symbols
         }
-        await store.save(StoredNumbering(self.epoch, reserved))
+        # Symbols not streaming now keep their ceilings, so a later stream of one continues its numbering.
+        await store.save(StoredNumbering(self.epoch, self._given() | reserved))
         self._reserved = reserved
 
     async def _save_last(self, store: NumberingStore) -> None:
         """A clean stop: what was given is all there is, so the next start continues right after it."""
         self._persisted, self._reserved = True, {}  # from now on no seq is given (the hub may run one more step)
-        last = {symbol: self._used(symbol) for symbol in self._symbols}
+        last = self._given()
         with trio.CancelScope(shield=True), trio.move_on_after(SAVE_AT_STOP_TIMEOUT):
             try:
                 await store.save(StoredNumbering(self.epoch, last))
@@ -135,4 +139,8 @@ class PersistedNumbering:
                 log.warning("event=numbering_not_saved error=%s", error)
 
     def _used(self, symbol: str) -> int:
-        return self._last.get(symbol, self._starts[symbol])
+        return self._last.get(symbol, self._starts.get(symbol, 0))
+
+    def _given(self) -> dict[str, int]:
+        """Per symbol ever stored or numbered: the last seq given (or stored at load)."""
+        return {symbol: self._used(symbol) for symbol in self._starts | self._last}

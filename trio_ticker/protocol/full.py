@@ -38,6 +38,8 @@ class ErrorCode(enum.StrEnum):
     CANDLES_UNAVAILABLE = "candles_unavailable"
     INVALID_QUERY = "invalid_query"
     INVALID_SINCE = "invalid_since"
+    SYMBOL_LIMIT = "symbol_limit"
+    UPSTREAM_REJECTED = "upstream_rejected"
 
 
 class CloseCode(enum.IntEnum):
@@ -334,6 +336,20 @@ def candles_unavailable_error(request_id: RequestId) -> ProtocolError:
     return ProtocolError(
         ErrorCode.CANDLES_UNAVAILABLE, "this server keeps no candles (TICKER_HISTORY=off)", request_id=request_id
     )
+
+
+def symbol_limit_error(symbols: list[str], limit: int, request_id: RequestId) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.SYMBOL_LIMIT,
+        f"the server streams at most {limit} symbols; {', '.join(symbols)} would exceed that",
+        request_id=request_id,
+        limit=limit,
+        symbols=symbols,
+    )
+
+
+def upstream_rejected_error(symbol: str, reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.UPSTREAM_REJECTED, f"the upstream refused {symbol}: {reason}"[:300], symbol=symbol)
 
 
 def _dumps(message: dict[str, Any]) -> str:
