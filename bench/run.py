@@ -342,7 +342,7 @@ def churn_summary(r: dict[str, object]) -> str:
 
 
 CLOSED_LINE = re.compile(
-    r"^ts=(?P<ts>\S+ \S+) .*event=client_closed client=\d+ peer=127\.0\.0\.1:(?P<port>\d+) code=(?P<code>\S+)", re.M
+    r"^ts=(?P<ts>\S+ \S+) .*event=client_closed client=\d+ peer=127\.0\.0\.1:(?P<port>\d+) .*?code=(?P<code>\S+)", re.M
 )
 
 

@@ -189,7 +189,7 @@ async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_ne
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = Server(auth_tokens=f"another-token-abcdefgh,{TOKEN}")
-    caplog.set_level("INFO", logger="trio_ticker")
+    caplog.set_level("DEBUG", logger="trio_ticker")  # every line the server can write, the DEBUG ones too
     logging.getLogger("trio_ticker").addHandler(caplog.handler)
     try:
         async with serve_app(server.app, server.settings) as address:
