@@ -76,6 +76,7 @@ STANDARD_CASES = [
     Case("ticker idle 10000 deflate", "ticker", 10_000, 0.1, idle=True, deflate=True),
     # A reconnect storm (every browser after a restart or a network blip) while 1 000 clients stream at 2 ticks/s.
     Case("ticker storm 5000 +1000 streaming", "ticker", 1000, 2, storm=5000),
+    Case("ticker storm 2000 +1000 streaming", "ticker", 1000, 2, storm=2000),
     # Churn: what the server holds (sockets, memory) after 3 rounds of 5 000 connect / subscribe / leave cycles.
     Case("ticker churn 5000 x3", "ticker", 0, 2, churn=5000),
 ]
