@@ -458,7 +458,9 @@ def storm_summary(r: dict[str, object]) -> str:
         f"attempt began {cell(storm['started_ms']['max'])} ms in); "  # type: ignore[index]
         f"open ms p50 {cell(opened_ms['p50'])} / p99 {cell(opened_ms['p99'])} / max {cell(opened_ms['max'])}, "
         f"subscribed ms p99 {cell(subscribed_ms['p99'])} / max {cell(subscribed_ms['max'])}; "
-        f"readers' p99 {cell(latency['p99'])} ms, max {cell(latency['max'])} ms during it"
+        f"readers' p99 {cell(latency['p99'])} ms, max {cell(latency['max'])} ms during it; "
+        # On a shared machine the server may get a fraction of a core: what it was given says how far to read the times.
+        f"server CPU {float(r['server_cpu_seconds']):.1f} s in the {float(r['window_seconds']):.0f} s window"  # type: ignore[arg-type]
     )
 
 
