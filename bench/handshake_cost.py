@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from run import reference_loop_ms  # bench/run.py: the machine's speed at the time
+from run import ONE_SYMBOL_ON_PORT_0, reference_loop_ms, wait_for_serving  # bench/run.py
 
 from trio_ticker.protocol.dialects import FULL_PROTOCOL_V1
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-START_TIMEOUT = 30.0
 PHASE_TIMEOUT = 120.0
 SUBSCRIBE = b'{"action":"subscribe","symbols":["BTCUSDT"]}'
 MASK = b"\x01\x02\x03\x04"  # clients must mask; any key will do
@@ -171,12 +170,7 @@ class Server:
         self.report = self.workdir / "report.json"
         env = dict(
             os.environ,
-            TICKER_HOST="127.0.0.1",
-            TICKER_PORT="0",
-            TICKER_STOCK_SYMBOLS="",
-            TICKER_CRYPTO_SYMBOLS="BTCUSDT",
-            TICKER_DEFAULT_SYMBOL="BTCUSDT",
-            TICKER_LOG_LEVEL="INFO",
+            **ONE_SYMBOL_ON_PORT_0,
             DEMO_MODE="true",
             TICKER_DEMO_INTERVAL="60",  # the handshakes alone: almost no tick goes out while they are measured
             TICKER_DATA_DIR=str(self.workdir / "data"),
@@ -189,19 +183,12 @@ class Server:
                 [sys.executable, str(Path(__file__).resolve()), "--serve", str(self.report), "--server", args.server],
                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        self.address = self._wait_for_address()
-
-    def _wait_for_address(self) -> tuple[str, int]:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            match = re.search(r"event=serving urls=http://([\d.]+):(\d+)", self.log_path.read_text())
-            if match:
-                return match.group(1), int(match.group(2))
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("server did not start")
+        try:
+            host, port = wait_for_serving(self.process, self.log_path).removeprefix("http://").rsplit(":", 1)
+        except RuntimeError:
+            self.stop()
+            raise
+        self.address = host, int(port)
 
     def read_report(self) -> dict[str, Any]:
         deadline = time.monotonic() + PHASE_TIMEOUT

@@ -93,6 +93,17 @@ QUICK_CASES = [
 ]
 
 
+ONE_SYMBOL_ON_PORT_0 = {
+    "TICKER_HOST": "127.0.0.1",
+    "TICKER_PORT": "0",
+    "TICKER_STOCK_SYMBOLS": "",
+    "TICKER_CRYPTO_SYMBOLS": "BTCUSDT",
+    "TICKER_DEFAULT_SYMBOL": "BTCUSDT",
+    "TICKER_LOG_LEVEL": "INFO",
+}
+"""The bench's trio_ticker settings: BTCUSDT alone, on a free port of 127.0.0.1."""
+
+
 def server_command(
     case: Case, feed: str, upstream_url: str | None, upstream_env: str
 ) -> tuple[list[str], dict[str, str]]:
@@ -104,12 +115,7 @@ def server_command(
         command = [sys.executable, str(BENCH / "bare_server.py"), "--port", "0", "--interval", str(1 / case.rate)]
         return command, env
     env.update(
-        TICKER_HOST="127.0.0.1",
-        TICKER_PORT="0",
-        TICKER_STOCK_SYMBOLS="",
-        TICKER_CRYPTO_SYMBOLS="BTCUSDT",
-        TICKER_DEFAULT_SYMBOL="BTCUSDT",
-        TICKER_LOG_LEVEL="INFO",
+        ONE_SYMBOL_ON_PORT_0,
         # A client that stops reading: evicted 5 s after its outbox fills, its socket aborted by the
         # kernel 5 s after its buffers fill (TCP_USER_TIMEOUT), which frees Hypercorn's pinned send.
         TICKER_SLOW_CLIENT_TIMEOUT="5",
@@ -134,16 +140,24 @@ class Server:
         self.http_url = self._wait_for_url()
 
     def _wait_for_url(self) -> str:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            match = re.search(r"event=serving urls=(http://[^,\s]+)", self.log_path.read_text())
-            if match:
-                return match.group(1)
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not log event=serving within {SERVER_START_TIMEOUT} s")
+        try:
+            return wait_for_serving(self.process, self.log_path)
+        except RuntimeError:
+            self.stop()
+            raise
+
+
+def wait_for_serving(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """The URL a starting server logs (`event=serving urls=...`); RuntimeError if it exits or takes too long."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        match = re.search(r"event=serving urls=(http://[^,\s]+)", log_path.read_text())
+        if match:
+            return match.group(1)
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not log event=serving within {SERVER_START_TIMEOUT} s")
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()

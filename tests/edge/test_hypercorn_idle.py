@@ -9,6 +9,8 @@ import inspect
 import math
 import textwrap
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from types import SimpleNamespace
 
@@ -156,16 +158,27 @@ async def test_a_connection_gone_before_its_timeout_is_not_kept_nor_closed(autoj
     await trio.sleep(10)  # and falls due harmlessly
 
 
-async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_timeout() -> None:
-    settings = make_settings(host="127.0.0.1", port=0)
+@asynccontextmanager
+async def serving(keep_alive_timeout: float, graceful_timeout: float = 5.0) -> AsyncIterator[tuple[str, trio.Event]]:
+    """The app served by Hypercorn with this keep-alive timeout; yields its address and the shutdown trigger."""
+    settings = make_settings(host="127.0.0.1", port=0, graceful_timeout=graceful_timeout)
     config = hypercorn_config(settings)
-    config.keep_alive_timeout = 0.5
-    app = create_app(settings)
+    config.keep_alive_timeout = keep_alive_timeout
     shutdown = trio.Event()
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(
+            partial(serve, create_app(settings), settings, config, shutdown_trigger=shutdown.wait)
+        )
+        try:
+            yield binds[0].removeprefix("http://"), shutdown
+        finally:
+            shutdown.set()
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_timeout() -> None:
     with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(partial(serve, app, settings, config, shutdown_trigger=shutdown.wait))
-            host, port = binds[0].removeprefix("http://").split(":")
+        async with serving(keep_alive_timeout=0.5) as (address, _):
+            host, port = address.split(":")
             silent = await trio.open_tcp_stream(host, int(port))
             keep_alive = await trio.open_tcp_stream(host, int(port))
             await keep_alive.send_all(b"GET /symbols HTTP/1.1\r\nHost: x\r\n\r\n")  # then idle between requests
@@ -174,20 +187,13 @@ async def test_a_connection_that_sends_nothing_is_closed_after_the_keep_alive_ti
                 while await stream.receive_some():  # the response, then the server's close
                     pass
             closed_after = trio.current_time() - started
-            shutdown.set()
     assert 0.4 <= closed_after < 10
 
 
 async def test_a_shutdown_closes_an_idle_keep_alive_connection_at_once() -> None:
-    settings = make_settings(host="127.0.0.1", port=0, graceful_timeout=30.0)
-    config = hypercorn_config(settings)
-    config.keep_alive_timeout = 60.0  # neither timeout is what closes it
-    app = create_app(settings)
-    shutdown = trio.Event()
     with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(partial(serve, app, settings, config, shutdown_trigger=shutdown.wait))
-            host, port = binds[0].removeprefix("http://").split(":")
+        async with serving(keep_alive_timeout=60.0, graceful_timeout=30.0) as (address, shutdown):
+            host, port = address.split(":")  # neither timeout is what closes it
             keep_alive = await trio.open_tcp_stream(host, int(port))
             await keep_alive.send_all(b"GET /symbols HTTP/1.1\r\nHost: x\r\n\r\n")
             assert (await keep_alive.receive_some()).startswith(b"HTTP/1.1 200")
