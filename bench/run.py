@@ -146,19 +146,6 @@ class Server:
             self.stop()
             raise
 
-
-def wait_for_serving(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    """The URL a starting server logs (`event=serving urls=...`); RuntimeError if it exits or takes too long."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        match = re.search(r"event=serving urls=(http://[^,\s]+)", log_path.read_text())
-        if match:
-            return match.group(1)
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-2000:]}")
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not log event=serving within {SERVER_START_TIMEOUT} s")
-
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
@@ -188,6 +175,19 @@ def wait_for_serving(process: subprocess.Popen[bytes], log_path: Path) -> str:
                 self.process.kill()
                 self.process.wait(SERVER_STOP_TIMEOUT)
         self._log.close()
+
+
+def wait_for_serving(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """The URL a starting server logs (`event=serving urls=...`); RuntimeError if it exits or takes too long."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        match = re.search(r"event=serving urls=(http://[^,\s]+)", log_path.read_text())
+        if match:
+            return match.group(1)
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not log event=serving within {SERVER_START_TIMEOUT} s")
 
 
 def reference_loop_ms() -> float:
