@@ -1,5 +1,5 @@
-"""Smoke runs of the benchmark (bench/run.py --quick: 5 clients, a few seconds; bench/dialect_cost.py, tiny) so
-the scripts cannot rot.
+"""Smoke runs of the benchmark (bench/run.py --quick: 5 clients, a few seconds; bench/dialect_cost.py and
+bench/handshake_cost.py, tiny) so the scripts cannot rot.
 
 It asserts that the tooling works end to end (servers start, clients subscribe, ticks arrive, the report is
 complete, stalled clients' closes are found in the server's log), never on speed. bench/run.py's is skipped without
@@ -127,3 +127,20 @@ def test_the_delivery_cpu_benchmark_counts_every_frame() -> None:
     )
     assert completed.stdout.startswith("delivery batch 5x20: 20 frames, ")  # every tick to every client
     assert completed.stdout.rstrip().endswith(" us CPU/frame")
+
+
+@pytest.mark.slow
+def test_the_handshake_cost_probe_measures_each_side_in_the_same_window(tmp_path: Path) -> None:
+    against = tmp_path / "tree"  # another tree's trio_ticker: this one's, copied
+    shutil.copytree(BENCH.parent / "trio_ticker", against / "trio_ticker")
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "handshake_cost.py"), "--connections", "20", "--rounds", "1", "--steps",
+         "--against", str(against)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    line = r"^(this tree|against): round 1: 20 handshakes, (\d+) µs server CPU each"
+    rounds = re.findall(line, completed.stdout, re.M)
+    assert [side for side, _ in rounds] == ["this tree", "against"]
+    assert all(int(cost) > 0 for _, cost in rounds)
+    assert "paired in the same windows" in completed.stdout

@@ -30,7 +30,7 @@ from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
 from .delivery.recovery import RecoveryLimits
 from .delivery.slow_clients import SlowClientReaper
-from .edge import hypercorn_guard, hypercorn_idle, hypercorn_ping
+from .edge import hypercorn_guard, hypercorn_idle, hypercorn_ping, hypercorn_send
 from .edge.access import AccessPolicy, bearer_token, several_origins
 from .edge.connections import ConnectionRegistry
 from .edge.limits import LimitCounters
@@ -108,6 +108,7 @@ def assemble(
     hypercorn_guard.install()
     hypercorn_ping.install()
     hypercorn_idle.install()
+    hypercorn_send.install()
     metrics = TickerMetrics()
     pacer = FlushPacer(settings.batch_flush_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)

@@ -135,3 +135,49 @@ async def test_a_send_error_ends_the_writer() -> None:
     outbox.offer("AAPL", "a0")
     with pytest.raises(Gone, match="a0"):
         await write_single_frames(outbox, broken_send, FlushPacer(0), Conflated())
+
+
+class WriterSteps(trio.abc.Instrument):
+    """How many times the writer's task ran."""
+
+    def __init__(self) -> None:
+        self.task: trio.lowlevel.Task | None = None
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.steps += 1
+
+
+async def test_a_batching_client_with_sparse_updates_wakes_three_times_per_frame(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    # Ticks a second apart with a 50 ms interval (the reconnect storm's 2 ticks/s, a quiet symbol): the update's
+    # arrival, its turn, the send's own checkpoint. No wake-up at the end of an interval that brought nothing.
+    pacer = FlushPacer(0.05)
+    outbox, socket, counter = make_outbox(), Socket(), WriterSteps()
+
+    async def write() -> None:
+        counter.task = trio.lowlevel.current_task()
+
+        async def send(frame: str) -> None:
+            await trio.lowlevel.checkpoint()  # as a socket's send does
+            await socket.send(frame)
+
+        await write_batches(outbox, send, pacer)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        nursery.start_soon(write)
+        outbox.offer("AAPL", '"a0"')  # the first frame, from a new client's idle start
+        await trio.sleep(1)
+        trio.lowlevel.add_instrument(counter)
+        try:
+            for index in range(1, 11):
+                outbox.offer("AAPL", f'"a{index}"')
+                await trio.sleep(1)
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+        nursery.cancel_scope.cancel()
+    assert [orjson.loads(frame) for frame in socket.texts()] == [[f"a{index}"] for index in range(11)]
+    assert counter.steps == 3 * 10

@@ -13,6 +13,7 @@ from functools import partial
 
 import trio
 from hypercorn.protocol.ws_stream import WSStream
+from hypercorn.trio.task_group import TaskGroup
 
 from tests.support.helpers import make_settings
 from tests.support.ping_watch import ping_times
@@ -29,19 +30,25 @@ async def _send_pings(self) -> None:
 """
 
 
+HYPERCORN_SPAWN = """\
+def spawn(self, func: Callable, *args: Any) -> None:
+    self._nursery.start_soon(func, *args)
+"""
+
+
 def hypercorn_source(function: object) -> str:
     return textwrap.dedent(inspect.getsource(inspect.unwrap(function)))  # type: ignore[arg-type]
 
 
 def test_installing_twice_patches_once() -> None:
     hypercorn_ping.install()
-    ping_loop, handle = WSStream._send_pings, WSStream.handle
+    spawn, handle = TaskGroup.spawn, WSStream.handle
     hypercorn_ping.install()
-    assert (WSStream._send_pings, WSStream.handle) == (ping_loop, handle)
+    assert (TaskGroup.spawn, WSStream.handle) == (spawn, handle)
     # Hypercorn's own methods at the bottom, each wrapped by this patch once (the guard may wrap `handle` too)
-    assert inspect.unwrap(ping_loop).__qualname__ == "WSStream._send_pings"
+    assert inspect.unwrap(spawn).__qualname__ == "TaskGroup.spawn"
     assert inspect.unwrap(handle).__qualname__ == "WSStream.handle"
-    assert wrapper_names(ping_loop).count("_ping_loop.<locals>.send_pings_until_closed") == 1
+    assert wrapper_names(spawn).count("_schedule_pings_instead.<locals>.spawn") == 1
     assert [name.split(".<locals>")[0] for name in wrapper_names(handle)].count("_handle_then_stop_pings") == 1
 
 
@@ -56,8 +63,10 @@ def wrapper_names(function: object) -> list[str]:
 def test_hypercorn_still_runs_the_ping_loop_the_patch_replaces() -> None:
     hypercorn_ping.install()
     assert hypercorn_source(WSStream._send_pings) == HYPERCORN_PING_LOOP
-    # The loop is started once per accepted WebSocket, in the connection's task group...
+    # The loop is spawned once per accepted WebSocket, in the connection's task group (which the patch's spawn
+    # turns into the first ping's timer)...
     assert "self.task_group.spawn(self._send_pings)" in hypercorn_source(WSStream._accept)
+    assert hypercorn_source(TaskGroup.spawn) == HYPERCORN_SPAWN
     # ...and every way a stream ends goes through `handle(StreamClosed)`, which sets `closed`.
     handle = hypercorn_source(WSStream.handle)
     assert "if self.closed:\n        return" in handle

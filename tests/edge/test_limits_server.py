@@ -198,7 +198,7 @@ async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_ne
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = Server(auth_tokens=f"another-token-abcdefgh,{TOKEN}")
-    caplog.set_level("INFO", logger="trio_ticker")
+    caplog.set_level("DEBUG", logger="trio_ticker")  # every line the server can write, the DEBUG ones too
     logging.getLogger("trio_ticker").addHandler(caplog.handler)
     try:
         async with serve_app(server.app, server.settings) as address:
@@ -225,3 +225,25 @@ async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_ne
     assert "event=client_connected" in caplog.text
     assert TOKEN not in caplog.text
     assert "wrong-token" not in caplog.text
+
+
+async def test_a_refused_handshake_gets_its_403_and_then_the_server_closes_the_connection() -> None:
+    # Not kept open for the keep-alive timeout (5 s) as a plain HTTP response is: a burst of refused handshakes
+    # would hold a socket and a connection task each, counted against TICKER_MAX_CONNECTIONS, for that long.
+    server = Server(allowed_origins="https://good.example")
+    async with serve_app(server.app, server.settings) as address:
+        host, port = address.split(":")
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(
+            f"GET /ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "Origin: https://evil.example\r\n\r\n".encode()
+        )
+        response = b""
+        with trio.fail_after(2):  # well under the keep-alive timeout
+            while data := await stream.receive_some():
+                response += data
+        await stream.aclose()
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403")
+    assert orjson.loads(body)["code"] == "origin_not_allowed"

@@ -60,17 +60,31 @@ async def write_batches(outbox: ClientOutbox, send: Send, pacer: FlushPacer) -> 
     # frames fuller rather than more. Waiting for the turn *before* taking what is queued costs one
     # wake-up per frame under load; an idle client's first update goes out at its next turn, which is
     # due at once (within a scheduler pass when nobody else is queued).
+    # A client whose last update came after its interval had run out (a few ticks a second, say) and
+    # has nothing queued after a flush waits for its next update first and then for its turn (due at
+    # once by then): no wake-up at the end of an interval that brings nothing, one in four of its wake-ups.
     entries: list[Entry] = []
     if not await _wait_for_update(outbox, pacer, entries):  # a new client: no turn before its first reply
         return  # close requested: the session is being cancelled
+    sparse = True  # its updates come further apart than its interval
     while True:
         flushed_at = trio.current_time()
         await send("[" + ",".join([frame for _, frame in entries]) + "]")
-        await pacer.wait_turn(flushed_at)
         entries = []
+        if sparse:
+            outbox.take_nowait(entries)
+            if not entries:
+                entry = await outbox.wait_entry()
+                if entry is None:
+                    return  # close requested: the session is being cancelled
+                entries.append(entry)
+                sparse = trio.current_time() > flushed_at + pacer.interval
+        await pacer.wait_turn(flushed_at)
         outbox.take_nowait(entries)
-        if not entries and not await _wait_for_update(outbox, pacer, entries):
-            return
+        if not entries:
+            if not await _wait_for_update(outbox, pacer, entries):
+                return
+            sparse = True
 
 
 async def _wait_for_update(outbox: ClientOutbox, pacer: FlushPacer, backlog: list[Entry]) -> bool:

@@ -90,7 +90,6 @@ def _mark(function: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[N
 def _guard_connection_task(run: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
     async def guarded_run(server: Any) -> None:
         registry = server.state.get(CONNECTIONS_STATE_KEY)
-        peer = _peer(server.stream)
         with trio.CancelScope() as cancel_scope:
             if registry is not None and not registry.admit(server.stream, partial(_abort, server.stream, cancel_scope)):
                 _reset(server.stream)
@@ -99,7 +98,9 @@ def _guard_connection_task(run: Callable[[Any], Awaitable[None]]) -> Callable[[A
                 await run(server)
             except* Exception as group:
                 # Hypercorn's own close already ran (its `finally`); this connection alone ends.
-                log.warning("event=connection_failed peer=%s error=%r", peer, _describe(group)[:MAX_ERROR_TEXT])
+                log.warning(
+                    "event=connection_failed peer=%s error=%r", _peer(server), _describe(group)[:MAX_ERROR_TEXT]
+                )
                 if registry is not None:
                     registry.count_failure()
             finally:
@@ -205,12 +206,11 @@ def _socket(stream: Any) -> Any:
     return stream.socket if hasattr(stream, "socket") else stream.transport_stream.socket
 
 
-def _peer(stream: Any) -> str:
-    try:
-        address = _socket(stream).getpeername()
-    except OSError:
-        return "unknown"
-    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address) or "unknown"
+def _peer(server: Any) -> str:
+    """The peer address Hypercorn read as the connection opened (no system call per connection; the socket
+    may be closed by the time a failure is logged)."""
+    client = getattr(getattr(server, "protocol", None), "client", None)
+    return f"{client[0]}:{client[1]}" if client else "unknown"
 
 
 def _reset(stream: Any) -> None:

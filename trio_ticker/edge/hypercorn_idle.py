@@ -1,13 +1,15 @@
-"""Hypercorn's per-connection idle timer, started without a lock or a start handshake.
+"""Hypercorn's per-connection keep-alive timer, as an entry in the run's connection timers instead of a task.
 
-Hypercorn's trio `TCPServer` starts its keep-alive timer task as each connection opens and stops it when the
-request arrives, each time under a lock and with `nursery.start`: three of the ~24 scheduler steps a WebSocket
-handshake and subscription took with it (docs/benchmarks.md, "Connect storms"). `install()` swaps in a timer that does
-the same with a cancel scope made up front and `start_soon`, neither of which waits.
+Hypercorn's trio `TCPServer` starts a task as each connection opens that waits `keep_alive_timeout` (or until
+the worker terminates) and then closes the connection, and cancels that task when a request arrives: a spawn
+and two scheduler steps of every WebSocket handshake. `install()` makes it an entry in `connection_timers`:
+the same close at the same moment, started in the connection's task group only if it falls due.
 """
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,31 +17,51 @@ import hypercorn.trio.tcp_server
 import trio
 from hypercorn.trio.worker_context import TrioSingleTask
 
+from .connection_timers import Timer, connection_timers
+
 
 class IdleTimer:
-    """Runs one `action` at a time in the connection's task group; `restart` replaces it, `stop` cancels it.
+    """One connection's keep-alive timer: `restart(task_group, server._idle_timeout)` arms it, `stop` disarms it.
 
-    Neither method waits, so no lock is needed: no other call can run in between. An action cancelled before
-    its task first ran ends at its first checkpoint, as Hypercorn's does when cancelled while it waits.
+    Neither waits. Hypercorn only ever hands it its TCPServer's own `_idle_timeout`, whose wait the timer does
+    instead; what that method does after its wait (a shielded close) runs in the connection's task group.
     """
 
     def __init__(self) -> None:
-        self._scope: trio.CancelScope | None = None
+        self._timer: Timer | None = None
 
     async def restart(self, task_group: Any, action: Callable[[], Awaitable[None]]) -> None:
         await self.stop()
-        scope = self._scope = trio.CancelScope()
-        task_group._nursery.start_soon(_run_in, scope, action)
+        server = action.__self__  # type: ignore[attr-defined]  # the bound TCPServer._idle_timeout
+        self._timer = connection_timers().call_at(
+            trio.current_time() + server.config.keep_alive_timeout,
+            # A weak reference: a connection that closed by itself is not kept for the rest of the timeout.
+            _start_close(weakref.ref(server)),
+            or_when=server.context.terminated,  # as Hypercorn's wait returns: shutting down closes idle ones
+        )
 
     async def stop(self) -> None:
-        if self._scope is not None:
-            self._scope.cancel()
-        self._scope = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
-async def _run_in(scope: trio.CancelScope, action: Callable[[], Awaitable[None]]) -> None:
-    with scope:
-        await action()
+def _start_close(server_ref: weakref.ref[Any]) -> Callable[[], None]:
+    def start_close() -> None:
+        server = server_ref()
+        nursery = getattr(getattr(server, "_task_group", None), "_nursery", None)
+        if nursery is None:
+            return  # the connection is gone
+        with contextlib.suppress(RuntimeError):  # its task group is closing: the connection is ending anyway
+            nursery.start_soon(_close, server)
+
+    return start_close
+
+
+async def _close(server: Any) -> None:
+    # What Hypercorn's `_idle_timeout` does after its wait.
+    with trio.CancelScope(shield=True):
+        await server._initiate_server_close()
 
 
 def install() -> None:

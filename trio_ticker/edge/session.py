@@ -83,7 +83,8 @@ class ClientSession:
         outbox = self._hub.connect(
             peer=self._peer, capacity=self._buffer, dialect=self._dialect, on_close_request=session_scope.cancel
         )
-        log.info(
+        # DEBUG: a reconnect storm has thousands of these within a second, and `client_closed` says it all once.
+        log.debug(
             "event=client_connected client=%d peer=%s dialect=%s batch=%s",
             outbox.client_id,
             self._peer,
@@ -106,9 +107,11 @@ class ClientSession:
             with trio.move_on_after(self._close_timeout):
                 await self._transport.close(outbox.close_code, outbox.close_reason)
         log.info(
-            "event=client_closed client=%d peer=%s code=%s reason=%s",
+            "event=client_closed client=%d peer=%s dialect=%s batch=%s code=%s reason=%s",
             outbox.client_id,
             self._peer,
+            self._dialect.value,
+            self._batch,
             self._peer_close_code if self._peer_gone else outbox.close_code,
             # The code is what the server reported. Hypercorn 0.18 reports 1006 for every departure the peer
             # started, a clean close frame as well as its read timeout or a reset (pgjones/hypercorn#127), so
