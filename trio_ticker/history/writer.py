@@ -71,6 +71,7 @@ class CandleWriter:
         preparers: Sequence[Preparer] = (),
         backfilled: trio.MemoryReceiveChannel[Sequence[Candle]] | None = None,
         listener: RepairListener | None = None,
+        on_repaired: Callable[[Sequence[Candle]], None] | None = None,
         jitter: Jitter | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -85,6 +86,7 @@ class CandleWriter:
         self._preparers = tuple(preparers)
         self._backfilled = backfilled
         self._listener = listener
+        self._on_repaired = on_repaired  # the live candles: told of every kline the store now holds
         self._wall_clock = wall_clock
         self._store: CandleStore | None = None
         self._prepared = False
@@ -261,6 +263,8 @@ class CandleWriter:
             raise
         for _ in external:
             self._external.popleft()
+        if external and self._on_repaired is not None:
+            self._on_repaired([write.candle for write in external if write.merge_from is None])
         for write, result in zip(live_writes, stored[len(external) :], strict=True):
             if write.merge_from is not None and not write.candle.closed:
                 self._book.absorb(result, write.candle)
