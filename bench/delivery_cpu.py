@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument("--rate", type=float, default=20.0, help="ticks per (virtual) second")
     parser.add_argument("--single", action="store_true", help="single-frame clients instead of batching ones")
-    parser.add_argument("--history", choices=["on", "off"], default="on", help="fold every tick into candles")
+    parser.add_argument("--history", choices=["on", "off"], default="off", help="fold every tick into candles")
     args = parser.parse_args()
     gc.collect()
     gc.freeze()
@@ -95,10 +95,9 @@ def main() -> None:
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
     mode = "single" if args.single else "batch"
-    print(
-        f"delivery {mode} {args.clients}x{args.rate:g} history {args.history}: {frames} frames, "
-        f"{cpu / frames * 1e6:.2f} us CPU/frame"
-    )
+    history = " history on" if args.history == "on" else ""
+    per_frame = cpu / frames * 1e6
+    print(f"delivery {mode} {args.clients}x{args.rate:g}{history}: {frames} frames, {per_frame:.2f} us CPU/frame")
 
 
 if __name__ == "__main__":
