@@ -203,27 +203,6 @@ async def test_a_follower_writes_nothing_until_it_leads(autojump_clock: trio.abc
     assert len(setup.store.series("BTCUSDT", Interval.M1)) == 2  # the one closed in the last minute, and the open one
 
 
-async def test_a_follower_shows_the_whole_open_candle_the_writer_stored_and_writes_nothing(
-    autojump_clock: trio.abc.Clock,
-) -> None:
-    setup = Setup(writing=lambda: False)
-    earlier = Candle(
-        "BTCUSDT", Interval.H1, BASE, Decimal(90), Decimal(120), Decimal(80), Decimal(95), Decimal(7), 4, BASE - 1
-    )
-    setup.store.candles[earlier.key] = earlier  # the ingest process wrote the hour's start before this worker began
-    async with trio.open_nursery() as nursery:
-        await nursery.start(setup.writer.run)
-        await setup.ticks_for(30)
-        nursery.cancel_scope.cancel()
-    assert setup.store.batches == []
-    hour = setup.book.current("BTCUSDT", Interval.H1)
-    assert hour is not None
-    assert (hour.open, hour.high, hour.low, hour.close) == (90, 120, 80, Decimal("100.5"))
-    assert (hour.volume, hour.trades) == (7 + setup.volume, 4 + setup.ticks)  # added once, not once per flush
-    minute = setup.book.current("BTCUSDT", Interval.M1)
-    assert minute is not None and minute.volume == setup.volume  # nothing stored of it: its own ticks only
-
-
 class GeneratedPast:
     """A preparer that supplies the first half of the current hour, as the demo past does."""
 

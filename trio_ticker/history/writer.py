@@ -92,7 +92,6 @@ class CandleWriter:
         self._prepared = False
         self._external: deque[CandleWrite] = deque()  # backfill and generated history, in order
         self._live: dict[Key, CandleWrite] = {}  # the book's candles: the newest state of each
-        self._absorbed: set[Key] = set()  # not writing: open candles the stored part was folded into
         self._opened = trio.Event()
         self._finishing = trio.Event()
         self._finished = trio.Event()
@@ -220,34 +219,17 @@ class CandleWriter:
             else:
                 self._take_from_book()
                 self._external.clear()
-                await self._absorb_stored(store)  # also notices a store that went away: a follower only reads
                 self._keep_recent_only()
-                await store.check()
+                await store.check()  # a follower only reads: notice a store that went away all the same
             ready()
             with trio.move_on_after(self._flush_interval):
                 await self._finishing.wait()
-
-    async def _absorb_stored(self, store: CandleStore) -> None:
-        """Not writing: fold what the writer stored of each open candle this process saw only part of (it started
-        mid-interval) into the book, so its live frames and answers show the whole interval, as the writer's do."""
-        for key, write in list(self._live.items()):
-            if write.merge_from is None or write.candle.closed or key in self._absorbed:
-                continue
-            symbol, interval, open_time = key
-            stored = await store.read(symbol, interval, start=open_time, end=open_time, limit=1)
-            if not stored:
-                continue  # the writer has not written it yet: asked again at the next flush
-            self._book.absorb(write.applied_to(stored[0]), write.candle)
-            # Once. The pending write stays a merge: answers keep the writer's stored candle for it (this one is
-            # an estimate where both saw the same ticks), and after a takeover the store merges it.
-            self._absorbed.add(key)
 
     def _keep_recent_only(self) -> None:
         """Not writing (a follower): keep the last minute's candles, so that taking over from a leader that
         died loses none it had not written yet; older ones the leader wrote."""
         oldest = self._now_ms() - FOLLOWER_KEEPS_MS
         self._live = {key: write for key, write in self._live.items() if write.candle.close_time >= oldest}
-        self._absorbed &= self._live.keys()
 
     async def flush(self, store: CandleStore) -> None:
         """Write everything pending now, in one call: backfill first, then the book's candles."""
