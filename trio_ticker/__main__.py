@@ -136,7 +136,7 @@ def run_ingest(settings: Settings) -> int:
     if settings.redis_url is None:
         sys.stderr.write("trio_ticker: `ingest` publishes to Redis: set TICKER_REDIS_URL (docs/configuration.md)\n")
         return 2
-    from .ingest.scaleout.node import run_ingest_process  # only scale-out deployments import coredis
+    from .ingest_service import run_ingest_process  # only scale-out deployments import coredis
 
     configure_logging(settings.log_level)
     trio.run(run_ingest_process, settings)

@@ -39,10 +39,9 @@ from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
 from .history.build import build_history, build_numbering, store_opener
-from .history.frames import candles_body
+from .history.frames import STORE_UNAVAILABLE, candles_body
 from .history.metrics import HistoryCollector
 from .history.query import QueryError, parse_candle_query, parse_count
-from .history.store import CandleStoreUnavailable
 from .ingest.local import LocalIngest
 from .logs import configure_logging
 from .model import Tick
@@ -54,7 +53,6 @@ from .sources.build import build_supervised_sources
 from .sources.supervise import Supervisor
 
 NO_DATA_RETRY_AFTER_SECONDS = 1
-HISTORY_RETRY_AFTER_SECONDS = 5
 TOKEN_PROTECTED_ENDPOINTS = frozenset({"price", "prices", "symbols", "metrics_text", "candles"})
 """With TICKER_AUTH_TOKENS set these need `Authorization: Bearer`; /healthz and the web files stay open."""
 OPERATIONS_ENDPOINTS = frozenset({"healthz", "metrics_text"})
@@ -290,13 +288,10 @@ def assemble(
             found = await history.candles(query)
         except QueryError as error:
             return error_response(error.code, error.message, error.status, **error.details)
-        except CandleStoreUnavailable:
-            response, status = error_response(
-                "history_unavailable", "the candle store cannot be read right now; retry shortly", 503
-            )
-            return response, status, {"Retry-After": str(HISTORY_RETRY_AFTER_SECONDS)}
-        body = orjson.dumps(candles_body(query.symbol, query.interval, found))
-        return Response(body, content_type="application/json")
+        available = found.store_available
+        body = orjson.dumps(candles_body(query.symbol, query.interval, found.candles, store_available=available))
+        headers = {} if available else {"X-Candle-Store": STORE_UNAVAILABLE}
+        return Response(body, content_type="application/json", headers=headers)
 
     @app.get("/healthz")
     async def healthz() -> Response:

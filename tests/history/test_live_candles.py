@@ -6,6 +6,7 @@ update per symbol per flush interval, `closed: true` exactly once, and unsubscri
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,7 +18,7 @@ import trio.testing
 from tests.support.delivery import Delivery
 from tests.support.memory_transport import MemoryTransport
 from trio_ticker.history.book import CandleBook
-from trio_ticker.history.candles import Interval
+from trio_ticker.history.candles import Candle, Interval
 from trio_ticker.history.live import LiveCandles
 from trio_ticker.model import Mode, PriceUpdate, Tick
 from trio_ticker.protocol.dialects import Dialect
@@ -198,3 +199,32 @@ async def test_a_price_no_candle_can_hold_is_left_out_and_the_hub_goes_on(autoju
     current = board.live.book.current("BTCUSDT", Interval.M1)
     assert current is not None and (current.open, current.trades) == (Decimal("96500.5"), 1)
     assert board.live.unusable_ticks == 1
+
+
+async def test_a_candle_repaired_from_klines_goes_out_again_closed_and_older_history_does_not(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    board = Board()
+    async with trio.open_nursery() as nursery:
+        await board.start(nursery)
+        await trio.sleep(10)  # 12:00:10
+        board.publish("BTCUSDT", "96500.5")
+        transport = await connect(nursery, board.delivery)
+        await transport.client_send({"action": "subscribe", "symbols": ["BTCUSDT"], "candles": "1m"})
+        received: list[tuple[float, dict[str, Any]]] = []
+        nursery.start_soon(collect, transport, received)
+        await trio.sleep(55)  # 12:01:05: the minute closed on time
+        streamed = [m for _, m in candles_of(received, "1m") if m["closed"]]
+        assert [m["open_time"] for m in streamed] == [BASE_S * 1000]
+        minute_ms = 60_000
+        kline = Candle(
+            "BTCUSDT", Interval.M1, BASE_S * 1000, Decimal("96400"), Decimal("96600"), Decimal("96390"),
+            Decimal("96500.5"), Decimal("12.5"), 40, BASE_S * 1000 + minute_ms - 1, closed=True,
+        )  # fmt: skip
+        before_start = dataclasses.replace(kline, open_time=BASE_S * 1000 - 2 * minute_ms)
+        board.live.repaired([before_start, kline])
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    closed = [m for _, m in candles_of(received, "1m") if m["closed"]]
+    assert [m["open_time"] for m in closed] == [BASE_S * 1000, BASE_S * 1000]  # the older one is /candles' business
+    assert (closed[-1]["open"], closed[-1]["volume"], closed[-1]["trades"]) == ("96400", "12.5", 40)

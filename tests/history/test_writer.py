@@ -231,3 +231,35 @@ async def test_what_a_preparer_returns_is_written_first_and_once(autojump_clock:
     assert past.calls == 1
     [hour] = setup.store.series("BTCUSDT", Interval.H1)
     assert (hour.open, hour.low, hour.volume, hour.trades) == (50, 40, 3 + setup.volume, 10 + setup.ticks)
+
+
+async def test_klines_from_backfill_are_handed_to_the_live_candles_once_written(autojump_clock: trio.abc.Clock) -> None:
+    store, book = MemoryCandles(), CandleBook(["BTCUSDT"], intervals=(Interval.M1,))
+    send, fetched = trio.open_memory_channel[list[Candle]](4)
+    told: list[tuple[bool, list[Candle]]] = []
+    writer = CandleWriter(
+        store.open,
+        book,
+        store_name="memory",
+        retention=KEEP_ALL,
+        flush_interval=1.0,
+        pending_limit=1000,
+        policy=RetryPolicy(initial=1.0, maximum=8.0),
+        backfilled=fetched,
+        on_repaired=lambda candles: told.append((bool(store.candles), list(candles))),
+        jitter=Longest(),
+    )
+    kline = Candle(
+        "BTCUSDT", Interval.M1, BASE, Decimal(90), Decimal(91), Decimal(89), Decimal(90), Decimal(2), 3,
+        BASE + 59_999, True,
+    )  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        store.down = True
+        await send.send([kline])
+        await trio.sleep(5)  # not written yet: nobody is told
+        assert [candles for _, candles in told if candles] == []
+        store.down = False
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert [(written, candles) for written, candles in told if candles] == [(True, [kline])]

@@ -23,7 +23,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..sources.ratelimit import SlidingWindowLimiter
-from ..sources.retry import Jitter, RetryPolicy
+from ..sources.retry import Backoff, Jitter, RetryPolicy
 from .binance_klines import (
     KLINES_PATH,
     KLINES_WEIGHT,
@@ -195,13 +195,14 @@ class BinanceBackfill:
     async def _request(self, client: httpx.AsyncClient, job: BackfillJob, start: int, limit: int) -> list[Candle]:
         params = klines_params(job.symbol, job.interval, start_ms=start, end_ms=job.last_open, limit=limit)
         problem = ""
+        backoff = Backoff(self._policy, self._jitter)  # this request's transient failures
         for attempt in range(1, self._max_attempts + 1):
             await self._limiter.acquire()
             try:
                 response = await client.get(self._base_url + KLINES_PATH, params=params)
             except httpx.HTTPError as error:  # timeouts, refused or broken connections
                 problem = f"{type(error).__name__}: {error}"
-                await self._back_off(attempt)
+                await self._back_off(backoff, last=attempt == self._max_attempts)
                 continue
             self.requests += 1
             self._watch_weight(response)
@@ -223,14 +224,15 @@ class BinanceBackfill:
             if status >= 500:
                 self.server_errors += 1
                 problem = f"HTTP {status}"
-                await self._back_off(attempt)
+                await self._back_off(backoff, last=attempt == self._max_attempts)
                 continue
             raise BackfillFailed(f"HTTP {status}: {decode_error(response.content)}")
         raise BackfillFailed(f"gave up after {self._max_attempts} attempts ({problem})")
 
-    async def _back_off(self, attempt: int) -> None:
-        if attempt < self._max_attempts:  # after the last one the job is given up: nothing to wait for
-            await trio.sleep(max(MIN_RETRY_DELAY, self._policy.delay(attempt, self._jitter)))
+    async def _back_off(self, backoff: Backoff, *, last: bool) -> None:
+        backoff.failed()
+        if not last:  # after the last attempt the job is given up: nothing to wait for
+            await trio.sleep(max(MIN_RETRY_DELAY, backoff.delay()))
 
     def _pause(self, response: httpx.Response, fallback: float, why: str) -> None:
         try:

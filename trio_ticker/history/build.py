@@ -119,6 +119,7 @@ def build_history(
         preparers=preparers,
         backfilled=backfilled,
         listener=listener,
+        on_repaired=live.repaired,
         wall_clock=wall_clock,
     )
     return CandleHistory(live, writer, tasks=tasks, wall_clock=wall_clock)

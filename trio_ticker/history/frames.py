@@ -13,6 +13,9 @@ import orjson
 
 from .candles import Candle, Interval, plain
 
+STORE_UNAVAILABLE = "unavailable"
+"""The `/candles` body's `store` field and `X-Candle-Store` header while the store cannot be read."""
+
 
 def candle_fields(candle: Candle) -> dict[str, Any]:
     return {
@@ -33,6 +36,11 @@ def encode_candle(candle: Candle) -> str:
     return orjson.dumps(message).decode()
 
 
-def candles_body(symbol: str, interval: Interval, candles: Sequence[Candle]) -> dict[str, Any]:
-    """The `GET /candles` answer: oldest first."""
-    return {"symbol": symbol, "interval": interval.value, "candles": [candle_fields(candle) for candle in candles]}
+def candles_body(
+    symbol: str, interval: Interval, candles: Sequence[Candle], *, store_available: bool = True
+) -> dict[str, Any]:
+    """The `GET /candles` answer: oldest first; `"store": "unavailable"` when only memory's candles are in it."""
+    body = {"symbol": symbol, "interval": interval.value, "candles": [candle_fields(candle) for candle in candles]}
+    if not store_available:
+        body["store"] = STORE_UNAVAILABLE
+    return body

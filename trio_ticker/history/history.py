@@ -2,7 +2,7 @@
 
 It runs the live candle task and the writer (and, when built with them, the backfill and the
 generated demo past), answers `/candles` from the store with what is still only in memory laid
-over it, and reports its state for /healthz and /metrics.
+over it (memory's alone while the store is away), and reports its state for /healthz and /metrics.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import trio
@@ -18,7 +19,16 @@ from prometheus_client.core import Metric
 from .candles import Candle
 from .live import LiveCandles
 from .query import CandleQuery
+from .store import CandleStoreUnavailable
 from .writer import CandleWriter, merge_for_answer
+
+
+@dataclass(frozen=True, slots=True)
+class CandleAnswer:
+    """What `/candles` serves: the candles, and whether the store could be read (if not, only memory's)."""
+
+    candles: list[Candle]
+    store_available: bool
 
 
 class HistoryTask(Protocol):
@@ -55,13 +65,16 @@ class CandleHistory:
                 await nursery.start(task.run)
             task_status.started()
 
-    async def candles(self, query: CandleQuery) -> list[Candle]:
-        """The stored candles of the query's range, with pending writes and the open candle laid over them.
-
-        Raises `CandleStoreUnavailable` when the store cannot be read.
-        """
+    async def candles(self, query: CandleQuery) -> CandleAnswer:
+        """The stored candles of the query's range, with pending writes and the open candle laid over them; when
+        the store cannot be read, only those (the open candle and the recent ones not written yet)."""
         symbol, interval, start, end, limit = query.symbol, query.interval, query.start, query.end, query.limit
-        stored = await self.writer.read(symbol, interval, start=start, end=end, limit=limit)
+        try:
+            stored = await self.writer.read(symbol, interval, start=start, end=end, limit=limit)
+        except CandleStoreUnavailable:
+            stored, store_available = [], False
+        else:
+            store_available = True
         now = int(self._wall_clock() * 1000)
         newer = self.writer.pending_candles(symbol, interval)
         current = self.book.current(symbol, interval)
@@ -70,7 +83,7 @@ class CandleHistory:
             for candle in merge_for_answer(stored, [*newer, *([current] if current else [])])
             if (start is None or candle.open_time >= start) and (end is None or candle.open_time <= end)
         ]
-        return answer[:limit] if start is not None else answer[-limit:]
+        return CandleAnswer(answer[:limit] if start is not None else answer[-limit:], store_available)
 
     def health(self) -> dict[str, Any]:
         writer = dataclasses.asdict(self.writer.health())

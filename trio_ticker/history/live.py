@@ -2,8 +2,9 @@
 
 The candle task closes intervals on time (a quiet symbol's candle still closes at its boundary)
 and sends each subscribed open candle at most once per flush interval, plus `closed: true` once
-per candle when it closes. Frames go into the clients' outboxes without waiting, conflated per
-symbol and interval like ticks (a closed candle is never conflated away).
+per candle when it closes (and again when the exchange's kline repairs it). Frames go into the
+clients' outboxes without waiting, conflated per symbol and interval like ticks (a closed candle
+is never conflated away).
 """
 
 from __future__ import annotations
@@ -111,6 +112,23 @@ class LiveCandles:
 
     def subscriptions(self, outbox: ClientOutbox) -> set[Series]:
         return set(self._by_outbox.get(outbox, ()))
+
+    def repaired(self, candles: Iterable[Candle]) -> None:
+        """Closed candles the store now holds from the exchange's klines (backfill after a gap, or of an incomplete
+        candle): each one this process streamed live goes out again, `closed: true`, to its subscribers."""
+        first_ts = self.book.first_ts
+        sent = 0
+        for candle in candles:
+            subscribers = self._subscribers.get((candle.symbol, candle.interval))
+            first = first_ts.get(candle.symbol)
+            if not subscribers or first is None or candle.close_time < first or not candle.closed:
+                continue  # nobody to tell, or older than this process's stream: clients load it from /candles
+            frame = encode_candle(candle)
+            key = closed_candle_key(candle)
+            for outbox in subscribers:
+                outbox.offer(key, frame)
+            sent += len(subscribers)
+        self.frames_out += sent
 
     # -- the candle task ------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ when it is full), closes the store and opens it again with backoff; live prices 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +17,7 @@ from typing import Protocol
 
 import trio
 
-from ..sources.retry import Jitter, RetryPolicy
+from ..sources.retry import Backoff, Jitter, RetryPolicy
 from .book import BookCandle, CandleBook, Gap
 from .candles import INTERVALS, Candle, Interval
 from .store import CandleStore, CandleStoreUnavailable, CandleWrite, OpenCandleStore, Retention
@@ -72,6 +71,7 @@ class CandleWriter:
         preparers: Sequence[Preparer] = (),
         backfilled: trio.MemoryReceiveChannel[Sequence[Candle]] | None = None,
         listener: RepairListener | None = None,
+        on_repaired: Callable[[Sequence[Candle]], None] | None = None,
         jitter: Jitter | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -81,19 +81,21 @@ class CandleWriter:
         self._retention = retention
         self._flush_interval = flush_interval
         self._pending_limit = pending_limit
-        self._policy = policy
         self._prune_interval = prune_interval
         self._writing = writing
         self._preparers = tuple(preparers)
         self._backfilled = backfilled
         self._listener = listener
-        self._jitter = jitter or random.Random()
+        self._on_repaired = on_repaired  # the live candles: told of every kline the store now holds
         self._wall_clock = wall_clock
         self._store: CandleStore | None = None
         self._prepared = False
         self._external: deque[CandleWrite] = deque()  # backfill and generated history, in order
         self._live: dict[Key, CandleWrite] = {}  # the book's candles: the newest state of each
         self._opened = trio.Event()
+        self._finishing = trio.Event()
+        self._finished = trio.Event()
+        self._backoff = Backoff(policy, jitter)
         self.state = "opening"
         self.error = ""
         self.written = 0
@@ -147,43 +149,62 @@ class CandleWriter:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Started once the store is open and its first write is done (a generated past included, so the first
-        `/candles` has it), or once the first attempt has failed: a store that is away never holds up prices."""
-        failures = 0
+        `/candles` has it), or once the first attempt has failed: a store that is away never holds up prices.
+        Returns after `finish`."""
+        backoff = self._backoff
         ready = _Once(task_status.started)
-        while True:
-            try:
-                async with self._open_store() as store:
-                    self._store = store
-                    self._opened.set()
-                    if failures or self.state != "ok":
-                        self._recovered(failures)
-                    failures = 0
-                    await self._write_forever(store, ready)
-            except CandleStoreUnavailable as error:
-                failures += 1
-                self._failed(str(error), failures)
-            finally:
-                self._store = None
-            ready()
-            self._take_from_book()  # keep the book's queues short while the store is away
-            await trio.sleep(self._policy.delay(failures, self._jitter))
+        try:
+            while not self._finishing.is_set():
+                try:
+                    async with self._open_store() as store:
+                        self._store = store
+                        self._opened.set()
+                        if backoff.failures or self.state != "ok":
+                            self._recovered(backoff.failures)
+                        backoff.reset()
+                        await self._write_forever(store, ready)
+                        return  # finished
+                except CandleStoreUnavailable as error:
+                    backoff.failed()
+                    self._failed(str(error), backoff.failures)
+                finally:
+                    self._store = None
+                ready()
+                self._take_from_book()  # keep the book's queues short while the store is away
+                with trio.move_on_after(backoff.delay()):
+                    await self._finishing.wait()
+        finally:
+            self._finished.set()
+
+    def finish(self) -> None:
+        """A graceful stop: write what changed since the last flush, then `run` returns. Unlike a cancellation
+        (whose last write is attempted too), the store's own connection tasks still run for that write."""
+        self._finishing.set()
+
+    async def wait_finished(self) -> None:
+        await self._finished.wait()
 
     async def _write_forever(self, store: CandleStore, ready: Callable[[], None]) -> None:
         try:
-            await self._write_until_cancelled(store, ready)
+            await self._write_until_finished(store, ready)
         except trio.Cancelled:
             # Shutting down: what changed since the last flush is written too, within a bound.
             with trio.CancelScope(shield=True), trio.move_on_after(FINAL_FLUSH_TIMEOUT):
-                if self._writing() and self._prepared:
-                    try:
-                        await self.flush(store)
-                    except CandleStoreUnavailable as error:
-                        log.warning("event=history_final_flush_failed store=%s error=%r", self.store_name, str(error))
+                await self._final_flush(store)
             raise
+        with trio.move_on_after(FINAL_FLUSH_TIMEOUT):
+            await self._final_flush(store)
 
-    async def _write_until_cancelled(self, store: CandleStore, ready: Callable[[], None]) -> None:
+    async def _final_flush(self, store: CandleStore) -> None:
+        if self._writing() and self._prepared:
+            try:
+                await self.flush(store)
+            except CandleStoreUnavailable as error:
+                log.warning("event=history_final_flush_failed store=%s error=%r", self.store_name, str(error))
+
+    async def _write_until_finished(self, store: CandleStore, ready: Callable[[], None]) -> None:
         next_prune = trio.current_time()
-        while True:
+        while not self._finishing.is_set():
             if self._writing():
                 if not self._prepared:
                     for preparer in self._preparers:
@@ -201,7 +222,8 @@ class CandleWriter:
                 self._keep_recent_only()
                 await store.check()  # a follower only reads: notice a store that went away all the same
             ready()
-            await trio.sleep(self._flush_interval)
+            with trio.move_on_after(self._flush_interval):
+                await self._finishing.wait()
 
     def _keep_recent_only(self) -> None:
         """Not writing (a follower): keep the last minute's candles, so that taking over from a leader that
@@ -226,6 +248,8 @@ class CandleWriter:
             raise
         for _ in external:
             self._external.popleft()
+        if external and self._on_repaired is not None:
+            self._on_repaired([write.candle for write in external if write.merge_from is None])
         for write, result in zip(live_writes, stored[len(external) :], strict=True):
             if write.merge_from is not None and not write.candle.closed:
                 self._book.absorb(result, write.candle)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 
 from ...errors import leaves
-from ...model import Ingest, SymbolRejected, Tick
+from ...model import Ingest, PriceUpdate, SymbolRejected, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
 from ...sources.supervise import Supervisor
 from .interest import InterestRouter
@@ -46,6 +46,7 @@ class IngestLeader:
         policy: RetryPolicy,
         ingest_buffer: int,
         jitter: Jitter | None = None,
+        on_published: Callable[[PriceUpdate], None] | None = None,
     ) -> None:
         self._open_store = open_store
         self._sources = sources
@@ -54,6 +55,7 @@ class IngestLeader:
         self._command_timeout = min(command_timeout, lease / 3)
         self._ingest_buffer = ingest_buffer
         self._backoff = Backoff(policy, jitter)
+        self._on_published = on_published  # the ingest process's candles: told each price once Redis has it
         self.token: int | None = None  # the fencing token while leading
         self.leading_since: float | None = None  # trio time this term began
         self.terms = 0  # how many times this process became leader
@@ -149,3 +151,7 @@ class IngestLeader:
                 if not accepted:
                     raise LeadershipLost("fencing token refused")
                 self.published += len(publishable)
+                if self._on_published is not None:
+                    for entry in publishable:
+                        if isinstance(entry, PriceUpdate):
+                            self._on_published(entry)

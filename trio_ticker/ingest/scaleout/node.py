@@ -2,24 +2,21 @@
 
 An HTTP worker runs a `TickFollower` feeding its hub, its `WorkerInterest` (the symbols its clients
 want, for the leader) and, unless TICKER_ROLE=fanout, an `IngestLeader` candidate; `python -m trio_ticker
-ingest` runs only the candidate.
+ingest` (trio_ticker/ingest_service.py) runs only the candidate, with the candle writer.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import random
-import signal
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 import trio
 
-from ...model import Ingest, Tick
+from ...model import Ingest, PriceUpdate, Tick
 from ...settings import Settings
-from ...sources.build import build_supervised_sources
 from ...sources.retry import RetryPolicy
 from ...sources.supervise import Supervisor
 from .follower import TickFollower
@@ -27,8 +24,6 @@ from .interest import InterestStream, WorkerInterest
 from .leader import IngestLeader
 from .redis_store import open_redis_store
 from .store import OpenStore
-
-log = logging.getLogger("trio_ticker.ingest")
 
 
 def store_opener(settings: Settings) -> OpenStore:
@@ -50,8 +45,13 @@ def redis_retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def build_leader(
-    settings: Settings, sources: Sequence[Supervisor], open_store: OpenStore | None = None
+    settings: Settings,
+    sources: Sequence[Supervisor],
+    open_store: OpenStore | None = None,
+    *,
+    on_published: Callable[[PriceUpdate], None] | None = None,
 ) -> IngestLeader:
+    """`on_published`: told each price the leader has published (the ingest process's candles)."""
     return IngestLeader(
         open_store or store_opener(settings),
         sources,
@@ -60,6 +60,7 @@ def build_leader(
         policy=redis_retry_policy(settings),
         ingest_buffer=settings.ingest_buffer,
         jitter=random.Random(),
+        on_published=on_published,
     )
 
 
@@ -130,19 +131,3 @@ class ScaleOutNode:
             **({"error": follower.last_error} if not follower.connected else {}),
         }
         return {"redis": redis}
-
-
-async def run_ingest_process(
-    settings: Settings, *, task_status: trio.TaskStatus[IngestLeader] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """`python -m trio_ticker ingest`: a leader candidate without HTTP, until SIGTERM/SIGINT."""
-    leader = build_leader(settings, build_supervised_sources(settings))
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(leader.run)
-            log.info("event=ingest_started prefix=%s lease=%.1f", settings.redis_prefix, settings.redis_lease)
-            task_status.started(leader)
-            async for signum in signals:
-                log.info("event=shutdown signal=%s leading=%s", signal.Signals(signum).name, leader.leading)
-                nursery.cancel_scope.cancel()  # a leader releases its lease on the way out
-                break
