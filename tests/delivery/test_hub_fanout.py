@@ -62,3 +62,22 @@ def test_an_unusable_price_never_becomes_a_tick(price: float, reference: float) 
     assert hub.latest("BTCUSDT") is None and hub.statistics().unusable_prices == 2
     assert len(warnings) == 1
     assert hub.publish(PriceUpdate("BTCUSDT", 96500.0, 96000.0, 3, Mode.LIVE)) is not None
+
+
+def test_an_update_refused_a_seq_waits_and_is_numbered_with_the_next_ingest_item() -> None:
+    reserved = {"BTCUSDT": 0}  # what a persisted numbering has stored: nothing yet for BTCUSDT
+    hub = Hub(
+        ("BTCUSDT", "AAPL"),
+        client_buffer=TICKS,
+        reaper=Delivery(("BTCUSDT",), client_buffer=TICKS).reaper,
+        may_number=lambda symbol, seq: seq <= reserved.get(symbol, 10),
+    )
+    outbox = hub.connect()
+    hub.subscribe(outbox, ("BTCUSDT",))
+    hub.ingest(PriceUpdate("BTCUSDT", 101.0, 100.0, 1_700_000_000_000, Mode.DEMO))
+    assert hub.latest("BTCUSDT") is None and hub.statistics().unreserved_seqs == 1
+    hub.ingest(PriceUpdate("BTCUSDT", 102.0, 100.0, 1_700_000_000_001, Mode.DEMO))  # still not stored: the latest waits
+    reserved["BTCUSDT"] = 10  # the block is stored
+    hub.ingest(PriceUpdate("AAPL", 190.0, 189.0, 1_700_000_000_002, Mode.DEMO))  # any next item
+    tick = hub.latest("BTCUSDT")
+    assert tick is not None and (tick.seq, tick.price) == (1, 102.0)

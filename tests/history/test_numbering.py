@@ -138,3 +138,36 @@ async def test_a_second_server_on_the_same_directory_gets_its_own_epoch(tmp_path
         assert await run_numbering(nursery, second) != epoch
         assert give(second, "AAPL", 3) == [1, 2, 3]  # its own stream, which nothing stores
         nursery.cancel_scope.cancel()
+
+
+async def wait_until_numbered(numbering: PersistedNumbering, symbol: str, seq: int) -> None:
+    """A symbol not reserved yet (streamed on demand) is refused until its first block is stored."""
+    with trio.fail_after(5):
+        while not numbering.may_number(symbol, seq):
+            await trio.sleep(0.01)
+
+
+async def test_a_symbol_streamed_on_demand_gets_its_own_block_and_keeps_its_numbering(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        first = PersistedNumbering(partial(open_sqlite_numbering, tmp_path), SYMBOLS, block=100)
+        epoch = await run_numbering(nursery, first)
+        assert first.first_seq("DOGEUSDT") == 1
+        assert not first.may_number("DOGEUSDT", 1)  # its block is not stored yet
+        await wait_until_numbered(first, "DOGEUSDT", 1)
+        assert give(first, "DOGEUSDT", 4) == [2, 3, 4, 5]  # 1 was given by the wait
+        assert first.refused == 0  # waiting for a first block is not a refusal
+        nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as nursery:
+        # Restarted with DOGEUSDT not streaming: its ceiling is kept, so when it streams again it goes on.
+        again = PersistedNumbering(partial(open_sqlite_numbering, tmp_path), SYMBOLS, block=100)
+        assert await run_numbering(nursery, again) == epoch
+        assert give(again, "AAPL", 1) == [1]
+        assert again.first_seq("DOGEUSDT") == 6
+        await wait_until_numbered(again, "DOGEUSDT", 6)
+        nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as nursery:
+        third = PersistedNumbering(partial(open_sqlite_numbering, tmp_path), SYMBOLS, block=100)
+        assert await run_numbering(nursery, third) == epoch
+        assert third.first_seq("DOGEUSDT") == 7  # and a symbol that did not stream in between keeps its ceiling
+        assert third.first_seq("AAPL") == 2
+        nursery.cancel_scope.cancel()

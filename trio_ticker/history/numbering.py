@@ -71,7 +71,7 @@ class PersistedNumbering:
             return True  # a fresh epoch nothing was stored for: no restart can reuse its seqs
         reserved = self._reserved.get(symbol, 0)
         if seq > reserved:
-            if symbol not in self._symbols:  # streamed on demand: its first block is stored now, the update waits
+            if symbol not in self._reserved:  # streamed on demand: its first block is being stored, the update waits
                 self._symbols[symbol] = None
             else:
                 self.refused += 1
