@@ -63,3 +63,25 @@ async def test_a_listed_symbol_streams_on_demand_through_the_server() -> None:
             }
             assert assembly.hub.demand is not None
             assert assembly.hub.demand.active() == {"AAPL", "BTCUSDT", "DOGEUSDT"}
+
+
+async def test_a_symbol_streamed_on_demand_has_candles_over_rest_and_the_socket() -> None:
+    settings = make_settings(
+        demo_interval=0.05, stock_symbols=CONFIGURED_STOCKS, crypto_symbols=CONFIGURED_CRYPTO, default_symbol="AAPL"
+    )
+    assembly = assemble(settings, directory=ListedDirectory("demo", LISTED, precision=5))
+    with trio.fail_after(20):
+        async with serve_app(assembly.app, settings) as address, httpx.AsyncClient() as client:
+            async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+                await read_welcome(ws)
+                await send(ws, {"action": "subscribe", "symbols": ["DOGEUSDT"], "candles": "1m", "id": 1})
+                assert (await receive(ws))["type"] == "subscribed"
+                while (frame := orjson.loads(await ws.get_message()))["type"] != "candle":
+                    pass
+                assert (frame["ticker"], frame["interval"], frame["closed"]) == ("DOGEUSDT", "1m", False)
+                answer = await client.get(f"http://{address}/candles", params={"symbol": "DOGEUSDT", "interval": "1m"})
+                assert answer.status_code == 200
+                first = answer.json()["candles"][0]  # its candles start with its first tick on this server
+                assert float(first["open"]) == instrument_for("DOGEUSDT").start_price
+            unlisted = await client.get(f"http://{address}/candles", params={"symbol": "NOPEUSDT", "interval": "1m"})
+            assert unlisted.status_code == 404 and unlisted.json()["code"] == "unknown_symbol"

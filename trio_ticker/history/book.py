@@ -101,8 +101,9 @@ class CandleBook:
 
         True when it opened a candle (so the next `close_due` time may be earlier)."""
         bars = self._bars.get(symbol)
-        if bars is None:
-            return False
+        if bars is None:  # a symbol streamed on demand: its candles start with its first tick here
+            bars = self._bars[symbol] = [None] * len(self.intervals)
+            self._seen[symbol] = [False] * len(self.intervals)
         last = self._last_ts.get(symbol)
         resumed = last is not None and ts - last > self._gap_after
         if resumed:

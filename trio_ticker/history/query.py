@@ -6,7 +6,7 @@ interval, limit, start or end, 404 for a symbol this server does not serve.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ class CandleQuery:
 
 
 def parse_candle_query(
-    args: Mapping[str, str], *, symbols: Collection[str], default_symbol: str, max_limit: int
+    args: Mapping[str, str], *, symbols: Container[str], default_symbol: str, max_limit: int
 ) -> CandleQuery:
     raw_symbol = args.get("symbol", default_symbol)
     try:
