@@ -67,6 +67,7 @@ export class SymbolSearch {
 
   keydown(event) {
     if (event.key === "Enter") return; // the form's submit handles it, so the Add button does the same
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") this.showEmptyList(false); // fresh after an add
     const { handled, choose } = this.state.key(event.key);
     if (handled) event.preventDefault();
     if (event.key === "Escape" && !handled && this.input.value) {
