@@ -23,12 +23,22 @@ PHONE = {"width": 390, "height": 844}
 BACKGROUND = {"dark": "rgb(15, 20, 25)", "light": "rgb(244, 246, 248)"}
 LONG_PRICES = {  # longer than any demo price, with long 24 h statistics: the table must still fit
     "BTCUSDT": {
-        "price": 1_234_567.89, "change": -123_456.78, "change_percent": -90.91, "precision": 2,
-        "high": 1_999_999.99, "low": 1_111_111.11, "volume": 987_654_321.12,
+        "price": 1_234_567.89,
+        "change": -123_456.78,
+        "change_percent": -90.91,
+        "precision": 2,
+        "high": 1_999_999.99,
+        "low": 1_111_111.11,
+        "volume": 987_654_321.12,
     },
     "ETHUSDT": {
-        "price": 0.00001234, "change": -0.00000567, "change_percent": -31.47, "precision": 8,
-        "high": 0.00009999, "low": 0.00001111, "volume": 0.00012345,
+        "price": 0.00001234,
+        "change": -0.00000567,
+        "change_percent": -31.47,
+        "precision": 8,
+        "high": 0.00009999,
+        "low": 0.00001111,
+        "volume": 0.00012345,
     },
 }
 
