@@ -28,6 +28,7 @@ class TickerApp {
     this.seq = new SeqTracker();
     this.connections = 0;
     this.awaitingSnapshot = new Set(); // symbols whose next tick is the snapshot of a new connection
+    this.unseeded = new Set(); // rows whose sparkline waits for their first tick (then the server has the symbol)
     this.status = new StatusBar({
       banner: byId("connection"),
       bannerText: byId("connection-text"),
@@ -98,7 +99,7 @@ class TickerApp {
     const choice = restoreChoice(readSaved(), symbols, fallback);
     this.chosen = choice.symbols;
     this.board.setSymbols(this.chosen);
-    this.chosen.forEach((symbol) => this.seedSpark(symbol));
+    this.chosen.forEach((symbol) => this.unseeded.add(symbol));
     this.select(choice.selected);
     this.connection.start();
   }
@@ -137,7 +138,10 @@ class TickerApp {
     return (await response.json()).symbols;
   }
 
-  /** A row's sparkline starts with the last 24 h of candles; without history it draws from the ticks alone. */
+  /**
+   * A row's sparkline starts with the last 24 h of candles, asked for on its first tick (a symbol subscribed on
+   * demand has no candles before it streams); without history it draws from the ticks alone.
+   */
   async seedSpark(symbol) {
     try {
       const candles = await this.fetchCandles(symbol, SPARK_INTERVAL, SPARK_POINTS);
@@ -221,6 +225,7 @@ class TickerApp {
     }
     if (kind === "reset") this.status.showNotice("The server restarted: prices go on from its new run.");
     this.board.update(tick);
+    if (this.unseeded.delete(tick.ticker)) this.seedSpark(tick.ticker);
     this.status.showMode(tick.mode);
     if (kind === "gap") this.showSkipped();
   }
@@ -260,7 +265,7 @@ class TickerApp {
     this.chosen = [...this.chosen, symbol];
     this.chosenChanged();
     this.connection.send({ action: "subscribe", symbols: [symbol] });
-    this.seedSpark(symbol);
+    this.unseeded.add(symbol);
     if (!this.selected) this.select(symbol);
     this.status.announce(`Added ${symbol}.`);
   }
@@ -272,6 +277,7 @@ class TickerApp {
     this.chosen = this.chosen.filter((name) => name !== symbol);
     this.connection.send({ action: "unsubscribe", symbols: [symbol] });
     this.seq.forget(symbol);
+    this.unseeded.delete(symbol);
     this.chart.forget(symbol);
     this.chosenChanged();
     if (this.selected === symbol) this.select(this.chosen[Math.min(index, this.chosen.length - 1)] ?? null);
