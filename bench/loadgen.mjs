@@ -16,6 +16,8 @@
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 
+import { ResumeClients } from "./resume_clients.mjs";
+
 const { values: opts } = parseArgs({
   options: {
     url: { type: "string" },
@@ -37,6 +39,9 @@ const { values: opts } = parseArgs({
     "churn-pause": { type: "string", default: "5" }, // seconds between rounds (and after the last one)
     dialect: { type: "string", default: "full" }, // "full" or "prototype"
     subprotocol: { type: "string" }, // offered in the handshake (the full protocol's trio-ticker.v1)
+    resume: { type: "string", default: "0" }, // more clients, unmeasured, that drop and reconnect with recovery
+    "resume-every": { type: "string", default: "0" }, // seconds between their drops in the window (0: never drop)
+    "resume-gap": { type: "string", default: "2" }, // seconds they stay away each time
   },
 });
 if (!opts.url) {
@@ -53,6 +58,9 @@ const connectTimeoutMs = Number(opts["connect-timeout"]) * 1000;
 const stormCount = Number(opts.storm);
 const stormSpreadMs = Number(opts["storm-spread"]) * 1000;
 const stormDeadlineMs = Number(opts["storm-deadline"]) * 1000;
+const resumeCount = Number(opts.resume);
+const resumeEveryMs = Number(opts["resume-every"]) * 1000;
+const resumeGapMs = Number(opts["resume-gap"]) * 1000;
 if (!["full", "prototype"].includes(opts.dialect)) {
   console.error(`unknown --dialect ${opts.dialect}: full or prototype`);
   process.exit(2);
@@ -141,7 +149,7 @@ class Client {
         settle(true);
       });
       ws.on("message", (data) => {
-        if (!this.subscribed && this.onSubscribed) {
+        if (!this.subscribed && this.onSubscribed && !data.includes('"type":"welcome"')) {
           this.subscribed = true;
           this.subscribedAt = Date.now();
           this.onSubscribed();
@@ -331,6 +339,14 @@ async function churn(cycles, rounds, pauseMs) {
   process.exit(0);
 }
 
+// The recovering clients drop together every --resume-every seconds of the window, and come back after the gap.
+async function cycleResumers(resumers, endsAt) {
+  while (Date.now() + resumeEveryMs <= endsAt) {
+    await sleep(resumeEveryMs - resumeGapMs);
+    await resumers.cycle(resumeGapMs);
+  }
+}
+
 async function main() {
   if (Number(opts.churn) > 0) return churn(Number(opts.churn), Number(opts["churn-rounds"]), Number(opts["churn-pause"]) * 1000);
   const startCpu = process.cpuUsage();
@@ -339,6 +355,8 @@ async function main() {
   const stalled = Array.from({ length: stalledCount }, (_, i) => new Client(clientCount + i, true));
   const storm = Array.from({ length: stormCount }, (_, i) => new Client(clientCount + stalledCount + i, false, true));
   const outcome = await connectAll(readers);
+  const resumers = resumeCount ? new ResumeClients(resumeCount, opts.url, protocols, opts.symbol) : null;
+  await resumers?.openAll(concurrency);
   const open = readers.filter((client) => client.ws?.readyState === WebSocket.OPEN);
   await Promise.race([Promise.all(open.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);
   const connectSeconds = (Date.now() - connectStart) / 1000;
@@ -368,8 +386,10 @@ async function main() {
   measured = window;
   perClient = true;
   const stormStart = storm.length ? await openStorm(storm) : null;
+  const resumeCycles = resumers && resumeEveryMs > 0 ? cycleResumers(resumers, Date.now() + durationMs) : null;
   await sleep(durationMs);
   measured = null;
+  await resumeCycles;
   perClient = false;
   const elapsed = (Date.now() - window.start) / 1000;
   const cpu = process.cpuUsage(windowCpu);
@@ -399,6 +419,7 @@ async function main() {
     stalled: stalledCount,
     stalled_clients: stalled.map((client) => ({ port: client.localPort ?? null, paused_at_ms: client.pausedAt })),
     storm: stormStart ? stormReport(storm, stormStart.started) : null,
+    resume: resumers?.report() ?? null,
     closes,
     errors,
     loadgen_cpu_seconds: (cpu.user + cpu.system) / 1e6,
@@ -414,6 +435,7 @@ async function main() {
     await Promise.race([stdinClosed, sleep(60_000)]);
   }
   for (const client of [...readers, ...stalled, ...storm]) client.ws?.terminate(); // unstarted after a connect timeout
+  resumers?.closeAll();
   process.exit(0);
 }
 

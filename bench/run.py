@@ -47,6 +47,8 @@ class Case:
     churn: int = 0  # connect / subscribe / leave cycles per round (no streaming clients), `rounds` rounds
     rounds: int = 3
     dialect: str = "full"  # "prototype": plain /ws, one price object per frame (single-frame only)
+    resume: int = 0  # more clients, unmeasured: batching, they drop together and reconnect with recovery
+    resume_every: float = 0.0  # seconds between their drops during the window (0: they never drop)
     warmup: float | None = None  # seconds, when the case needs longer than --warmup
     duration: float | None = None  # measured seconds, when the case needs longer than --duration
     env: dict[str, str] = field(default_factory=dict)
@@ -76,6 +78,10 @@ STANDARD_CASES = [
     Case("ticker idle 10000 deflate", "ticker", 10_000, 0.1, idle=True, deflate=True),
     # A reconnect storm (every browser after a restart or a network blip) while 1 000 clients stream at 2 ticks/s.
     Case("ticker storm 5000 +1000 streaming", "ticker", 1000, 2, storm=5000),
+    # Recovery: 500 clients stream (measured) beside 500 that stay connected, then beside 500 that drop together
+    # every 5 s, stay away 2 s and reconnect at once with `since` (each replay ~40 ticks). Target: p99 within 20 %.
+    Case("ticker recovery 500 +500 staying", "ticker", 500, 20, resume=500, duration=30),
+    Case("ticker recovery 500 +500 reconnecting", "ticker", 500, 20, resume=500, resume_every=5.0, duration=30),
     # Churn: what the server holds (sockets, memory) after 3 rounds of 5 000 connect / subscribe / leave cycles.
     Case("ticker churn 5000 x3", "ticker", 0, 2, churn=5000),
 ]
@@ -88,6 +94,7 @@ QUICK_CASES = [
     Case("bare 5x20", "bare", 5, 20),
     Case("ticker batch 5x20 +2 stalled", "ticker", 5, 20, stalled=2, duration=3, env=QUICK_READ_TIMEOUT),
     Case("ticker storm 50 +5 streaming", "ticker", 5, 20, storm=50),
+    Case("ticker recovery 5 +5 reconnecting", "ticker", 5, 20, resume=5, resume_every=2.5, duration=5),
     Case("ticker churn 100 x2", "ticker", 0, 20, churn=100, rounds=2),
 ]
 
@@ -214,6 +221,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
                 "--duration", str(duration), "--connect-timeout", str(args.connect_timeout), "--hold",
                 *(["--deflate"] if case.deflate else []), "--storm", str(case.storm),
                 "--dialect", case.dialect, *(["--subprotocol", FULL_PROTOCOL_V1] if full_protocol else []),
+                "--resume", str(case.resume), "--resume-every", str(case.resume_every),
             ],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -426,6 +434,20 @@ def print_table(results: list[dict[str, object]]) -> None:
             print(storm_summary(r))
         if "churn" in r and "error" not in r:
             print(churn_summary(r))
+        if r.get("resume") and "error" not in r:
+            print(resume_summary(r))
+
+
+def resume_summary(r: dict[str, object]) -> str:
+    """What the recovering clients got (recovered, holes, repeats) and the streaming readers' p99 meanwhile."""
+    resume: dict[str, object] = r["resume"]  # type: ignore[assignment]
+    latency: dict[str, int | None] = r["latency_ms"]  # type: ignore[assignment]
+    return (
+        f"{r['case']}: {resume['clients']} recovering clients, {resume['cycles']} drop/reconnect cycles "
+        f"(all back in {resume['all_reconnected_ms']} ms); recovered {resume['recovered']}, not recovered "
+        f"{resume['not_recovered']}; their ticks {resume['ticks']}, holes {resume['holes']}, repeats "
+        f"{resume['repeats']}; readers' p99 {cell(latency['p99'])} ms, max {cell(latency['max'])} ms"
+    )
 
 
 def stalled_summary(r: dict[str, object]) -> str:

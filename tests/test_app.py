@@ -44,6 +44,8 @@ async def receive_json(ws: object) -> object:
 
 async def test_full_protocol_client_subscribes_and_streams(app: QuartTrio) -> None:
     async with full_protocol_websocket(app.test_client()) as ws:
+        welcome = await receive_json(ws)
+        assert isinstance(welcome, dict) and welcome["type"] == "welcome"
         await ws.send('{"action":"subscribe","symbol":"AAPL"}')
         assert await receive_json(ws) == {"type": "subscribed", "symbols": ["AAPL"]}
         snapshot = await receive_json(ws)
@@ -56,10 +58,12 @@ async def test_full_protocol_client_subscribes_and_streams(app: QuartTrio) -> No
             assert isinstance(tick["change"], float)
             assert {"change_percent", "ts", "seq", "stale"} <= tick.keys()
         assert live["seq"] == snapshot["seq"] + 1
+        assert snapshot["epoch"] == welcome["epoch"] and "epoch" not in live
 
 
 async def test_protocol_errors_over_the_app(app: QuartTrio) -> None:
     async with full_protocol_websocket(app.test_client()) as ws:
+        assert (await receive_json(ws))["type"] == "welcome"  # type: ignore[index]
         for frame, code in [
             ("nope", "invalid_json"),
             ("[]", "not_an_object"),
@@ -81,6 +85,7 @@ async def test_protocol_errors_over_the_app(app: QuartTrio) -> None:
 async def test_batch_opt_in_sends_arrays(app: QuartTrio) -> None:
     # `?batch=1` alone selects the full protocol too (docs/protocol.md, "Two dialects").
     async with app.test_client().websocket("/ws?batch=1") as ws:
+        assert [message["type"] for message in await receive_json(ws)] == ["welcome"]  # type: ignore[attr-defined]
         await ws.send('{"action":"subscribe","symbols":["AAPL","MSFT"]}')
         messages: list[dict[str, object]] = []
         while len(messages) < 5:

@@ -53,6 +53,7 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
         "bare 5x20",
         "ticker batch 5x20 +2 stalled",
         "ticker storm 50 +5 streaming",
+        "ticker recovery 5 +5 reconnecting",
         "ticker churn 100 x2",
     ]
     *streaming, churn = results
@@ -63,6 +64,9 @@ def test_the_quick_benchmark_runs_every_case_and_reports_them(tmp_path: Path) ->
         assert result["per_client_updates"]["min"] > 0
         assert result["latency_ms"]["p50"] is not None
         assert result["server_cpu_seconds"] >= 0
+    recovery = results[7]["resume"]  # every recovering client came back recovered, and saw each seq once
+    assert recovery["cycles"] >= 1 and recovery["recovered"] == 5 * recovery["cycles"]
+    assert (recovery["not_recovered"], recovery["holes"], recovery["repeats"]) == (0, 0, 0)
     batch = results[0]
     assert batch["missed_updates"] == 0  # a batching client that keeps up gets every tick
     assert batch["server_stats"]["encodes"] == batch["server_stats"]["ticks_in"]  # once per tick, not per client

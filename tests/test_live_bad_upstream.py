@@ -18,7 +18,7 @@ from trio_websocket import open_websocket_url
 
 from tests.fakes.binance_server import NOT_DECIMAL_TEXT, OUT_OF_RANGE, FakeBinance
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
-from tests.support.helpers import FULL_PROTOCOL, make_settings, trio_ticker_warnings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome, trio_ticker_warnings
 from tests.support.live_server import serve_app
 from tests.support.live_upstreams import frames_until, live_server, live_settings, ticks, upstreams
 from trio_ticker.app import create_app
@@ -98,6 +98,7 @@ async def test_binance_prices_that_are_not_usable_never_reach_a_client() -> None
             httpx.AsyncClient() as client,
         ):
             async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+                await read_welcome(ws)
                 await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": "BTCUSDT"}).decode())
                 raw: list[str | bytes] = []
                 with trio.fail_after(WAIT):  # until every bad frame has been read and good ticks follow them
@@ -169,6 +170,7 @@ async def test_symbols_are_ascii_before_any_case_mapping(spelling: str) -> None:
         async with serve_app(create_app(settings), settings) as address, httpx.AsyncClient() as client:
             rest = await client.get(f"http://{address}/price", params={"symbol": spelling})
             async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+                await read_welcome(ws)
                 await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": spelling}).decode())
                 reply = await frames_until(ws, lambda f: len(f) >= 1)
     assert (rest.status_code, strict_json(rest.content)["code"]) == (400, "invalid_symbol")

@@ -16,7 +16,7 @@ from trio_websocket import open_websocket_url
 
 from tests.fakes.binance_server import ConnectionPlan, FakeBinance
 from tests.fakes.finnhub_server import ALL_ZERO_QUOTE, FakeFinnhub
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.live_upstreams import WAIT, frames_until, live_server, live_settings, ticks, upstreams
 
 pytestmark = pytest.mark.slow
@@ -30,6 +30,7 @@ async def test_live_ticks_for_a_stock_and_a_crypto_symbol() -> None:
             live_server(live_settings(binance, finnhub, rest_url)) as address,
         ):
             async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+                await read_welcome(ws)
                 await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": ["AAPL", "BTCUSDT"]}).decode())
                 frames = await frames_until(ws, lambda f: len(ticks(f, "AAPL")) >= 3 and len(ticks(f, "BTCUSDT")) >= 3)
             async with httpx.AsyncClient() as client:

@@ -10,7 +10,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.process import HYPERCORN, REPO, receive_a_tick, running
 
 
@@ -38,6 +38,7 @@ async def test_python_m_closes_clients_with_going_away_then_exits() -> None:
     command = [sys.executable, "-m", "trio_ticker"]
     async with running(command, TICKER_PORT="0", TICKER_GRACEFUL_TIMEOUT="5") as server:
         async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await receive_a_tick(ws)
             server.process.send_signal(signal.SIGTERM)
             started = trio.current_time()

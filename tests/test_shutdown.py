@@ -16,7 +16,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.never_reading import NeverReadingClient
 from tests.support.process import receive_a_tick, running
 
@@ -50,6 +50,7 @@ async def connect_after_sigterm(address: str) -> list[object]:
     received: list[object] = []
     try:
         async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message('{"action":"subscribe","symbol":"AAPL"}')
             with trio.move_on_after(2):
                 while True:
@@ -76,6 +77,7 @@ async def test_after_sigterm_nobody_is_accepted_and_stuck_peers_do_not_hold_the_
         for client in stuck:
             await client.subscribe(*SYMBOLS)
         async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as listening:
+            await read_welcome(listening)
             await receive_a_tick(listening)
             await wait_until_stuck(server.address, stuck)
 

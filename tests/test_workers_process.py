@@ -22,7 +22,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.process import HYPERCORN, REPO, ServerProcess, running
 from tests.support.redis_server import RedisServer, open_redis_server
 
@@ -138,6 +138,7 @@ class StreamingClient:
         with self._scope:
             try:
                 async with open_websocket_url(f"ws://{address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+                    await read_welcome(ws)
                     self.port = ws.local.port
                     await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": list(SYMBOLS)}).decode())
                     task_status.started()
@@ -247,6 +248,7 @@ async def test_ctrl_c_in_a_terminal_stops_each_worker_once_and_gracefully() -> N
         await wait_for_log(server, b"workers=1")
         (worker,) = serving_pids(server)
         async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message('{"action":"subscribe","symbol":"AAPL"}')
             await ws.get_message()
             os.killpg(server.process.pid, signal.SIGINT)

@@ -8,8 +8,9 @@ imports. The lifespan starts the root service once, in quart-trio's nursery, bef
 
 from __future__ import annotations
 
+import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,11 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from .catalogue.build import build_catalogue
 from .catalogue.catalogue import Catalogue
+from .catalogue.directory import SymbolDirectory
+from .delivery.demand import SymbolDemand
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
+from .delivery.recovery import RecoveryLimits
 from .delivery.slow_clients import SlowClientReaper
 from .edge import hypercorn_guard, hypercorn_idle, hypercorn_ping
 from .edge.access import AccessPolicy, bearer_token, several_origins
@@ -34,13 +38,14 @@ from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
-from .history.build import build_history, store_opener
+from .history.build import build_history, build_numbering, store_opener
 from .history.frames import candles_body
 from .history.metrics import HistoryCollector
 from .history.query import QueryError, parse_candle_query, parse_count
 from .history.store import CandleStoreUnavailable
 from .ingest.local import LocalIngest
 from .logs import configure_logging
+from .model import Tick
 from .protocol import full as protocol
 from .protocol.full import ErrorCode, ProtocolError
 from .service import IngestRoute, TickerService
@@ -75,17 +80,29 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
     return assemble(settings or load_settings()).app
 
 
-def build_ingest(settings: Settings, hub: Hub, sources: tuple[Supervisor, ...]) -> IngestRoute:
+def build_ingest(
+    settings: Settings,
+    sources: tuple[Supervisor, ...],
+    latest_ticks: Callable[[], dict[str, Tick]],
+    *,
+    on_epoch: Callable[[str], None],
+) -> IngestRoute:
     """The sources in this process, or (TICKER_REDIS_URL) the scale-out node that follows Redis and may lead."""
     if settings.redis_url is None:
         return LocalIngest(sources)
     from .ingest.scaleout.node import ScaleOutNode  # only scale-out deployments import coredis
 
-    return ScaleOutNode(settings, sources, latest_ticks=hub.all_latest)
+    return ScaleOutNode(settings, sources, latest_ticks=latest_ticks, on_epoch=on_epoch)
 
 
-def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None) -> Assembly:
-    """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself)."""
+def assemble(
+    settings: Settings,
+    *,
+    sources: Sequence[Supervisor] | None = None,
+    directory: SymbolDirectory | None = None,
+) -> Assembly:
+    """Build and wire every part; `sources` replaces the ones Settings name (a test that publishes itself),
+    `directory` the symbols clients may subscribe to (default: every symbol the catalogue lists)."""
     configure_logging(settings.log_level)
     # Here, so that the bare `hypercorn trio_ticker.app:app` command gets them too.
     hypercorn_guard.install()
@@ -94,23 +111,39 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
     metrics = TickerMetrics()
     pacer = FlushPacer(settings.batch_flush_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)
+    hub: Hub  # built after the sources, the ingest route and the demand owner, which call back into it
     # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
     history = build_history(settings, writing=lambda: ingest.leads())  # None with TICKER_HISTORY=off
+    numbering = build_numbering(settings)
+    # The fetched catalogues are kept in the history's store, so a restart serves the last ones at once.
+    catalogue = build_catalogue(
+        settings, open_store=store_opener(settings) if settings.history_store != "off" else None
+    )
+    # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
+    if sources is None:
+        sources = build_supervised_sources(settings, latest_price=lambda symbol: hub.latest_price(symbol))
+    supervised = tuple(sources)
+    ingest = build_ingest(settings, supervised, lambda: hub.all_latest(), on_epoch=lambda epoch: hub.set_epoch(epoch))
+    # Subscriptions drive upstream: the demand owner routes each listed symbol to the source its listing names.
+    demand = SymbolDemand(
+        directory or catalogue,
+        always_on=settings.symbols,
+        linger=settings.symbol_linger,
+        max_active=settings.max_active_symbols,
+        streams=ingest.symbol_streams(),
+        on_retired=lambda symbol: hub.retire(symbol),
+    )
     hub = Hub(
         settings.symbols,
         client_buffer=settings.client_buffer,
         reaper=reaper,
         on_tick_sampled=metrics.observe_tick_age,
         candles=history.live if history is not None else None,
-    )
-    # A demo walk resumes from the prices the hub last published (a restart, or a new ingest leader).
-    if sources is None:
-        sources = build_supervised_sources(settings, latest_price=hub.latest_price)
-    supervised = tuple(sources)
-    ingest = build_ingest(settings, hub, supervised)
-    # The fetched catalogues are kept in the history's store, so a restart serves the last ones at once.
-    catalogue = build_catalogue(
-        settings, open_store=store_opener(settings) if settings.history_store != "off" else None
+        epoch=secrets.token_hex(8),
+        recovery=RecoveryLimits(settings.recovery_ticks, settings.recovery_window),
+        first_seq=numbering.first_seq if numbering is not None else None,
+        may_number=numbering.may_number if numbering is not None else None,
+        demand=demand,
     )
     service = TickerService(
         hub,
@@ -120,6 +153,8 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
         ingest_buffer=settings.ingest_buffer,
         history=history,
         catalogue=catalogue,
+        numbering=numbering,
+        demand=demand,
     )
     app = QuartTrio(__name__, static_folder=None)
     app.json = StrictJSONProvider(app)
@@ -286,6 +321,7 @@ def assemble(settings: Settings, *, sources: Sequence[Supervisor] | None = None)
                 },
                 "statistics": statistics_fields(statistics),
                 "catalogue": catalogue.health(),
+                "symbols": statistics_fields(demand.statistics()),
                 **ingest.health(),
                 **({"history": history.health()} if history is not None else {}),
             }

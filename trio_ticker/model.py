@@ -170,6 +170,15 @@ class StaleChange:
     ts: int  # epoch milliseconds
 
 
-Ingest = PriceUpdate | Tick | SourceStatus | StaleChange
+@dataclass(frozen=True, slots=True)
+class SymbolRejected:
+    """The upstream refused to stream a listed symbol: its subscribers are told, and demand drops it."""
+
+    symbol: str
+    source: str
+    reason: str
+
+
+Ingest = PriceUpdate | Tick | SourceStatus | StaleChange | SymbolRejected
 """What sources (and their watchdogs) send into the hub's ingest channel; a scale-out follower
 sends `Tick`s already numbered in Redis (docs/architecture.md, "Several workers")."""

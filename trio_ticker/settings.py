@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     client_buffer: int = Field(16, ge=1, le=100_000)
     batch_client_buffer: int = Field(256, ge=1, le=100_000)
     slow_client_timeout: float = Field(10.0, gt=0)
+    # Recovery (docs/protocol.md "Recovery"): per symbol, the last ticks kept for a reconnecting client, and
+    # how old a tick may be and still be replayed. 0 ticks: recovery off (every resubscribe gets the snapshot).
+    recovery_ticks: int = Field(1000, ge=0, le=100_000)
+    recovery_window: float = Field(120.0, gt=0, le=86_400)
     # A prototype-dialect client that has not subscribed this long after connecting gets the default symbol.
     prototype_default_delay: float = Field(1.0, ge=0, le=60)
     # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).
@@ -150,6 +154,10 @@ class Settings(BaseSettings):
     max_symbols_per_message: int = Field(50, ge=1, le=10_000)
     max_connections: int = Field(10_000, ge=1, le=1_000_000)
     max_query_length: int = Field(1024, ge=64, le=65_536)
+    # On-demand symbols; see docs/configuration.md "Symbols on demand".
+    symbol_linger: float = Field(60.0, ge=0, le=86_400)
+    max_active_symbols: int = Field(1000, ge=1, le=100_000)
+    finnhub_max_symbols: int = Field(50, ge=1, le=10_000)
     allowed_origins: OriginList = ()
     auth_tokens: TokenList = ()
 
@@ -349,6 +357,11 @@ class Settings(BaseSettings):
             raise ValueError("TICKER_ADMIN_BIND must differ from TICKER_HOST:TICKER_PORT, the public bind")
         if self.search_default_limit > self.search_max_limit:
             raise ValueError("TICKER_SEARCH_DEFAULT_LIMIT must be at most TICKER_SEARCH_MAX_LIMIT")
+        if len(self.symbols) > self.max_active_symbols:
+            raise ValueError(
+                f"TICKER_MAX_ACTIVE_SYMBOLS ({self.max_active_symbols}) is below the number of configured "
+                f"symbols ({len(self.symbols)})"
+            )
         if self.default_symbol not in self.symbols:
             raise ValueError(f"TICKER_DEFAULT_SYMBOL {self.default_symbol!r} is not among the configured symbols")
         return self

@@ -6,6 +6,7 @@ import { TickerConnection } from "./connection.js";
 import { Backoff } from "./lib/backoff.js";
 import { TIMEFRAME_KEY, candlesPath, restoreTimeframe } from "./lib/candles.js";
 import { STORAGE_KEY, restoreChoice, saveChoice } from "./lib/choice.js";
+import { ResumePoint } from "./lib/resume.js";
 import { SeqTracker } from "./lib/seq.js";
 import { SORT_KEY, nextSort, restoreSort } from "./lib/sort.js";
 import { SPARK_INTERVAL, SPARK_POINTS } from "./lib/sparkline.js";
@@ -26,6 +27,7 @@ class TickerApp {
     this.chosen = [];
     this.selected = null;
     this.seq = new SeqTracker();
+    this.resume = new ResumePoint(); // the stream the seqs belong to: a reconnect asks for what it missed
     this.connections = 0;
     this.awaitingSnapshot = new Set(); // symbols whose next tick is the snapshot of a new connection
     this.unseeded = new Set(); // rows whose sparkline waits for their first tick (then the server has the symbol)
@@ -124,7 +126,7 @@ class TickerApp {
     this.connections += 1;
     this.status.showNotice("");
     this.awaitingSnapshot = new Set(this.chosen);
-    if (this.chosen.length) this.connection.send({ action: "subscribe", symbols: this.chosen });
+    if (this.chosen.length) this.connection.send(this.resume.subscribe(this.chosen, this.seq.last));
     this.candleSubscription = null; // a new connection has none
     this.followCandles();
     if (this.connections > 1) this.chart.refresh(); // candles closed while we were away
@@ -200,6 +202,8 @@ class TickerApp {
 
   handle(message) {
     switch (message.type) {
+      case "welcome":
+        return this.welcomed(message);
       case "tick":
         return this.tick(message);
       case "candle":
@@ -228,6 +232,13 @@ class TickerApp {
     if (this.unseeded.delete(tick.ticker)) this.seedSpark(tick.ticker);
     this.status.showMode(tick.mode);
     if (kind === "gap") this.showSkipped();
+  }
+
+  /** A new epoch is a server that started its numbering over: the next tick starts afresh, not after a gap. */
+  welcomed({ epoch }) {
+    if (this.resume.welcome(epoch) !== "restarted") return;
+    for (const symbol of [...this.seq.last.keys()]) this.seq.forget(symbol);
+    this.status.showNotice("The server restarted: prices go on from its new run.");
   }
 
   staleChanged({ ticker, stale }) {

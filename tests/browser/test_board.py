@@ -179,7 +179,7 @@ def watch_outage(page: Page, seconds: float) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
 def test_server_restart_shows_an_outage_consistently_and_is_live_again_within_two_seconds(
-    page: Page, server: ServerProcess, how: signal.Signals, artifacts: Path
+    page: Page, server: ServerProcess, how: signal.Signals, artifacts: Path, tmp_path: Path
 ) -> None:
     frames = FrameLog(page)
     page.reload()
@@ -213,8 +213,9 @@ def test_server_restart_shows_an_outage_consistently_and_is_live_again_within_tw
     assert any(view["text"].startswith("Reconnecting in") for view in outage)
     sent_before_restart, received_before_restart = len(frames.sent), len(frames.received)
 
-    # The restarted server ticks once a second, so its numbers stay far below the first run's.
-    restarted = ServerProcess(port=server.port, demo_interval=1.0)
+    # The restarted server ticks once a second, so its numbers stay far below the first run's; without the first
+    # one's data directory it starts a numbering of its own (a new epoch).
+    restarted = ServerProcess(port=server.port, demo_interval=1.0, env={"TICKER_DATA_DIR": str(tmp_path)})
     restarted.start()
     try:
         expect(page.locator("#connection-text")).to_have_text("Live", timeout=WAIT_MS)

@@ -21,7 +21,7 @@ from trio_websocket import open_websocket_url
 from tests.fakes.binance_rest import FakeBinanceRest
 from tests.fakes.binance_server import FakeBinance
 from tests.fakes.finnhub_server import FakeFinnhub
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.live_upstreams import WAIT, frames_until, live_server, live_settings, ticks, upstreams
 
 pytestmark = pytest.mark.slow
@@ -94,6 +94,7 @@ async def test_both_catalogues_are_searched_with_names_and_precision(tmp_path: P
             berkshire = await until(partial(search, client, address, "berkshire"))
             health = await until(partial(healthz_when_both_fetched, client, address))
             async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+                await read_welcome(ws)
                 await ws.send_message('{"action":"search","q":"BTC","limit":2,"id":9}')
                 reply = orjson.loads(await ws.get_message())
     assert doge == [
@@ -140,6 +141,7 @@ async def test_a_failing_fetch_leaves_the_configured_symbols_working_and_says_wh
             found = await search(client, address, "BTC")
             metrics = (await client.get(f"http://{address}/metrics")).text
             async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+                await read_welcome(ws)
                 await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": ["AAPL", "BTCUSDT"]}).decode())
                 frames = await frames_until(ws, lambda f: len(ticks(f, "AAPL")) >= 2 and len(ticks(f, "BTCUSDT")) >= 2)
     assert catalogue["binance"]["detail"].startswith("HTTP 500")

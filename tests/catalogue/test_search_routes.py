@@ -65,6 +65,7 @@ async def test_a_bad_query_or_limit_is_a_typed_400(
 
 async def test_the_search_command_answers_listings_with_the_requests_id(app: QuartTrio) -> None:
     async with full_protocol_websocket(app.test_client()) as ws:
+        assert (await receive_json(ws))["type"] == "welcome"  # type: ignore[index]
         await ws.send('{"action":"search","q":"doge","limit":3,"id":1}')
         assert await receive_json(ws) == {"type": "symbols", "id": 1, "symbols": [DOGE]}
         await ws.send('{"action":"search","q":"US","id":"x"}')

@@ -14,7 +14,7 @@ import trio
 from pydantic import SecretStr
 from trio_websocket import open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome
 from tests.support.raw_http import get_raw
 from trio_ticker.app import create_app
 from trio_ticker.edge.access import AccessPolicy, WebSocketHandshake, bearer_token
@@ -81,6 +81,7 @@ async def test_hypercorns_access_log_never_sees_the_token(caplog: pytest.LogCapt
         binds = await nursery.start(partial(serve, app, settings, config, shutdown_trigger=shutdown.wait))
         address = binds[0].removeprefix("http://")
         async with open_websocket_url(f"ws://{address}/ws?batch=1&token={TOKEN}", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message('{"action":"ping"}')
             with trio.fail_after(5):
                 await ws.get_message()

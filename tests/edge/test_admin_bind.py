@@ -17,7 +17,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome
 from tests.support.live_server import serve_app
 from tests.support.process import HYPERCORN, running
 from tests.support.well_behaved import well_behaved_client
@@ -132,6 +132,7 @@ async def test_the_hypercorn_command_with_a_second_bind_keeps_operations_on_it()
     command = [HYPERCORN, "trio_ticker.app:app", "--worker-class", "trio", "--bind", "127.0.0.1:0", "--bind", admin]
     async with running(command, TICKER_ADMIN_BIND=admin) as server:
         async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message('{"action":"ping"}')
             with trio.fail_after(10):
                 assert orjson.loads(await ws.get_message())["type"] == "pong"

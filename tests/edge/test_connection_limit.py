@@ -14,7 +14,7 @@ import trio
 from trio_websocket import open_websocket_url
 
 from tests.support.edge_server import receive, send, wait_closed
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client
 from trio_ticker.app import assemble
@@ -82,6 +82,7 @@ async def test_every_socket_counts_toward_the_limit_and_past_it_sockets_are_rese
                     await stream.aclose()
                 await wait_for_open(connections, 1)
                 async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as welcome:
+                    await read_welcome(welcome)
                     await send(welcome, {"action": "ping"})
                     assert (await receive(welcome))["type"] == "pong"
                 await ticks.wait_for_more()

@@ -24,7 +24,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL, count_tasks, make_settings
+from tests.support.helpers import FULL_PROTOCOL, count_tasks, make_settings, read_welcome
 from tests.support.hostile import HostileCase, hostile_case, run_hostile
 from tests.support.live_server import serve_app
 from tests.support.process import HYPERCORN, receive_a_tick, running
@@ -132,6 +132,7 @@ async def test_thousands_of_hostile_connections_leave_the_server_serving_and_not
                 rss_first_half = await fuzz_and_settle(WARM_UP + CONNECTIONS // 2)
                 rss_second_half = await fuzz_and_settle(CONNECTIONS - CONNECTIONS // 2)
                 async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as late:
+                    await read_welcome(late)
                     await receive_a_tick(late)  # still accepting and streaming
                 await ticks.wait_for_more()  # and the client streaming all along missed no tick
     finally:
@@ -166,6 +167,7 @@ async def test_the_bare_hypercorn_command_survives_the_fuzz_and_gives_back_its_s
                     rss_first_half = await fuzz_and_settle(WARM_UP + CONNECTIONS // 8)
                     rss_second_half = await fuzz_and_settle(CONNECTIONS // 8)
                     async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as late:
+                        await read_welcome(late)
                         await receive_a_tick(late)
                     await ticks.wait_for_more()
         finally:  # SIGTERM, so that the supervisor stops its worker (a SIGKILL would orphan it)

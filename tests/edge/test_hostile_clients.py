@@ -17,7 +17,7 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome
 from tests.support.hostile import HostileCase, frame, run_hostile, upgrade_request
 from tests.support.live_server import serve_app
 from tests.support.process import HYPERCORN, receive_a_tick, running
@@ -53,6 +53,7 @@ async def test_a_hostile_connection_is_closed_and_logged_once_and_the_others_kee
                 for _ in range(ATTEMPTS):
                     await run_hostile(address, case)
                 async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as late:
+                    await read_welcome(late)
                     await receive_a_tick(late)  # the server still accepts and streams
                 await ticks.wait_for_more()
     finally:
@@ -83,6 +84,7 @@ async def test_no_hostile_connection_ends_the_server_process(command: list[str])
                     await run_hostile(server.address, rng.choice(cases))
                     assert server.process.returncode is None, server.stderr.decode()
                 async with open_websocket_url(f"ws://{server.address}/ws", subprotocols=FULL_PROTOCOL) as late:
+                    await read_welcome(late)
                     await receive_a_tick(late)
             await ticks.wait_for_more()
         server.process.send_signal(signal.SIGTERM)

@@ -14,7 +14,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 from tests.support.edge_server import TOKEN, Server, receive, send, wait_closed
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client
 
@@ -24,6 +24,7 @@ async def test_a_frame_over_the_limit_is_closed_1009_by_hypercorn() -> None:
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message('{"action":"ping","id":"' + "x" * 1024 + '"}')
             code, _ = await wait_closed(ws)
             await ticks.wait_for_more()
@@ -37,6 +38,7 @@ async def test_a_frame_over_the_limit_is_closed_1009_by_the_app_under_a_laxer_se
     async with serve_app(server.app, server.settings, ws_max_message_size=1_000_000) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message(b"[" + b"1," * 600 + b"1]")
             assert await wait_closed(ws) == (1009, "message too big")
             await ticks.wait_for_more()
@@ -48,6 +50,7 @@ async def test_over_the_rate_a_message_gets_rate_limited_and_the_connection_stay
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             for request_id in range(4):
                 await send(ws, {"action": "ping", "id": request_id})
             replies = [await receive(ws) for _ in range(4)]
@@ -67,6 +70,7 @@ async def test_sustained_flooding_is_closed_1008() -> None:
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             for _ in range(7):
                 await send(ws, {"action": "ping"})
             replies: list[str] = []
@@ -86,6 +90,7 @@ async def test_too_many_symbols_in_one_message_is_a_typed_error() -> None:
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT", "GOOGL", "AMZN"], "id": 1})
             assert await receive(ws) == {
                 "type": "error",
@@ -105,6 +110,7 @@ async def test_too_many_subscriptions_is_a_typed_error_and_subscribes_nothing() 
     async with serve_app(server.app, server.settings) as address:
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks, open_websocket_url(url, subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await send(ws, {"action": "subscribe", "symbols": ["AAPL", "MSFT"]})
             assert (await receive(ws))["type"] == "subscribed"
             await send(ws, {"action": "subscribe", "symbols": ["MSFT", "GOOGL"], "id": "g"})
@@ -128,6 +134,7 @@ async def test_past_the_connection_limit_a_client_is_closed_1013_until_a_slot_fr
         url = f"ws://{address}/ws"
         async with well_behaved_client(url) as ticks:
             async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as second:
+                await read_welcome(second)
                 await send(second, {"action": "ping"})
                 assert (await receive(second))["type"] == "pong"
                 async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as third:
@@ -136,6 +143,7 @@ async def test_past_the_connection_limit_a_client_is_closed_1013_until_a_slot_fr
                 while server.assembly.endpoint.open_connections > 1:
                     await trio.sleep(0.01)
             async with open_websocket_url(url, subprotocols=FULL_PROTOCOL) as fourth:
+                await read_welcome(fourth)
                 await send(fourth, {"action": "ping"})
                 assert (await receive(fourth))["type"] == "pong"
             await ticks.wait_for_more()
@@ -156,6 +164,7 @@ async def check_origin_refused(url: str, *origins: bytes) -> None:
 
 async def check_origin_served(url: str, origin: bytes) -> None:
     async with open_websocket_url(url, subprotocols=FULL_PROTOCOL, extra_headers=[(b"Origin", origin)]) as ws:
+        await read_welcome(ws)
         await send(ws, {"action": "ping"})
         assert (await receive(ws))["type"] == "pong"
 
@@ -204,6 +213,7 @@ async def test_without_a_valid_token_a_client_is_closed_4001_and_the_token_is_ne
                     {"subprotocols": FULL_PROTOCOL, "extra_headers": [(b"Authorization", f"Bearer {TOKEN}".encode())]},
                 ):
                     async with open_websocket_url(base, **options) as ws:  # type: ignore[arg-type]
+                        await read_welcome(ws)
                         await send(ws, {"action": "ping"})
                         assert (await receive(ws))["type"] == "pong"
                         assert ws.subprotocol == options["subprotocols"][0]  # type: ignore[index]

@@ -13,7 +13,7 @@ import trio
 from trio_websocket import open_websocket_url
 from wsproto.events import Ping, TextMessage
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome
 from tests.support.live_server import serve_app
 from tests.support.never_reading import NeverReadingClient
 from trio_ticker.app import Assembly, assemble
@@ -52,6 +52,7 @@ async def test_a_client_that_stops_reading_is_closed_after_the_read_timeout_and_
         # Sends nothing after subscribing: only its library's pongs keep it open past the read timeout. It
         # batches, so it is sent every tick even if the loaded test machine stalls the server for a moment.
         async with open_websocket_url(f"{url}?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": "BTCUSDT"}).decode())
             ack, *messages = orjson.loads(await ws.get_message())
             assert ack["type"] == "subscribed"

@@ -13,7 +13,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 from trio_websocket import open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome
 from tests.support.live_server import serve_app
 from tests.support.well_behaved import well_behaved_client
 from trio_ticker.app import Assembly, assemble
@@ -125,6 +125,7 @@ async def test_metrics_report_clients_ticks_sources_limits_and_tick_age() -> Non
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
         async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message('{"action":"ping"}')
             await ws.send_message('{"action":"ping"}')  # over the rate
             with trio.fail_after(5):

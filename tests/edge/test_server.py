@@ -10,7 +10,7 @@ import orjson
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url, wrap_client_stream
 
-from tests.support.helpers import FULL_PROTOCOL, make_settings
+from tests.support.helpers import FULL_PROTOCOL, make_settings, read_welcome
 from tests.support.live_server import serve_app
 from trio_ticker.app import assemble
 from trio_ticker.model import Mode, PriceUpdate
@@ -52,6 +52,7 @@ async def test_fifty_clients_are_not_held_up_by_one_that_never_reads() -> None:
         symbol = SYMBOLS[index % len(SYMBOLS)]
         batching = index % 2 == 0
         async with open_websocket_url(url + ("?batch=1" if batching else ""), subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
 
             async def messages() -> list[dict[str, Any]]:
                 frame = orjson.loads(await ws.get_message())

@@ -1,4 +1,5 @@
-"""A fake Binance REST market-data API: `GET /api/v3/klines` and `/api/v3/exchangeInfo` in the real wire format.
+"""A fake Binance REST market-data API: `GET /api/v3/klines`, `/api/v3/exchangeInfo` and `/api/v3/ticker/24hr` in
+the real wire format.
 
 Klines are made up deterministically from the symbol and the time (so any run agrees with any
 other), selected as Binance selects them (`startTime`, `endTime`, `limit` up to 1000, the open
@@ -77,6 +78,8 @@ class FakeBinanceRest:
             return 429, {**weight, **retry_after}, {"code": -1003, "msg": "Too many requests."}
         if path == EXCHANGE_INFO_PATH:
             return 200, weight, self.exchange_info
+        if path == "/api/v3/ticker/24hr":
+            return self._ticker(query, weight)
         if path != "/api/v3/klines":
             return 404, weight, {"code": -1, "msg": "not found"}
         return self._klines(query, weight)
@@ -100,6 +103,18 @@ class FakeBinanceRest:
         else:
             opens = list(range(end - (limit - 1) * length, end + 1, length))
         return 200, weight, [fake_kline(symbol, interval, open_time) for open_time in opens]
+
+    def _ticker(self, query: dict[str, str], weight: dict[str, str]) -> Answer:
+        symbol = query.get("symbol", "")
+        if symbol not in self.symbols:
+            return 400, weight, {"code": -1121, "msg": "Invalid symbol."}
+        now = int(self.wall_clock() * 1000)
+        last, first = fake_price(symbol, now), fake_price(symbol, now - 86_400_000)
+        body = {"symbol": symbol, "priceChange": str(last - first), "priceChangePercent": "0.1"}
+        body |= {"prevClosePrice": str(first), "lastPrice": str(last), "openPrice": str(first)}
+        body |= {"highPrice": str(max(first, last)), "lowPrice": str(min(first, last)), "volume": "1000.0"}
+        body |= {"quoteVolume": "1000.0", "openTime": now - 86_400_000, "closeTime": now, "count": 1000}
+        return 200, weight, body
 
     def rest_app(self) -> QuartTrio:
         app = QuartTrio(__name__)

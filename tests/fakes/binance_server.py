@@ -3,8 +3,10 @@
 Scriptable per test through `plan`: one `ConnectionPlan` per connection (the last repeats): stream
 normally, drop after N events, stall silently (pings still answered), send garbage or
 `serverShutdown`; `extra_frames` go out once, before the third (or a later) round of events. It
-always closes with 1008 when a client sends more than 5 messages a second. `NOT_DECIMAL_TEXT` and
-`OUT_OF_RANGE` are price strings a misbehaving upstream might send.
+honours live SUBSCRIBE/UNSUBSCRIBE, refuses (error reply, nothing subscribed) a request naming a symbol
+not in `listed` or taking a connection past 1024 streams, records each connection's live streams, its
+peak streams and its peak messages per second, and closes with 1008 when a client sends more than 5 a
+second. `NOT_DECIMAL_TEXT` and `OUT_OF_RANGE` are price strings a misbehaving upstream might send.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import orjson
 import trio
@@ -41,6 +44,11 @@ class FakeBinance:
     volume: str = "1234.56780000"  # every symbol's 24 h volume in its miniTicker
     connections: int = 0
     subscriptions: list[list[str]] = field(default_factory=list)
+    listed: set[str] | None = None  # the symbols it lists (None: any)
+    live_streams: list[dict[str, None]] = field(default_factory=list)  # per connection, while it is open
+    peak_streams: int = 0  # the most streams any one connection had
+    peak_rate: int = 0  # the most messages any one connection sent within one second
+    refused: list[str] = field(default_factory=list)  # symbols of refused SUBSCRIBE requests
     closed_1008: int = 0
     port: int = 0
 
@@ -61,7 +69,8 @@ class FakeBinance:
         plan = self.plans[min(self.connections, len(self.plans) - 1)]
         self.connections += 1
         ws = await request.accept()
-        streams: list[str] = []
+        streams: dict[str, None] = {}
+        self.live_streams.append(streams)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_requests, ws, streams, nursery.cancel_scope)
@@ -69,27 +78,50 @@ class FakeBinance:
                 nursery.cancel_scope.cancel()
         except* ConnectionClosed:
             pass
+        finally:
+            streams.clear()  # a closed connection streams nothing
 
-    async def _read_requests(self, ws: WebSocketConnection, streams: list[str], scope: trio.CancelScope) -> None:
+    def subscribed_symbols(self) -> set[str]:
+        """The symbols some open connection streams now."""
+        return {stream.partition("@")[0].upper() for streams in self.live_streams for stream in streams}
+
+    async def _read_requests(self, ws: WebSocketConnection, streams: dict[str, None], scope: trio.CancelScope) -> None:
         sent_at: list[float] = []
         while True:
             message = orjson.loads(await ws.get_message())
             now = trio.current_time()
             sent_at = [at for at in sent_at if at > now - 1.0] + [now]
+            self.peak_rate = max(self.peak_rate, len(sent_at))
             if len(sent_at) > 5:
                 self.closed_1008 += 1
                 await ws.aclose(1008, "Too many requests")
                 scope.cancel()
                 return
-            if message.get("method") == "SUBSCRIBE":
-                streams.extend(message["params"])
-                self.subscriptions.append(list(message["params"]))
+            method, params = message.get("method"), message.get("params", [])
+            if method == "SUBSCRIBE" and (error := self._refusal(streams, params)):
+                self.refused.extend(sorted({stream.partition("@")[0].upper() for stream in params}))
+                await ws.send_message(orjson.dumps({"error": error, "id": message.get("id")}).decode())
+            elif method == "SUBSCRIBE":
+                streams.update(dict.fromkeys(params))
+                self.peak_streams = max(self.peak_streams, len(streams))
+                self.subscriptions.append(list(params))
+                await ws.send_message(orjson.dumps({"result": None, "id": message["id"]}).decode())
+            elif method == "UNSUBSCRIBE":
+                for stream in params:
+                    streams.pop(stream, None)
                 await ws.send_message(orjson.dumps({"result": None, "id": message["id"]}).decode())
             else:
                 error = {"code": 2, "msg": "Invalid request: unknown method"}
                 await ws.send_message(orjson.dumps({"error": error, "id": message.get("id")}).decode())
 
-    async def _stream(self, ws: WebSocketConnection, streams: list[str], plan: ConnectionPlan) -> None:
+    def _refusal(self, streams: dict[str, None], params: list[str]) -> dict[str, object] | None:
+        if self.listed is not None and any(stream.partition("@")[0].upper() not in self.listed for stream in params):
+            return {"code": 2, "msg": "Invalid request: unknown symbol"}
+        if len(streams.keys() | set(params)) > 1024:
+            return {"code": 2, "msg": "Invalid request: too many streams"}
+        return None
+
+    async def _stream(self, ws: WebSocketConnection, streams: dict[str, None], plan: ConnectionPlan) -> None:
         sent = 0
         for step in itertools.count():
             await trio.sleep(self.interval)
@@ -123,7 +155,9 @@ class FakeBinance:
         whole, _, cents = base.partition(".")
         if kind == "miniTicker":  # a 24 h range around every trade price this fake sends
             data = {"e": "24hrMiniTicker", "E": now_ms, "s": symbol, "c": base, "o": base}
-            data |= {"h": f"{int(whole) + 20}.{cents or '00'}", "l": f"{int(whole) - 20}.{cents or '00'}"}
+            # Below every trade price it sends; half the price where 20 below would not be a price.
+            low = f"{int(whole) - 20}.{cents or '00'}" if int(whole) > 20 else format(Decimal(base) / 2, "f")
+            data |= {"h": f"{int(whole) + 20}.{cents or '00'}", "l": low}
             data |= {"v": self.volume, "q": "1.0"}
         else:
             price = f"{int(whole) + step % 10}.{cents or '00'}"

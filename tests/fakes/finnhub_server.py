@@ -1,10 +1,12 @@
 """A fake Finnhub on localhost: the trade WebSocket (trio-websocket), the REST quote and the stock-symbol
 list (Quart-Trio).
 
-Scriptable per test: the accepted key (anything else gets a 401 handshake / 401 JSON), trades per
-symbol, pings and error messages, a queue of REST answers per symbol (429 with Retry-After, all-zero
-quotes) before the normal quote, and a queue of answers to `/stock/symbol` (500, 429, raw garbage bytes)
-before the list (the documented sample unless a test sets `stock_symbols`).
+It honours subscribe and unsubscribe at any time (`live` is what the open connection streams now; past
+`max_symbols` it answers Finnhub's error message and streams nothing more). Scriptable per test: the
+accepted key (anything else gets a 401 handshake / 401 JSON), trades per symbol, pings and error
+messages, a queue of REST answers per symbol (429 with Retry-After, all-zero quotes) before the normal
+quote, and a queue of answers to `/stock/symbol` (500, 429, raw garbage bytes) before the list (the
+documented sample unless a test sets `stock_symbols`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class FakeFinnhub:
     connections: int = 0
     rejected: int = 0
     subscribed: list[str] = field(default_factory=list)
+    unsubscribed: list[str] = field(default_factory=list)
+    live: list[str] = field(default_factory=list)  # the open connection's symbols
+    max_symbols: int | None = None
     quote_calls: list[tuple[float, str]] = field(default_factory=list)
     stock_symbols: list[dict[str, Any]] = field(default_factory=stock_symbols_sample)
     symbol_script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)  # bytes: sent raw
@@ -62,7 +67,7 @@ class FakeFinnhub:
         ws = await ws_request.accept()
         try:
             async with trio.open_nursery() as nursery:
-                symbols: list[str] = []
+                symbols = self.live = []
                 nursery.start_soon(self._read_subscriptions, ws, symbols)
                 for frame in self.extra_frames:
                     await ws.send_message(frame)
@@ -74,8 +79,14 @@ class FakeFinnhub:
         while True:
             message = orjson.loads(await ws.get_message())
             if message.get("type") == "subscribe":
+                if self.max_symbols is not None and len(symbols) >= self.max_symbols:
+                    await ws.send_message('{"type":"error","msg":"Subscribing to too many symbols"}')
+                    continue
                 symbols.append(message["symbol"])
                 self.subscribed.append(message["symbol"])
+            elif message.get("type") == "unsubscribe" and message["symbol"] in symbols:
+                symbols.remove(message["symbol"])
+                self.unsubscribed.append(message["symbol"])
 
     async def _stream_trades(self, ws: WebSocketConnection, symbols: list[str]) -> None:
         for step in itertools.count(1):

@@ -15,6 +15,7 @@ import trio
 
 from trio_ticker.ingest.scaleout.codec import TICK, Publishable, Snapshot, decode_snapshot, encode_item
 from trio_ticker.ingest.scaleout.store import StoreUnavailable, StreamEntry
+from trio_ticker.model import Listing
 
 
 class FakeRedis:
@@ -30,11 +31,13 @@ class FakeRedis:
         self.lease: tuple[str, float] | None = None  # (value, expires at)
         self.fence = 0
         self.seq: dict[str, int] = {}
+        self.epoch: str | None = None
         self.latest: dict[str, str] = {}
         self.stale: dict[str, str] = {}
         self.sources: dict[str, str] = {}
         self.stream: list[StreamEntry] = []
         self.appended = trio.Event()
+        self.interest: dict[str, tuple[float, dict[str, Listing]]] = {}  # worker -> (expires at, listings)
 
     def set_down(self, down: bool) -> None:
         """Take the store down (blocked reads fail at once, as on a reset connection) or bring it back."""
@@ -107,7 +110,7 @@ class FakeStore:
                 redis.latest[key] = f"{seq}:{body}"
                 redis.stale.pop(key, None)
                 fields["seq"] = str(seq)
-            else:
+            elif kind != "rejected":  # a refusal is in the stream only
                 (redis.stale if kind == "stale" else redis.sources)[key] = body
             redis.stream.append((f"{len(redis.stream) + 1}-0", fields))
         redis.appended.set()
@@ -128,7 +131,26 @@ class FakeStore:
             redis = await self._reach()
         return redis.stream[position:]
 
+    async def stream_epoch(self) -> str:
+        redis = await self._reach()
+        if redis.epoch is None:
+            redis.epoch = f"epoch-{id(redis)}-{len(redis.stream)}"
+        return redis.epoch
+
     async def raise_seq_floor(self, seqs: Mapping[str, int]) -> None:
         redis = await self._reach()
         for symbol, seq in seqs.items():
             redis.seq[symbol] = max(redis.seq.get(symbol, 0), seq)
+
+    async def publish_interest(self, worker: str, listings: Mapping[str, Listing], lease: float) -> None:
+        redis = await self._reach()
+        redis.interest[worker] = (trio.current_time() + lease, dict(listings))
+
+    async def read_interest(self) -> dict[str, Listing]:
+        redis = await self._reach()
+        now = trio.current_time()
+        wanted: dict[str, Listing] = {}
+        for expires_at, listings in redis.interest.values():
+            if expires_at > now:
+                wanted |= listings
+        return wanted

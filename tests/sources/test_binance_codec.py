@@ -23,7 +23,6 @@ from trio_ticker.sources.binance import (
     decimals_of,
     decode_message,
     plan_subscriptions,
-    split_streams,
     stream_names,
 )
 from trio_ticker.sources.rejects import RejectKind
@@ -261,10 +260,3 @@ def test_plan_subscriptions_batches_and_numbers_requests() -> None:
         "id": 8,
     }
     assert plan_subscriptions(wanted, wanted, 1) == []
-
-
-def test_more_than_1024_streams_need_another_connection() -> None:
-    streams = [name for i in range(600) for name in stream_names(f"SYM{i}")]
-    groups = split_streams(streams)
-    assert [len(group) for group in groups] == [1024, 176]
-    assert groups[0][-2:] == list(stream_names("SYM511"))  # a symbol's pair stays together

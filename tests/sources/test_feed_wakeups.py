@@ -81,7 +81,7 @@ async def test_binance_publishes_a_queued_burst_after_one_wake_up() -> None:
     upstream = MemoryUpstream(subscribed)
     feed = BinanceFeed(("BTCUSDT",), base_url="wss://b.test", open_socket=upstream.open_socket, max_connection_age=3600)
     frames: list[str | bytes] = [trade("BTCUSDT", f"{100 + n}") for n in range(BURST)]
-    steps, prices = await steps_to_take_a_burst(upstream, feed.run_connection, "BinanceFeed._run_socket", frames)
+    steps, prices = await steps_to_take_a_burst(upstream, feed.run_connection, "_StreamConnection._read", frames)
     assert prices == [float(100 + n) for n in range(BURST)]
     assert steps == 1  # one message per wake-up would be BURST steps
 

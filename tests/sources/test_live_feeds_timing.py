@@ -90,7 +90,7 @@ async def test_garbage_frames_are_counted_and_skipped(autojump_clock: trio.abc.C
     assert [text for _, text in events(received) if text.startswith("tick")] == ["tick BTCUSDT 5.0", "tick BTCUSDT 6.0"]
 
 
-async def test_error_reply_to_subscribe_fails_the_attempt(autojump_clock: trio.abc.Clock) -> None:
+async def test_error_reply_to_a_configured_symbols_subscribe_fails_the_attempt(autojump_clock: trio.abc.Clock) -> None:
     async def refuses(server: MemoryServerSide) -> None:
         request = orjson.loads(await server.receive())
         await server.send(orjson.dumps({"error": {"code": 2, "msg": "Invalid request"}, "id": request["id"]}))
@@ -99,7 +99,7 @@ async def test_error_reply_to_subscribe_fails_the_attempt(autojump_clock: trio.a
     feed = binance(MemoryUpstream(refuses))
     received = await run_for(2, Supervisor(feed, stale_after=None, policy=POLICY, jitter=MaxJitter()))
     details = [item.detail for _, item in received if isinstance(item, SourceStatus) and item.detail]
-    assert details[0] == "BinanceRequestError: request 1 failed: 2 Invalid request"
+    assert details[0] == "BinanceRequestError: SUBSCRIBE BTCUSDT failed: 2 Invalid request"
     assert feed.error_replies == 2  # one per attempt, at 0 and 1
 
 

@@ -1,7 +1,8 @@
 """`python -m trio_ticker` as a real child process in demo mode, for the browser tests.
 
 It binds port 0 (or a given port, to restart on the same address) and reports its URL from the
-`event=serving urls=...` log line; stderr is drained by a thread so the pipe never fills.
+`event=serving urls=...` log line; stderr is drained by a thread so the pipe never fills. Each one has a data
+directory of its own (its candles and its numbering: seqs from 1 in a new epoch) unless `env` names one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from datetime import datetime
@@ -43,6 +45,7 @@ class ServerProcess:
             "TICKER_PORT": str(self.port),
             "TICKER_DEMO_INTERVAL": str(self.demo_interval),
             "TICKER_LOG_LEVEL": "INFO",
+            "TICKER_DATA_DIR": tempfile.mkdtemp(prefix="server-", dir=os.environ.get("TICKER_DATA_DIR")),
             **self.extra_env,
         }
         self._process = process = subprocess.Popen(

@@ -8,8 +8,10 @@ from typing import Any
 
 import trio
 
+from trio_ticker.delivery.demand import SymbolDemand
 from trio_ticker.delivery.hub import Hub
 from trio_ticker.delivery.pacing import FlushPacer
+from trio_ticker.delivery.recovery import RecoveryLimits
 from trio_ticker.delivery.slow_clients import SlowClientReaper
 from trio_ticker.edge.session import ClientSession
 from trio_ticker.edge.transport import ClientTransport
@@ -26,10 +28,21 @@ class Delivery:
         batch_flush_interval: float = 0.0,
         slow_client_timeout: float = 10.0,
         candles: LiveCandles | None = None,
+        epoch: str = "",
+        recovery: RecoveryLimits | None = None,
+        demand: SymbolDemand | None = None,
     ) -> None:
         self.pacer = FlushPacer(batch_flush_interval)
         self.reaper = SlowClientReaper(slow_client_timeout)
-        self.hub = Hub(symbols, client_buffer=client_buffer, reaper=self.reaper, candles=candles)
+        self.hub = Hub(
+            symbols,
+            client_buffer=client_buffer,
+            reaper=self.reaper,
+            candles=candles,
+            epoch=epoch,
+            recovery=recovery,
+            demand=demand,
+        )
 
     def session(self, transport: ClientTransport, **options: Any) -> ClientSession:
         """A session of this hub and pacer; `options` as ClientSession takes them (close_timeout is 1 s here)."""

@@ -1,5 +1,5 @@
-"""Shared test helpers: settings without a developer's `.env`, a live-task counter, and the warnings
-trio_ticker logs."""
+"""Shared test helpers: settings without a developer's `.env`, a live-task counter, the warnings
+trio_ticker logs, and the full protocol's welcome frame read off a real WebSocket."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import trio
+from trio_websocket import WebSocketConnection
 
 from trio_ticker.protocol.dialects import FULL_PROTOCOL_V1
 from trio_ticker.settings import Settings
@@ -35,6 +37,16 @@ PRICE_OBJECT_KEYS = frozenset(
     }
 )
 """Every key of a prototype-dialect price object, and nothing else (docs/protocol.md, "The prototypes' dialect")."""
+
+
+async def read_welcome(ws: WebSocketConnection) -> dict[str, Any]:
+    """The full protocol's first frame, which comes alone (an array of one when batching): the `welcome`."""
+    with trio.fail_after(5):
+        message = orjson.loads(await ws.get_message())
+    if isinstance(message, list):
+        [message] = message
+    assert message["type"] == "welcome", message
+    return message  # type: ignore[no-any-return]
 
 
 def make_settings(**overrides: Any) -> Settings:

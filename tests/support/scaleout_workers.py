@@ -15,6 +15,7 @@ from tests.support.helpers import make_settings
 from tests.support.live_server import serve_app
 from tests.support.redis_server import RedisServer
 from trio_ticker.app import assemble
+from trio_ticker.catalogue.directory import SymbolDirectory
 from trio_ticker.ingest.scaleout.node import ScaleOutNode
 from trio_ticker.settings import Settings
 
@@ -38,8 +39,8 @@ def scale_out_settings(server: RedisServer, **overrides: Any) -> Settings:
 class Worker:
     """One worker's assembled app served by a real Hypercorn on port 0."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.assembly = assemble(settings)
+    def __init__(self, settings: Settings, directory: SymbolDirectory | None = None) -> None:
+        self.assembly = assemble(settings, directory=directory)
         self.app = self.assembly.app
         self.address = ""
 
@@ -61,8 +62,10 @@ class Worker:
 
 
 @asynccontextmanager
-async def open_workers(settings: Settings, count: int = 2) -> AsyncIterator[list[Worker]]:
-    workers = [Worker(settings) for _ in range(count)]
+async def open_workers(
+    settings: Settings, count: int = 2, *, directory: SymbolDirectory | None = None
+) -> AsyncIterator[list[Worker]]:
+    workers = [Worker(settings, directory) for _ in range(count)]
     async with AsyncExitStack() as stack:
         for worker in workers:
             worker.address = await stack.enter_async_context(serve_app(worker.app, settings))

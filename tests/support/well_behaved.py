@@ -15,7 +15,7 @@ import orjson
 import trio
 from trio_websocket import open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 
 
 class TickCounter:
@@ -39,6 +39,7 @@ class TickCounter:
 
 async def _count_ticks(url: str, symbol: str, counter: TickCounter, task_status: trio.TaskStatus[None]) -> None:
     async with open_websocket_url(url + ("&" if "?" in url else "?") + "batch=1", subprotocols=FULL_PROTOCOL) as ws:
+        await read_welcome(ws)
         await ws.send_message(orjson.dumps({"action": "subscribe", "symbol": symbol}).decode())
         ack, *snapshot = orjson.loads(await ws.get_message())
         assert ack["type"] == "subscribed"

@@ -43,6 +43,19 @@ class SessionLimits:
         )
 
 
+def welcome_limits(limits: SessionLimits, settings: Settings) -> dict[str, int | float]:
+    """The limits the `welcome` frame tells a full-protocol client (docs/protocol.md, "welcome")."""
+    return {
+        "max_message_size": limits.max_message_size,
+        "max_subscriptions": limits.max_subscriptions,
+        "max_symbols_per_message": limits.max_symbols_per_message,
+        "messages_per_second": limits.per_second,
+        "burst": limits.burst,
+        "recovery_ticks": settings.recovery_ticks,
+        "recovery_window": settings.recovery_window,
+    }
+
+
 @dataclass(slots=True)
 class LimitCounters:
     """Process-wide rejection counts, read by `/metrics` at scrape time."""

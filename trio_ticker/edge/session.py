@@ -48,10 +48,12 @@ class ClientSession:
         buffer: int | None = None,
         search: Callable[[str, int], Sequence[Listing]] | None = None,
         search_limits: tuple[int, int] = (20, 50),
+        welcome: str | None = None,
     ) -> None:
         """`default_symbols` stream to a client that has not subscribed `default_symbols_delay` seconds after it
         connected, until its first subscribe replaces them. `search` answers the `search` command (the
-        catalogue's), with `search_limits`: the default and the largest `limit`."""
+        catalogue's), with `search_limits`: the default and the largest `limit`. `welcome` is the first frame sent
+        (full protocol)."""
         if batch and dialect is not Dialect.FULL:
             raise ValueError("only the full protocol batches")
         self._transport = transport
@@ -69,6 +71,7 @@ class ClientSession:
         self._default_symbols_at: float | None = None  # when they start, while they are still to start
         self._peer = peer
         self._buffer = buffer
+        self._welcome = welcome
         self._peer_gone = False
         self._peer_close_code: int | None = None
         self._search = search
@@ -91,6 +94,8 @@ class ClientSession:
             self._default_symbols_at = trio.current_time() + self._default_symbols_delay
         try:
             with session_scope:
+                if self._welcome is not None:
+                    await self._send_welcome(session_scope)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write_frames, outbox, session_scope)
                     task_status.started(outbox)
@@ -110,6 +115,16 @@ class ClientSession:
             # the log cannot tell a goodbye from a dropped connection.
             "peer left" if self._peer_gone else outbox.close_reason,
         )
+
+    async def _send_welcome(self, cancel_scope: trio.CancelScope) -> None:
+        """Sent alone and before the writer starts, so it is the first frame (one array of it when batching)."""
+        assert self._welcome is not None
+        try:
+            await self._transport.send(f"[{self._welcome}]" if self._batch else self._welcome)
+        except ClientDisconnected as gone:
+            self._peer_gone, self._peer_close_code = True, gone.code
+            cancel_scope.cancel()
+            await trio.lowlevel.checkpoint()  # ends the session here: the scope is cancelled
 
     async def _read_commands(self, outbox: ClientOutbox, cancel_scope: trio.CancelScope) -> None:
         try:
@@ -157,9 +172,9 @@ class ClientSession:
         hub = self._hub
         acks = self._dialect is Dialect.FULL  # the prototypes' dialect sends price objects and errors only
         match command:
-            case Subscribe(symbols, request_id, candles):
-                if unknown := hub.unknown(symbols):
-                    raise protocol.unknown_symbols_error(unknown, request_id)
+            case Subscribe(symbols, request_id, candles, since, epoch):
+                if refusal := hub.refusal(symbols, request_id):
+                    raise refusal
                 if candles is not None and hub.candles is None:
                     raise protocol.candles_unavailable_error(request_id)
                 replaced = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)
@@ -169,12 +184,19 @@ class ClientSession:
                         kept = {symbol: None for symbol in kept if symbol not in replaced}
                     self._guard.check_subscriptions(kept, symbols, request_id)
                 self._default_symbols, self._default_symbols_at = (), None
-                # The ack is queued before the subscription exists, so it precedes every tick.
+                # Symbols it has already are acknowledged but neither snapshot nor replayed.
+                if since is not None:
+                    since = {s: seq for s, seq in since.items() if s not in outbox.subscriptions}
+                # The ack is queued before the subscription exists, so it precedes every tick. Its verdict on
+                # recovery is the hub's now; should the history move past a position before `subscribe` (only
+                # when the ack waited for room), that symbol's snapshot says `recovered: false`.
                 if acks:
-                    await outbox.send_control(protocol.encode_subscribed(symbols, request_id, candles))
+                    recovered = hub.recoverable(since, epoch) if since is not None else None
+                    ack = protocol.encode_subscribed(symbols, request_id, candles, epoch=hub.epoch, recovered=recovered)
+                    await outbox.send_control(ack)
                 if replaced:
                     hub.unsubscribe(outbox, replaced)
-                hub.subscribe(outbox, symbols, candles)
+                hub.subscribe(outbox, symbols, candles, since=since, epoch=epoch)
             case Unsubscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
                     raise protocol.unknown_symbols_error(unknown, request_id)

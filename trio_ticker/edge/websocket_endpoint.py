@@ -8,6 +8,7 @@ lifespan scope passes through here too: it carries the connection registry to th
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,16 +21,17 @@ from ..delivery.hub import Hub
 from ..delivery.pacing import FlushPacer
 from ..model import Listing
 from ..protocol.dialects import Dialect, Negotiated, negotiate
-from ..protocol.full import CloseCode
+from ..protocol.full import CloseCode, encode_welcome
 from ..settings import Settings
 from .access import AccessPolicy, WebSocketHandshake
 from .connections import ConnectionRegistry
 from .hypercorn_guard import CONNECTIONS_STATE_KEY
-from .limits import InboundGuard, LimitCounters, SessionLimits
+from .limits import InboundGuard, LimitCounters, SessionLimits, welcome_limits
 from .session import ClientSession
 from .transport import AsgiWebSocket
 
 WS_PATH = "/ws"
+SERVER_VERSION = importlib.metadata.version("trio_ticker")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class WebSocketEndpoint:
         self._access = access
         self._connections = connections
         self._limits = SessionLimits.from_settings(settings)
+        self._welcome_limits = welcome_limits(self._limits, settings)
         self.counters = counters
         self._open_connections = 0
 
@@ -124,6 +127,8 @@ class WebSocketEndpoint:
             guard=InboundGuard(self._limits, self.counters, trio.current_time()),
             search=self._search,
             search_limits=(settings.search_default_limit, settings.search_max_limit),
+            # The prototypes' clients expect price objects only: nothing new reaches them.
+            welcome=None if prototype else encode_welcome(self._hub.epoch, SERVER_VERSION, self._welcome_limits),
         )
         await session.run()
 

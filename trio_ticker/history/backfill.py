@@ -28,12 +28,11 @@ from .binance_klines import (
     KLINES_PATH,
     KLINES_WEIGHT,
     MAX_KLINES,
-    USED_WEIGHT_HEADER,
-    WEIGHT_LIMIT,
     KlinesDecodeError,
     decode_error,
     decode_klines,
     klines_params,
+    weight_near_limit,
 )
 from .book import Gap
 from .candles import INTERVALS, Candle, Interval, bucket_start
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 MIN_RETRY_DELAY = 1.0
 """Seconds at least between two attempts of one request, whatever the jitter draws."""
 BANNED_DEFAULT_DELAY = 120.0
-USED_WEIGHT_PAUSE_SHARE = 0.9
-"""Past this share of Binance's per-minute weight (its header says), wait for the next minute."""
 
 
 class BackfillFailed(Exception):
@@ -247,11 +244,7 @@ class BinanceBackfill:
 
     def _watch_weight(self, response: httpx.Response) -> None:
         """Binance counts every client of our IP: near its limit, wait for the next minute's budget."""
-        try:
-            used = int(response.headers.get(USED_WEIGHT_HEADER, "0"))
-        except ValueError:
-            return
-        if used >= USED_WEIGHT_PAUSE_SHARE * WEIGHT_LIMIT:
+        if (used := weight_near_limit(response.headers)) is not None:
             delay = 60.0 - self._wall_clock() % 60.0
             self._limiter.pause_until(trio.current_time() + delay)
             log.warning("event=backfill_paused reason=weight used=%d retry_after=%.0f", used, delay)

@@ -7,6 +7,7 @@ A kline is `[openTime, "open", "high", "low", "close", "volume", closeTime, "quo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,8 @@ MAX_KLINES = 1000  # rows per request
 KLINES_WEIGHT = 2  # request weight of one klines call
 WEIGHT_LIMIT = 6000  # Binance spot's request weight per minute per IP
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+USED_WEIGHT_PAUSE_SHARE = 0.9
+"""Past this share of Binance's weight limit (every client of our IP counts), a caller waits for the next minute."""
 
 
 class KlinesDecodeError(ValueError):
@@ -81,3 +84,12 @@ def decode_error(body: str | bytes) -> str:
         return f"{message.get('code')} {str(message['msg'])[:200]}"
     text = body.decode(errors="replace") if isinstance(body, bytes) else body
     return text[:200]
+
+
+def weight_near_limit(headers: Mapping[str, str]) -> int | None:
+    """The request weight Binance says our IP used this minute, when it is near the limit; else None."""
+    try:
+        used = int(headers.get(USED_WEIGHT_HEADER, "0"))
+    except ValueError:
+        return None
+    return used if used >= USED_WEIGHT_PAUSE_SHARE * WEIGHT_LIMIT else None

@@ -22,7 +22,9 @@ from .candles import Candle
 from .demo_past import DemoPast
 from .history import CandleHistory, HistoryTask
 from .live import LiveCandles
+from .numbering import PersistedNumbering
 from .retention import parse_retention
+from .sqlite_numbering import open_sqlite_numbering
 from .sqlite_store import open_sqlite_store
 from .store import OpenCandleStore, Retention
 from .writer import CandleWriter, Preparer, RepairListener
@@ -45,6 +47,14 @@ def store_opener(settings: Settings) -> OpenCandleStore:
             command_timeout=settings.redis_command_timeout,
         )
     return partial(open_sqlite_store, settings.data_dir)
+
+
+def build_numbering(settings: Settings) -> PersistedNumbering | None:
+    """The epoch and seqs kept in the SQLite store across restarts; None with TICKER_HISTORY=off (a new epoch
+    per start) and with Redis, whose scale-out publish script numbers the ticks and keeps the epoch."""
+    if settings.history_store != "sqlite" or settings.redis_url is not None:
+        return None
+    return PersistedNumbering(partial(open_sqlite_numbering, settings.data_dir), settings.symbols)
 
 
 def build_history(

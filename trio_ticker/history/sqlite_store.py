@@ -75,7 +75,7 @@ class SQLiteCandleStore:
 
     async def write(self, writes: Sequence[CandleWrite]) -> list[Candle]:
         async with self._write_lock:
-            return await _in_thread(self._write_now, writes)
+            return await run_in_thread(self._write_now, writes)
 
     def _write_now(self, writes: Sequence[CandleWrite]) -> list[Candle]:
         connection = self._writer
@@ -95,7 +95,7 @@ class SQLiteCandleStore:
         self, symbol: str, interval: Interval, *, start: int | None, end: int | None, limit: int
     ) -> list[Candle]:
         async with self._read_lock:
-            return await _in_thread(self._read_now, symbol, interval, start, end, limit)
+            return await run_in_thread(self._read_now, symbol, interval, start, end, limit)
 
     def _read_now(
         self, symbol: str, interval: Interval, start: int | None, end: int | None, limit: int
@@ -113,7 +113,7 @@ class SQLiteCandleStore:
 
     async def prune(self, symbols: Sequence[str], retention: Retention, now_ms: int) -> int:
         async with self._write_lock:
-            return await _in_thread(self._prune_now, symbols, retention, now_ms)
+            return await run_in_thread(self._prune_now, symbols, retention, now_ms)
 
     def _prune_now(self, symbols: Sequence[str], retention: Retention, now_ms: int) -> int:
         connection = self._writer
@@ -136,11 +136,11 @@ class SQLiteCandleStore:
 
     async def check(self) -> None:
         async with self._read_lock:
-            await _in_thread(self._reader.execute, "SELECT 1")
+            await run_in_thread(self._reader.execute, "SELECT 1")
 
     async def save_listings(self, source: str, listings: Sequence[Listing], saved_ms: int) -> None:
         async with self._write_lock:
-            await _in_thread(self._save_listings_now, source, listings, saved_ms)
+            await run_in_thread(self._save_listings_now, source, listings, saved_ms)
 
     def _save_listings_now(self, source: str, listings: Sequence[Listing], saved_ms: int) -> None:
         connection = self._writer
@@ -159,7 +159,7 @@ class SQLiteCandleStore:
 
     async def load_listings(self, source: str) -> StoredListings | None:
         async with self._read_lock:
-            return await _in_thread(self._load_listings_now, source)
+            return await run_in_thread(self._load_listings_now, source)
 
     def _load_listings_now(self, source: str) -> StoredListings | None:
         # One read transaction, so the rows and their time come from the same save.
@@ -236,7 +236,7 @@ def _select_one(connection: sqlite3.Connection, symbol: str, interval: Interval,
     return None if row is None else _candle(symbol, interval, row)
 
 
-async def _in_thread(function: Callable[..., T], *args: object) -> T:
+async def run_in_thread(function: Callable[..., T], *args: object) -> T:
     try:
         return await trio.to_thread.run_sync(function, *args)
     except (sqlite3.Error, OSError) as error:
@@ -247,7 +247,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+def connect_sqlite(path: Path, busy_timeout: float) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     try:
         _use_wal(connection)
@@ -278,10 +278,10 @@ def _create_schema(connection: sqlite3.Connection, path: Path) -> None:
 def _open(directory: Path, busy_timeout: float) -> tuple[sqlite3.Connection, sqlite3.Connection, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / FILE_NAME
-    writer = _connect(path, busy_timeout)
+    writer = connect_sqlite(path, busy_timeout)
     try:
         _create_schema(writer, path)
-        reader = _connect(path, busy_timeout)
+        reader = connect_sqlite(path, busy_timeout)
     except BaseException:
         writer.close()
         raise
@@ -291,7 +291,7 @@ def _open(directory: Path, busy_timeout: float) -> tuple[sqlite3.Connection, sql
 @asynccontextmanager
 async def open_sqlite_store(directory: Path, *, busy_timeout: float = 2.0) -> AsyncIterator[SQLiteCandleStore]:
     """Open (creating if needed) `directory/candles.sqlite3`; raises `CandleStoreUnavailable` if it cannot."""
-    writer, reader, path = await _in_thread(_open, directory, busy_timeout)
+    writer, reader, path = await run_in_thread(_open, directory, busy_timeout)
     try:
         yield SQLiteCandleStore(writer, reader, path)
     finally:

@@ -36,6 +36,10 @@ class LocalIngest:
                     log.info("event=source_started source=%s symbols=%s", source.name, ",".join(source.symbols))
             task_status.started()
 
+    def symbol_streams(self) -> tuple[Supervisor, ...]:
+        """On-demand symbols go straight to the sources in this process."""
+        return self._sources
+
     def health(self) -> dict[str, Any]:
         return {}
 

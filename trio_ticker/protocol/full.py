@@ -18,6 +18,9 @@ from ..model import DayStats, Listing, SourceStatus, Tick
 from ..settings import SYMBOL_PATTERN
 
 MAX_REQUEST_ID_LENGTH = 64
+MAX_EPOCH_LENGTH = 64
+MAX_SEQ = 2**53 - 1
+"""Seqs are JSON integers a browser reads exactly."""
 
 
 class ErrorCode(enum.StrEnum):
@@ -34,6 +37,9 @@ class ErrorCode(enum.StrEnum):
     INVALID_INTERVAL = "invalid_interval"
     CANDLES_UNAVAILABLE = "candles_unavailable"
     INVALID_QUERY = "invalid_query"
+    INVALID_SINCE = "invalid_since"
+    SYMBOL_LIMIT = "symbol_limit"
+    UPSTREAM_REJECTED = "upstream_rejected"
 
 
 class CloseCode(enum.IntEnum):
@@ -70,6 +76,8 @@ class Subscribe:
     symbols: tuple[str, ...]
     request_id: RequestId = None
     candles: Interval | None = None  # also the symbols' candles of this interval
+    since: dict[str, int] | None = None  # recovery: the last seq seen per symbol (a subset of `symbols`)
+    epoch: str | None = None  # recovery: the epoch those seqs belong to
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +125,9 @@ def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Com
     if not isinstance(action, str):
         raise ProtocolError(ErrorCode.INVALID_FIELD, "'action' must be a string", request_id=request_id, field="action")
     if action == "subscribe":
-        return Subscribe(_symbols(message, request_id, max_symbols), request_id, _candles(message, request_id))
+        symbols = _symbols(message, request_id, max_symbols)
+        since, epoch = _since(message, symbols, request_id)
+        return Subscribe(symbols, request_id, _candles(message, request_id), since, epoch)
     if action == "unsubscribe":
         return Unsubscribe(_symbols(message, request_id, max_symbols), request_id, _candles(message, request_id))
     if action == "list":
@@ -200,6 +210,64 @@ def _symbols(message: dict[str, Any], request_id: RequestId, max_symbols: int | 
     return tuple(symbols)
 
 
+def _since(
+    message: dict[str, Any], symbols: tuple[str, ...], request_id: RequestId
+) -> tuple[dict[str, int] | None, str | None]:
+    """`since` (symbol -> last seq seen) and `epoch`, both or neither; each symbol must be one subscribed.
+
+    Only the shape is checked here: whether a position can be recovered is the hub's answer (`recovered`)."""
+    raw, epoch = message.get("since"), message.get("epoch")
+    if raw is None and epoch is None:
+        return None, None
+    if raw is None or epoch is None:
+        missing = "since" if raw is None else "epoch"
+        raise ProtocolError(
+            ErrorCode.INVALID_SINCE, "give 'since' and 'epoch' together", request_id=request_id, field=missing
+        )
+    if not isinstance(epoch, str) or not 0 < len(epoch) <= MAX_EPOCH_LENGTH:
+        raise ProtocolError(
+            ErrorCode.INVALID_SINCE,
+            f"'epoch' must be a string of 1-{MAX_EPOCH_LENGTH} characters",
+            request_id=request_id,
+            field="epoch",
+        )
+    if not isinstance(raw, dict) or not raw:
+        raise ProtocolError(
+            ErrorCode.INVALID_SINCE,
+            "'since' must be an object of symbol -> last seq seen",
+            request_id=request_id,
+            field="since",
+        )
+    if len(raw) > len(symbols):
+        raise ProtocolError(
+            ErrorCode.INVALID_SINCE,
+            "'since' names more symbols than the subscribe does",
+            request_id=request_id,
+            field="since",
+        )
+    since: dict[str, int] = {}
+    for name, seq in raw.items():
+        symbol = normalize_symbol(name, request_id)
+        if symbol not in symbols:
+            raise ProtocolError(
+                ErrorCode.INVALID_SINCE,
+                f"'since' names {symbol}, which this subscribe does not",
+                request_id=request_id,
+                field="since",
+                symbol=symbol,
+            )
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+            raise ProtocolError(
+                ErrorCode.INVALID_SINCE,
+                f"'since' must map each symbol to a seq, an integer from 0 to {MAX_SEQ}",
+                request_id=request_id,
+                field="since",
+                symbol=symbol,
+            )
+        since[symbol] = seq
+    return since, epoch
+
+
 def _candles(message: dict[str, Any], request_id: RequestId) -> Interval | None:
     value = message.get("candles")
     if value is None:
@@ -270,6 +338,20 @@ def candles_unavailable_error(request_id: RequestId) -> ProtocolError:
     )
 
 
+def symbol_limit_error(symbols: list[str], limit: int, request_id: RequestId) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.SYMBOL_LIMIT,
+        f"the server streams at most {limit} symbols; {', '.join(symbols)} would exceed that",
+        request_id=request_id,
+        limit=limit,
+        symbols=symbols,
+    )
+
+
+def upstream_rejected_error(symbol: str, reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.UPSTREAM_REJECTED, f"the upstream refused {symbol}: {reason}"[:300], symbol=symbol)
+
+
 def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
@@ -322,8 +404,35 @@ def snapshot_fields(tick: Tick) -> dict[str, Any]:
     }
 
 
-def encode_subscribed(symbols: tuple[str, ...], request_id: RequestId = None, candles: Interval | None = None) -> str:
-    return _dumps(_with_id(_with_candles({"type": "subscribed", "symbols": list(symbols)}, candles), request_id))
+def encode_subscribed(
+    symbols: tuple[str, ...],
+    request_id: RequestId = None,
+    candles: Interval | None = None,
+    *,
+    epoch: str | None = None,
+    recovered: dict[str, bool] | None = None,
+) -> str:
+    """`epoch` and `recovered` (per symbol named in `since`) answer a subscribe that asked to recover."""
+    message = _with_candles({"type": "subscribed", "symbols": list(symbols)}, candles)
+    if recovered is not None:
+        message["epoch"] = epoch
+        message["recovered"] = recovered
+    return _dumps(_with_id(message, request_id))
+
+
+def encode_welcome(epoch: str, version: str, limits: dict[str, int | float]) -> str:
+    """The full protocol's first frame: the stream's epoch (seqs are comparable only within one), the server's
+    version and the limits a client should stay within."""
+    return _dumps({"type": "welcome", "epoch": epoch, "version": version, "limits": limits})
+
+
+def snapshot_frame(tick_frame: str, epoch: str, *, recovered: bool | None = None) -> str:
+    """The snapshot sent after `subscribed`: the tick's frame (`encode_tick`) with its epoch, and
+    `recovered: false` when recovery was asked for and is not possible. Spliced, not re-encoded."""
+    extra: dict[str, Any] = {"epoch": epoch}
+    if recovered is not None:
+        extra["recovered"] = recovered
+    return tick_frame[:-1] + "," + _dumps(extra)[1:]
 
 
 def encode_unsubscribed(symbols: tuple[str, ...], request_id: RequestId = None, candles: Interval | None = None) -> str:

@@ -233,11 +233,6 @@ def plan_subscriptions(
     return requests
 
 
-def split_streams(streams: list[str], per_connection: int = MAX_STREAMS_PER_CONNECTION) -> list[list[str]]:
-    """Streams grouped so no connection carries more than Binance allows, a symbol's pair together."""
-    return [streams[start : start + per_connection] for start in range(0, len(streams), per_connection)]
-
-
 @dataclass(slots=True)
 class BinanceBook:
     """Latest 24 h open and statistics per symbol; turns trades and tickers into exact `PriceUpdate`s.

@@ -57,6 +57,8 @@ def build_supervised_sources(
             open_socket=open_socket,
             max_connection_age=settings.binance_max_connection_age,
             reply_timeout=settings.upstream_connect_timeout,
+            rest_url=settings.binance_rest_url,
+            rest_weight_per_minute=settings.binance_rest_weight_per_minute,
         )
         sources.append(Supervisor(binance, stale_after=settings.binance_stale_after, policy=policy, jitter=jitter))
     if settings.stock_symbols:
@@ -71,6 +73,7 @@ def build_supervised_sources(
             http_timeout=settings.upstream_connect_timeout,
             retry=policy,
             jitter=jitter,
+            max_symbols=settings.finnhub_max_symbols,
         )
         sources.append(Supervisor(finnhub, stale_after=settings.finnhub_stale_after, policy=policy, jitter=jitter))
     return sources

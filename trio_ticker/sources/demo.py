@@ -1,12 +1,13 @@
 """The simulated feed: geometric Brownian motion per symbol, seeded, rounded to the tick size.
 
-`gbm_step` is the pure model; `DemoFeed` is a `Source` whose one "connection" steps every symbol
-on a fixed schedule (no drift from processing time) and publishes the prices, each with the 24 h
+`gbm_step` is the pure model; `DemoFeed` is an on-demand `Source` whose one "connection" steps every
+symbol on a fixed schedule (no drift from processing time) and publishes the prices, each with the 24 h
 statistics of the walk since the feed started (`RollingDay`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import defaultdict
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 import trio
 
-from ..model import Mode, PriceUpdate
+from ..model import Listing, Mode, PriceUpdate
 from .demo_instruments import instrument_for
 from .rolling_day import RollingDay
 from .source import FeedOutput
@@ -40,7 +41,8 @@ def simulated_volume(rng: random.Random, price: float) -> Decimal:
 
 
 class DemoFeed:
-    """Simulated prices for `symbols`, one update per symbol every `interval` seconds."""
+    """Simulated prices for its symbols, one update per symbol every `interval` seconds; symbols added at
+    runtime (`stream_symbol`) get their first price at once, then walk with the rest."""
 
     name = "demo"
 
@@ -53,60 +55,92 @@ class DemoFeed:
         seed: int | None,
         latest_price: Callable[[str], float | None] | None = None,
     ) -> None:
-        self.symbols = symbols
-        self._instruments = [instrument_for(symbol) for symbol in symbols]
+        self._instruments = {symbol: instrument_for(symbol) for symbol in symbols}
         self._interval = interval
         self._dt_years = interval * speed / SECONDS_PER_YEAR
         self._random = random.Random(seed)
         self._volume_random = random.Random(seed)  # its own stream: volumes leave the seeded prices as they were
         self._latest_price = latest_price
-        self._prices = [instrument.start_price for instrument in self._instruments]
+        self._prices = {symbol: instrument.start_price for symbol, instrument in self._instruments.items()}
+        self._fresh: set[str] = set()  # added since the last publish: their first price goes out at once
+        self._added = trio.Event()
         # The walk's own last 24 h, kept across reconnects; the seeded past candles are the history
         # wing's (written only where the store lacks them), so the window starts with this feed.
         self._days: defaultdict[str, RollingDay] = defaultdict(RollingDay)
 
-    def _resume_prices(self) -> list[float]:
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self._instruments)
+
+    def stream_symbol(self, listing: Listing) -> None:
+        if listing.symbol in self._instruments:
+            return
+        instrument = instrument_for(listing.symbol)
+        if listing.precision is not None:
+            instrument = dataclasses.replace(instrument, tick_size=10.0**-listing.precision)
+        self._instruments[listing.symbol] = instrument
+        resumed = self._latest_price(listing.symbol) if self._latest_price is not None else None
+        self._prices[listing.symbol] = resumed or instrument.start_price
+        self._fresh.add(listing.symbol)
+        self._added.set()
+
+    def drop_symbol(self, symbol: str) -> None:
+        self._instruments.pop(symbol, None)
+        self._prices.pop(symbol, None)
+        self._fresh.discard(symbol)
+        self._days.pop(symbol, None)
+
+    def _resume_prices(self) -> None:
         """Where the walk goes on from: the price clients last saw (a restart or a new ingest leader
         must not jump back to the start prices), else where this feed left off."""
         if self._latest_price is None:
-            return self._prices
-        return [
-            self._latest_price(instrument.symbol) or price
-            for instrument, price in zip(self._instruments, self._prices, strict=True)
-        ]
+            return
+        for symbol, price in self._prices.items():
+            self._prices[symbol] = self._latest_price(symbol) or price
 
     async def run_connection(
         self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Publish the current prices at once (so snapshots exist), then step until cancelled."""
-        prices = self._prices = self._resume_prices()
-        await self._publish_all(feed, prices)
+        self._resume_prices()
+        self._fresh.clear()
+        await self._publish(feed, list(self._instruments))
         task_status.started()
         next_step = trio.current_time() + self._interval
         while True:
-            await trio.sleep_until(next_step)
+            with trio.move_on_at(next_step):
+                await self._added.wait()
+            if self._added.is_set():
+                self._added = trio.Event()
+                fresh, self._fresh = list(self._fresh), set()
+                await self._publish(feed, fresh)
             # Under load this task wakes late: take every step that came due, so the rate holds.
             while next_step <= trio.current_time():
-                for index, instrument in enumerate(self._instruments):
-                    prices[index] = gbm_step(
-                        prices[index],
+                prices = self._prices
+                for symbol, instrument in self._instruments.items():
+                    prices[symbol] = gbm_step(
+                        prices[symbol],
                         instrument.volatility,
                         self._dt_years,
                         self._random.gauss(0.0, 1.0),
                         instrument.tick_size,
                     )
-                await self._publish_all(feed, prices)
+                await self._publish(feed, list(self._instruments))
                 next_step += self._interval
 
-    async def _publish_all(self, feed: FeedOutput, prices: list[float]) -> None:
-        """One step of every symbol: a message from the feed, then its prices (no checkpoint while the hub has room)."""
+    async def _publish(self, feed: FeedOutput, symbols: list[str]) -> None:
+        """One step of `symbols`: a message from the feed, then their prices (no checkpoint while the hub has room)."""
         feed.note_message()
         ts = feed.now_ms()
-        for instrument, price in zip(self._instruments, prices, strict=True):
+        for symbol in symbols:
+            instrument = self._instruments.get(symbol)
+            if instrument is None:
+                continue  # dropped while an earlier publish waited for the hub
+            price = self._prices[symbol]
             volume = simulated_volume(self._volume_random, price)
             await feed.publish(
                 PriceUpdate(
-                    symbol=instrument.symbol,
+                    symbol=symbol,
                     price=price,
                     reference=instrument.start_price,
                     ts=ts,
@@ -114,6 +148,6 @@ class DemoFeed:
                     decimals=instrument.decimals,
                     source=self.name,
                     volume=volume,
-                    day_stats=self._days[instrument.symbol].add(ts, price, volume),
+                    day_stats=self._days[symbol].add(ts, price, volume),
                 )
             )

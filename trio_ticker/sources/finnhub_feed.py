@@ -1,9 +1,10 @@
 """The Finnhub connection task: trades over the WebSocket, snapshots over the REST quote.
 
-Every (re)connect subscribes each symbol, then fetches each quote (previous close and a price
-to show before the first trade), then reports live; a symbol whose quote was unusable leaves the
-source `degraded` and is asked again with backoff. A quiet symbol is checked against its quote
-before it is called stale, so stocks outside market hours stay fresh without flapping.
+Every (re)connect subscribes each symbol, then fetches each quote (previous close and a price to show
+before the first trade), then reports live; a symbol demand adds later is subscribed on the open
+connection and quoted the same way, within the plan's symbol limit (TICKER_FINNHUB_MAX_SYMBOLS). A symbol
+whose quote was unusable leaves the source `degraded` and is asked again with backoff. A quiet symbol is
+checked against its quote before it is called stale, so stocks outside market hours stay fresh.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from .finnhub import (
     TradeBatch,
     decode_message,
     encode_subscribe,
+    encode_unsubscribe,
 )
 from .finnhub_quotes import QuoteClient, QuoteError
 from .ratelimit import SlidingWindowLimiter
 from .retry import Backoff, Jitter, RetryPolicy
 from .sockets import FeedSocket, OpenSocket, get_messages
 from .source import FeedOutput, SourceUnauthorized, Verdict
+from .wanted import FollowsDemand, WantedSymbols
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ QUOTE_RETRY_CEILING = 300.0
 """Seconds: the longest wait before a symbol without a usable quote is asked again (each costs a REST call)."""
 
 
-class FinnhubFeed:
+class FinnhubFeed(FollowsDemand):
     name = SOURCE_NAME
 
     def __init__(
@@ -53,8 +56,10 @@ class FinnhubFeed:
         http_transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
         jitter: Jitter | None = None,
+        max_symbols: int = 50,
     ) -> None:
-        self.symbols = symbols
+        self._wanted = WantedSymbols(symbols)
+        self._max_symbols = max_symbols
         separator = "&" if "?" in ws_url else "?"
         self._ws_url = f"{ws_url}{separator}token={api_key.get_secret_value()}"
         self._rest_url = rest_url
@@ -71,6 +76,10 @@ class FinnhubFeed:
         self._quote_trouble: dict[str, str] = {}  # symbol -> the last failure logged on this connection
         self.error_messages = 0
 
+    def _forget(self, symbol: str) -> None:
+        for known in (self._book.previous_close, self._book.last_ts, self._book.waiting):
+            known.pop(symbol, None)
+
     async def run_connection(
         self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -80,8 +89,7 @@ class FinnhubFeed:
             self._open_socket(self._ws_url) as socket,
         ):
             self._book.start_connection(feed.now_ms())  # trades before now may be lost: the day's volume waits
-            for symbol in self.symbols:
-                await socket.send_message(encode_subscribe(symbol))
+            subscribed = await self._subscribe(socket, feed, self.symbols, set())
             self._quotes = QuoteClient(
                 client,
                 base_url=self._rest_url,
@@ -93,11 +101,41 @@ class FinnhubFeed:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._read, socket, feed)
-                    missing = await self._take_snapshots(feed, self.symbols)
+                    missing = await self._take_snapshots(feed, tuple(s for s in self.symbols if s in subscribed))
                     task_status.started()
+                    nursery.start_soon(self._follow_demand, socket, feed, subscribed, nursery)
                     await self._retry_snapshots(feed, missing)
             finally:
                 self._quotes = None
+
+    async def _subscribe(
+        self, socket: FeedSocket, feed: FeedOutput, symbols: tuple[str, ...], subscribed: set[str]
+    ) -> set[str]:
+        """Subscribe `symbols` within the plan's limit; an on-demand symbol past it is refused to its clients."""
+        for symbol in symbols:
+            if symbol in subscribed:
+                continue
+            if len(subscribed) >= self._max_symbols and self._wanted.drop(symbol):
+                await feed.reject_symbol(symbol, f"the Finnhub plan streams at most {self._max_symbols} symbols")
+                continue
+            await socket.send_message(encode_subscribe(symbol))
+            subscribed.add(symbol)
+        return subscribed
+
+    async def _follow_demand(
+        self, socket: FeedSocket, feed: FeedOutput, subscribed: set[str], nursery: trio.Nursery
+    ) -> None:
+        """Bring the open connection's subscriptions in line with demand; each new symbol gets its quote."""
+        while True:
+            await self._wanted.wait_changed()
+            for symbol in subscribed - self._wanted.keys():
+                await socket.send_message(encode_unsubscribe(symbol))
+                subscribed.discard(symbol)
+            added = tuple(symbol for symbol in self._wanted if symbol not in subscribed)
+            await self._subscribe(socket, feed, added, subscribed)
+            fresh = tuple(symbol for symbol in added if symbol in subscribed)
+            if missing := await self._take_snapshots(feed, fresh):
+                nursery.start_soon(self._retry_snapshots, feed, missing)
 
     async def _retry_snapshots(self, feed: FeedOutput, missing: tuple[str, ...]) -> None:
         """Ask again, with backoff, for the quotes that were unusable, so no symbol waits for the next connection."""

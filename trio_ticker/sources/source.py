@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import trio
 
-from ..model import Ingest, PriceUpdate, StaleChange
+from ..model import Ingest, Listing, PriceUpdate, StaleChange, SymbolRejected
 from .rejects import RejectedMessages, RejectKind
 
 
@@ -32,10 +32,24 @@ class Verdict(enum.Enum):
 
 class Source(Protocol):
     name: str
-    symbols: tuple[str, ...]
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols it streams now."""
 
     async def run_connection(self, feed: FeedOutput, *, task_status: trio.TaskStatus[None] = ...) -> None:
         """Connect, report started once live, stream until failure (raise) or a planned end (return)."""
+
+
+@runtime_checkable
+class OnDemandSource(Protocol):
+    """A source whose symbols follow demand: each call returns at once; the source paces its upstream."""
+
+    def stream_symbol(self, listing: Listing) -> None:
+        """Stream `listing.symbol` too (on the open connection, and on every reconnect)."""
+
+    def drop_symbol(self, symbol: str) -> None:
+        """Stop streaming `symbol`."""
 
 
 @runtime_checkable
@@ -75,6 +89,20 @@ class FeedOutput:
         self.unpriced: dict[str, str] = {}  # symbol -> why it has no usable price on this connection
         self.rate_limit_detail: str | None = None
         self._rate_limit_waits = 0
+
+    def track(self, symbol: str) -> None:
+        """`symbol` streams from now on: its messages are accepted and the stale watchdog watches it."""
+        self.last_activity.setdefault(symbol, trio.current_time())
+
+    def untrack(self, symbol: str) -> None:
+        self.last_activity.pop(symbol, None)
+        self.stale.discard(symbol)
+        self.unpriced.pop(symbol, None)
+
+    async def reject_symbol(self, symbol: str, reason: str) -> None:
+        """The upstream refused `symbol`: the hub tells its subscribers, and demand drops it."""
+        self.untrack(symbol)
+        await self.send(SymbolRejected(symbol, self.source, reason))
 
     def accepts(self, symbol: str, sample: str | bytes) -> bool:
         """Whether `symbol` is one of this source's; a message for any other is refused and counted."""

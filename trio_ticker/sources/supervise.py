@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import trio
 
 from ..errors import leaves, redact_tokens
-from ..model import Ingest, SourceState, SourceStatus
+from ..model import Ingest, Listing, SourceState, SourceStatus
 from .rejects import RejectedMessages
 from .retry import Backoff, Jitter, RetryPolicy
-from .source import FeedOutput, HubGone, QuietChecker, Source, SourceUnauthorized, Verdict
+from .source import FeedOutput, HubGone, OnDemandSource, QuietChecker, Source, SourceUnauthorized, Verdict
 
 MAX_DETAIL_LENGTH = 200
 
@@ -52,7 +52,6 @@ class Supervisor:
     ) -> None:
         self.source = source
         self.name = source.name
-        self.symbols = source.symbols
         self._stale_after = stale_after
         self._policy = policy
         self._jitter = jitter or random.Random()
@@ -68,6 +67,27 @@ class Supervisor:
         self.rejected = RejectedMessages(source.name)
         self.state = SourceState.CONNECTING
         self.reconnects = 0
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """What the source streams now (on-demand sources: it changes)."""
+        return self.source.symbols
+
+    def stream_symbol(self, listing: Listing) -> None:
+        """Demand asks for `listing.symbol`: the source subscribes upstream and the watchdog watches it."""
+        if not isinstance(self.source, OnDemandSource):
+            log.warning("event=source_fixed_symbols source=%s symbol=%s", self.name, listing.symbol)
+            return
+        self.source.stream_symbol(listing)
+        if self._feed is not None:
+            self._feed.track(listing.symbol)
+
+    def drop_symbol(self, symbol: str) -> None:
+        if not isinstance(self.source, OnDemandSource):
+            return
+        self.source.drop_symbol(symbol)
+        if self._feed is not None:
+            self._feed.untrack(symbol)
 
     @property
     def last_message_ts(self) -> int | None:

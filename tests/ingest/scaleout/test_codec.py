@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from trio_ticker.ingest.scaleout.codec import EntryError, decode_entry, decode_snapshot, encode_item
-from trio_ticker.model import DayStats, Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, tick_from_update
+from trio_ticker.ingest.scaleout.codec import (
+    EntryError,
+    decode_entry,
+    decode_listing,
+    decode_snapshot,
+    encode_item,
+    encode_listing,
+)
+from trio_ticker.model import (
+    DayStats,
+    Listing,
+    Mode,
+    PriceUpdate,
+    SourceState,
+    SourceStatus,
+    StaleChange,
+    SymbolRejected,
+    tick_from_update,
+)
 
 UPDATE = PriceUpdate("ETHUSDT", 3012.456, 3000.0, ts=1_700_000_000_123, mode=Mode.LIVE, decimals=2, source="binance")
 
@@ -100,3 +117,18 @@ def test_foreign_entries_raise_a_precise_error(fields: dict[str, str], message: 
 def test_a_latest_value_without_seq_prefix_is_refused() -> None:
     with pytest.raises(EntryError, match="latest value for ETHUSDT has no 'seq:' prefix"):
         decode_snapshot("0-0", {"ETHUSDT": "[1,2,3,4,5,6]"}, {}, {})
+
+
+def test_a_refused_symbol_and_a_workers_listing_round_trip() -> None:
+    kind, key, body = encode_item(SymbolRejected("GONEUSDT", "binance", "2 Invalid request"))
+    assert decode_entry({"kind": kind, "key": key, "body": body.decode()}) == SymbolRejected(
+        "GONEUSDT", "binance", "2 Invalid request"
+    )
+    listing = Listing("DOGEUSDT", "binance", "DOGE/USDT", 5, "DOGE", "USDT")
+    assert decode_listing(encode_listing(listing)) == listing
+
+
+@pytest.mark.parametrize("body", ['{"symbol":"X"}', "[1]", '{"symbol":"X","source":"b","name":"n","precision":"5"}'])
+def test_a_foreign_listing_is_refused(body: str) -> None:
+    with pytest.raises(EntryError):
+        decode_listing(body)

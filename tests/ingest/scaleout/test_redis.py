@@ -17,14 +17,24 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from tests.support.helpers import FULL_PROTOCOL
+from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.redis_server import RedisServer, open_redis_server
 from tests.support.scaleout_workers import LEASE, elected, open_workers, scale_out_settings
 from trio_ticker.app import assemble
 from trio_ticker.ingest.scaleout.codec import decode_entry
 from trio_ticker.ingest.scaleout.node import ScaleOutNode
 from trio_ticker.ingest.scaleout.redis_store import open_redis_store
-from trio_ticker.model import DayStats, Mode, PriceUpdate, SourceState, SourceStatus, StaleChange, Tick
+from trio_ticker.model import (
+    DayStats,
+    Listing,
+    Mode,
+    PriceUpdate,
+    SourceState,
+    SourceStatus,
+    StaleChange,
+    SymbolRejected,
+    Tick,
+)
 
 pytestmark = pytest.mark.slow
 SYMBOL = "BTCUSDT"
@@ -77,6 +87,27 @@ async def test_the_24h_statistics_survive_the_stream_and_the_snapshot(redis_serv
     assert [(tick.precision, tick.day_stats) for tick in (*snapshot.ticks, streamed)] == [(3, day), (3, day)]
 
 
+async def test_a_refusal_goes_through_the_stream_but_not_into_the_snapshot(redis_server: RedisServer) -> None:
+    async with open_redis_store(redis_server.url, prefix="refusal", stream_maxlen=1000, connect_timeout=1) as store:
+        token = await store.try_acquire(5.0)
+        assert token is not None
+        assert await store.publish(token, [update(101.0), SymbolRejected("GONEUSDT", "binance", "2 Invalid")])
+        snapshot = await store.load_snapshot()
+        entries = await store.read("0-0", 0.1)
+    assert snapshot.statuses == ()
+    assert decode_entry(entries[-1][1]) == SymbolRejected("GONEUSDT", "binance", "2 Invalid")
+
+
+async def test_a_workers_interest_counts_until_its_lease_ends(redis_server: RedisServer) -> None:
+    doge = Listing("DOGEUSDT", "binance", "DOGE/USDT", 5, "DOGE", "USDT")
+    async with open_redis_store(redis_server.url, prefix="interest", stream_maxlen=1000, connect_timeout=1) as store:
+        await store.publish_interest("w1", {"DOGEUSDT": doge}, 0.3)
+        await store.publish_interest("w2", {}, 5.0)
+        assert await store.read_interest() == {"DOGEUSDT": doge}
+        await trio.sleep(0.4)  # w1 stopped renewing
+        assert await store.read_interest() == {}
+
+
 async def test_a_released_lease_is_free_at_once(redis_server: RedisServer) -> None:
     async with open_redis_store(redis_server.url, prefix="release", stream_maxlen=1000, connect_timeout=1) as store:
         token = await store.try_acquire(60.0)
@@ -98,6 +129,7 @@ class TickLog:
 
     async def run(self, address: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with open_websocket_url(f"ws://{address}/ws", subprotocols=FULL_PROTOCOL) as ws:
+            await read_welcome(ws)
             await ws.send_message(orjson.dumps({"action": "subscribe", "symbols": [SYMBOL]}).decode())
             task_status.started()
             await self._record(ws)

@@ -16,22 +16,25 @@ import orjson
 
 from ...model import (
     DayStats,
+    Listing,
     Mode,
     PriceUpdate,
     SourceState,
     SourceStatus,
     StaleChange,
+    SymbolRejected,
     Tick,
     is_usable_price,
     is_usable_volume,
     tick_from_update,
 )
 
-Kind = Literal["tick", "stale", "status"]
+Kind = Literal["tick", "stale", "status", "rejected"]
 TICK: Kind = "tick"
 STALE: Kind = "stale"
 STATUS: Kind = "status"
-Publishable = PriceUpdate | StaleChange | SourceStatus
+REJECTED: Kind = "rejected"  # an upstream refused an on-demand symbol: in the stream only, never in a snapshot
+Publishable = PriceUpdate | StaleChange | SourceStatus | SymbolRejected
 
 
 NO_DAY_STATS = DayStats()
@@ -64,12 +67,14 @@ def encode_item(item: Publishable) -> tuple[Kind, str, bytes]:
         return TICK, item.symbol, orjson.dumps(body)
     if isinstance(item, StaleChange):
         return STALE, item.symbol, orjson.dumps([item.stale, item.ts])
+    if isinstance(item, SymbolRejected):
+        return REJECTED, item.symbol, orjson.dumps([item.source, item.reason])
     fields = dataclasses.asdict(item)
     fields["state"] = item.state.value
     return STATUS, item.source, orjson.dumps(fields)
 
 
-def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus:
+def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus | SymbolRejected:
     """One stream entry (`kind`, `key`, `body`, and `seq` for ticks) back into an ingest item."""
     kind, key, body = (_field(fields, name) for name in ("kind", "key", "body"))
     if kind == TICK:
@@ -81,6 +86,11 @@ def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus
         return StaleChange(key, stale, ts)
     if kind == STATUS:
         return decode_status(body)
+    if kind == REJECTED:
+        source, reason = _json_list(body, "rejected body", 2)
+        if not isinstance(source, str) or not isinstance(reason, str):
+            raise EntryError(f"rejected body for {key} must be [str, str], got {body!r}")
+        return SymbolRejected(key, source, reason)
     raise EntryError(f"unknown entry kind {kind!r}")
 
 
@@ -197,3 +207,23 @@ def _json_list(text: str, what: str, *lengths: int) -> list[Any]:
         counts = " or ".join(map(str, lengths))
         raise EntryError(f"{what} must be a JSON array of {counts}, got {text!r}")
     return value
+
+
+def encode_listing(listing: Listing) -> str:
+    return orjson.dumps(dataclasses.asdict(listing)).decode()
+
+
+def decode_listing(body: str) -> Listing:
+    """A worker's listing back from the store; a malformed one raises `EntryError`."""
+    try:
+        fields = orjson.loads(body)
+        listing = Listing(**fields)
+    except (orjson.JSONDecodeError, TypeError) as error:
+        raise EntryError(f"bad listing {body[:80]!r}") from error
+    text = (listing.symbol, listing.source, listing.name, listing.base, listing.quote)
+    precision = listing.precision
+    if not all(isinstance(value, str) for value in text) or not (
+        precision is None or (isinstance(precision, int) and 0 <= precision <= 20)
+    ):
+        raise EntryError(f"bad listing {body[:80]!r}")
+    return listing

@@ -38,8 +38,10 @@ class TickFollower:
         jitter: Jitter | None = None,
         read_block: float = READ_BLOCK_SECONDS,
         wall_clock: Callable[[], float] = time.time,
+        on_epoch: Callable[[str], None] = lambda epoch: None,
     ) -> None:
         self._open_store = open_store
+        self._on_epoch = on_epoch  # the hub's: every worker names the stream with the epoch stored in Redis
         self._latest_ticks = latest_ticks  # what this worker's hub has shown its clients
         self._command_timeout = command_timeout
         self._backoff = Backoff(policy, jitter)
@@ -64,6 +66,7 @@ class TickFollower:
                     async with self._open_store() as store:
                         with trio.fail_after(self._command_timeout):
                             snapshot = await store.load_snapshot()
+                            self._on_epoch(await store.stream_epoch())
                         await self._apply_snapshot(store, snapshot, ingest)
                         backoff.reset()
                         if not started:

@@ -1,7 +1,8 @@
 """The ingest leader: win the lease, run the sources, publish what they send, step down when unsure.
 
 Exactly one process holds the lease at a time; the publish script re-checks the fencing token on
-every batch, so a leader that hung past its lease is refused instead of publishing twice.
+every batch, so a leader that hung past its lease is refused instead of publishing twice. While leading
+it reads the workers' on-demand interest and has its sources stream the union (`interest.InterestRouter`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ from collections.abc import Sequence
 import trio
 
 from ...errors import leaves
-from ...model import Ingest, Tick
+from ...model import Ingest, SymbolRejected, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
 from ...sources.supervise import Supervisor
+from .interest import InterestRouter
 from .store import OpenStore, ScaleOutStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 PUBLISH_BATCH = 256
 """At most this many queued items go to Redis in one script call (one round trip)."""
+INTEREST_POLL = 0.5
+"""Seconds between reads of the workers' interest (or a third of the lease, if shorter): how long a symbol
+first subscribed on any worker waits before the leader subscribes it upstream."""
 
 
 class LeadershipLost(Exception):
@@ -44,6 +49,7 @@ class IngestLeader:
     ) -> None:
         self._open_store = open_store
         self._sources = sources
+        self.interest = InterestRouter(sources)
         self.lease = lease
         self._command_timeout = min(command_timeout, lease / 3)
         self._ingest_buffer = ingest_buffer
@@ -92,6 +98,7 @@ class IngestLeader:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._keep_lease, store, token)
                 nursery.start_soon(self._publish, store, token, receive)
+                nursery.start_soon(self._follow_interest, store)
                 async with send:
                     for source in self._sources:
                         await nursery.start(source.run, send.clone())
@@ -117,6 +124,13 @@ class IngestLeader:
             if not renewed:
                 raise LeadershipLost("lease taken over")
 
+    async def _follow_interest(self, store: ScaleOutStore) -> None:
+        """A slow read only delays on-demand symbols until the next one: it is no reason to step down."""
+        while True:
+            with trio.move_on_after(self._command_timeout):
+                self.interest.apply(await store.read_interest())
+            await trio.sleep(min(INTEREST_POLL, self.lease / 3))
+
     async def _publish(self, store: ScaleOutStore, token: int, receive: trio.MemoryReceiveChannel[Ingest]) -> None:
         async with receive:
             async for item in receive:
@@ -126,6 +140,9 @@ class IngestLeader:
                         batch.append(receive.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                for entry in batch:
+                    if isinstance(entry, SymbolRejected):
+                        self.interest.refused(entry.symbol)  # and every worker's clients of it are told
                 publishable = [entry for entry in batch if not isinstance(entry, Tick)]
                 with trio.fail_after(self._command_timeout):
                     accepted = await store.publish(token, publishable)

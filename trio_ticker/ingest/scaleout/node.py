@@ -1,7 +1,8 @@
 """One process's part in a scale-out deployment, wired from Settings.
 
-An HTTP worker runs a `TickFollower` feeding its hub and, unless TICKER_ROLE=fanout, an
-`IngestLeader` candidate; `python -m trio_ticker ingest` runs only the candidate.
+An HTTP worker runs a `TickFollower` feeding its hub, its `WorkerInterest` (the symbols its clients
+want, for the leader) and, unless TICKER_ROLE=fanout, an `IngestLeader` candidate; `python -m trio_ticker
+ingest` runs only the candidate.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ...sources.build import build_supervised_sources
 from ...sources.retry import RetryPolicy
 from ...sources.supervise import Supervisor
 from .follower import TickFollower
+from .interest import InterestStream, WorkerInterest
 from .leader import IngestLeader
 from .redis_store import open_redis_store
 from .store import OpenStore
@@ -64,11 +66,17 @@ def build_leader(
 class ScaleOutNode:
     """The follower (and the leader candidate) of one HTTP worker: the ingest route with TICKER_REDIS_URL.
 
-    `latest_ticks` reads what the hub has shown its clients (the follower compares it with Redis).
+    `latest_ticks` reads what the hub has shown its clients (the follower compares it with Redis); `on_epoch`
+    gives the hub the epoch stored in Redis.
     """
 
     def __init__(
-        self, settings: Settings, sources: Sequence[Supervisor], *, latest_ticks: Callable[[], dict[str, Tick]]
+        self,
+        settings: Settings,
+        sources: Sequence[Supervisor],
+        *,
+        latest_ticks: Callable[[], dict[str, Tick]],
+        on_epoch: Callable[[str], None] = lambda epoch: None,
     ) -> None:
         self.role = settings.role
         open_store = store_opener(settings)
@@ -77,8 +85,20 @@ class ScaleOutNode:
             latest_ticks,
             command_timeout=settings.redis_command_timeout,
             policy=redis_retry_policy(settings),
+            on_epoch=on_epoch,
         )
         self.leader = build_leader(settings, sources, open_store) if settings.role == "both" else None
+        self.interest = WorkerInterest(
+            open_store,
+            lease=settings.redis_lease,
+            command_timeout=settings.redis_command_timeout,
+            policy=redis_retry_policy(settings),
+        )
+        self._source_names = tuple(source.name for source in sources)
+
+    def symbol_streams(self) -> list[InterestStream]:
+        """On-demand symbols go to this worker's interest in Redis; the leader streams them."""
+        return self.interest.streams(self._source_names)
 
     async def run(
         self, ingest: trio.MemorySendChannel[Ingest], *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -86,6 +106,7 @@ class ScaleOutNode:
         """Started once the hub holds the shared snapshot (or Redis was found unreachable)."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.follower.run, ingest)
+            await nursery.start(self.interest.run)
             if self.leader is not None:
                 await nursery.start(self.leader.run)
             task_status.started()

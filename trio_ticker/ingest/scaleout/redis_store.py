@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import coredis
 from coredis.exceptions import RedisError
 
-from .codec import Publishable, Snapshot, decode_snapshot, encode_item
+from ...model import Listing
+from .codec import EntryError, Publishable, Snapshot, decode_listing, decode_snapshot, encode_item, encode_listing
 from .store import StoreUnavailable, StreamEntry
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ for i = 3, #ARGV, 3 do
     redis.call('HDEL', KEYS[4], key)
     redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[2], '*', 'kind', kind, 'key', key, 'seq', seq, 'body', body)
   else
-    redis.call('HSET', kind == 'stale' and KEYS[4] or KEYS[5], key, body)
+    if kind ~= 'rejected' then redis.call('HSET', kind == 'stale' and KEYS[4] or KEYS[5], key, body) end
     redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[2], '*', 'kind', kind, 'key', key, 'body', body)
   end
 end
@@ -76,6 +77,36 @@ return 0
 """
 
 
+# KEYS: epoch. ARGV: a new epoch, used only when none is stored.
+EPOCH = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
+# KEYS: workers (sorted set: worker -> when its interest expires), the worker's interest hash.
+# ARGV: worker, lease ms, then (symbol, listing) pairs. Expiry is Redis's own clock, so workers' clocks do not matter.
+PUBLISH_INTEREST = """
+local now = redis.call('TIME')
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('DEL', KEYS[2])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
+return 0
+"""
+
+# KEYS: workers. ARGV: the interest hashes' key prefix. Forgets expired workers, returns the live ones' hashes.
+READ_INTEREST = """
+local now = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now[1] * 1000 + math.floor(now[2] / 1000))
+local hashes = {}
+for _, worker in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  table.insert(hashes, redis.call('HGETALL', ARGV[1] .. worker))
+end
+return hashes
+"""
+
+
 class RedisKeys:
     def __init__(self, prefix: str) -> None:
         self.leader = f"{prefix}:leader"
@@ -85,6 +116,9 @@ class RedisKeys:
         self.stale = f"{prefix}:stale"
         self.sources = f"{prefix}:sources"
         self.stream = f"{prefix}:ticks"
+        self.epoch = f"{prefix}:epoch"
+        self.interest_workers = f"{prefix}:interest"
+        self.interest = f"{prefix}:interest:"  # + worker: its on-demand symbols -> listing JSON
 
 
 class RedisStore:
@@ -101,6 +135,9 @@ class RedisStore:
         self._publish = client.register_script(PUBLISH)
         self._snapshot = client.register_script(SNAPSHOT)
         self._raise_seq_floor = client.register_script(RAISE_SEQ_FLOOR)
+        self._epoch = client.register_script(EPOCH)
+        self._publish_interest = client.register_script(PUBLISH_INTEREST)
+        self._read_interest = client.register_script(READ_INTEREST)
 
     async def try_acquire(self, lease: float) -> int | None:
         keys = self.keys
@@ -143,6 +180,10 @@ class RedisStore:
         # decode_responses=True: identifiers and fields are str.
         return [(str(entry.identifier), entry.field_values) for entry in reply.get(stream, ())]  # type: ignore[misc]
 
+    async def stream_epoch(self) -> str:
+        epoch: Any = await _checked(self._epoch(keys=[self.keys.epoch], args=[secrets.token_hex(8)]))
+        return str(epoch)
+
     def _value(self, token: int) -> str:
         return f"{token}:{self._holder}"
 
@@ -152,6 +193,24 @@ class RedisStore:
             args.extend((symbol, seq))
         if args:
             await _checked(self._raise_seq_floor(keys=[self.keys.seq], args=args))
+
+    async def publish_interest(self, worker: str, listings: Mapping[str, Listing], lease: float) -> None:
+        keys = self.keys
+        args: list[str | int] = [worker, _milliseconds(lease)]
+        for symbol, listing in listings.items():
+            args.extend((symbol, encode_listing(listing)))
+        await _checked(self._publish_interest(keys=[keys.interest_workers, keys.interest + worker], args=args))
+
+    async def read_interest(self) -> dict[str, Listing]:
+        reply: Any = await _checked(self._read_interest(keys=[self.keys.interest_workers], args=[self.keys.interest]))
+        wanted: dict[str, Listing] = {}
+        for flat in reply:
+            for symbol, body in _pairs(flat).items():
+                try:
+                    wanted[symbol] = decode_listing(body)
+                except EntryError:
+                    continue  # another version's worker: its symbol is not streamed from here
+        return wanted
 
 
 @asynccontextmanager

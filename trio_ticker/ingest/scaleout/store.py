@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from ...model import Listing
 from .codec import Publishable, Snapshot
 
 StreamEntry = tuple[str, Mapping[str, str]]
@@ -41,6 +42,16 @@ class ScaleOutStore(Protocol):
 
     async def raise_seq_floor(self, seqs: Mapping[str, int]) -> None:
         """Make the next seq of each symbol larger than `seqs[symbol]` (Redis lost its data)."""
+
+    async def stream_epoch(self) -> str:
+        """The epoch of the numbering: made by the first worker that asks, and kept while the store keeps the
+        seq counters (a store that lost its data makes a new one)."""
+
+    async def publish_interest(self, worker: str, listings: Mapping[str, Listing], lease: float) -> None:
+        """Replace `worker`'s on-demand listings, which count for `lease` seconds unless published again."""
+
+    async def read_interest(self) -> dict[str, Listing]:
+        """The union of every live worker's on-demand listings."""
 
 
 OpenStore = Callable[[], AbstractAsyncContextManager[ScaleOutStore]]
