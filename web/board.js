@@ -133,12 +133,14 @@ export class Board {
     row.spark.dataset.points = values.length;
     const [first, last] = [values[0], values.at(-1)];
     const precision = row.values.precision ?? null;
+    const span = row.series.seeded ? "Last 24 h" : "Since added";
     row.spark.setAttribute(
       "aria-label",
       values.length > 1
-        ? `Last 24 h: ${trend} from ${formatPrice(first, this.locale, precision)} to ${formatPrice(last, this.locale, precision)}`
-        : "Last 24 h: no history yet",
+        ? `${span}: ${trend} from ${formatPrice(first, this.locale, precision)} to ${formatPrice(last, this.locale, precision)}`
+        : `${span}: no history yet`,
     );
+    row.spark.dataset.seeded = row.series.seeded;
   }
 
   update(tick) {

@@ -1,6 +1,7 @@
 """The board's search box, 24 h columns, sparklines and precision in a real browser against a real demo server:
-type "DO", arrow down, Enter adds DOGEUSDT with its 5 decimals, its 24 h high, low and volume and a full
-sparkline; a symbol no listing has is refused clearly; Escape closes, then clears. Screenshots in test-artifacts/."""
+type "DO", arrow down, Enter adds DOGEUSDT (on demand) with its 5 decimals, its 24 h high, low and volume and a
+sparkline (seeded from /candles where the server has them, else from the ticks); a symbol no listing has is
+refused clearly; Escape closes, then clears. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def searched_queries(page: Page) -> list[str]:
     return queries
 
 
-def test_type_arrow_enter_adds_dogeusdt_with_its_precision_24h_columns_and_sparkline(
+def test_type_arrow_enter_adds_dogeusdt_with_its_precision_24h_columns_and_sparklines(
     page: Page, artifacts: Path
 ) -> None:
     expect(row(page, "AAPL").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
@@ -66,12 +67,19 @@ def test_type_arrow_enter_adds_dogeusdt_with_its_precision_24h_columns_and_spark
         expect(doge.locator(cell)).to_be_visible()
     high, low = (float(doge.locator(cell).inner_text()) for cell in ("td.high", "td.low"))
     assert low <= high
-    # The sparkline is seeded with the last 24 h of 15 m candles, not just the ticks since it was added.
+    # An always-on symbol's sparkline is seeded with the last 24 h of 15 m candles, full at once.
+    btc_spark = row(page, "BTCUSDT").locator("svg.spark")
+    expect(btc_spark).to_have_attribute("data-seeded", "true")
+    assert int(btc_spark.get_attribute("data-points") or 0) >= 48
+    assert (btc_spark.locator("path").get_attribute("d") or "").count("L") >= 47
+    expect(btc_spark).to_have_attribute("aria-label", re.compile(r"^Last 24 h: (up|down|flat) from [\d,]+\.\d{2} to "))
+    # DOGEUSDT, subscribed on demand, has no candles on the server: its sparkline follows its ticks since added.
     spark = doge.locator("svg.spark")
-    expect(spark).to_have_attribute("data-points", re.compile(r"^(\d{2,})$"))
-    assert int(spark.get_attribute("data-points") or 0) >= 48
-    assert (spark.locator("path").get_attribute("d") or "").count("L") >= 47
-    expect(spark).to_have_attribute("aria-label", re.compile(r"^Last 24 h: (up|down|flat) from 0\.\d{5} to 0\.\d{5}$"))
+    expect(spark).to_have_attribute("data-seeded", "false")
+    expect(spark).to_have_attribute("data-points", re.compile(r"^([2-9]|\d{2,})$"), timeout=WAIT_MS)
+    expect(spark.locator("path")).to_have_attribute("d", re.compile(r"^M0 [\d.]+L"))
+    since_added = re.compile(r"^Since added: (up|down|flat) from 0\.\d{5} to 0\.\d{5}$")
+    expect(spark).to_have_attribute("aria-label", since_added)
     # The others keep their own precision.
     expect(row(page, "BTCUSDT").locator("td.price")).to_have_text(PRICE)
 

@@ -4,18 +4,25 @@
 export const SPARK_INTERVAL = "15m";
 export const SPARK_STEP_MS = 15 * 60 * 1000;
 export const SPARK_POINTS = 96; // 24 h of 15-minute closes
+export const TICK_STEP_MS = 5 * 1000; // without history: the ticks since the row was added, 5 s apart (8 minutes)
 
-/** A bounded series of closes, one per step-long bucket (epoch ms aligned), oldest first. */
+/**
+ * A bounded series of closes, one per step-long bucket (epoch ms aligned), oldest first: 5 s buckets of ticks
+ * until candles are loaded, then the candles' step (the ticks seen so far folded into it).
+ */
 export class SparkSeries {
-  constructor(step = SPARK_STEP_MS, cap = SPARK_POINTS) {
+  constructor(step = TICK_STEP_MS, cap = SPARK_POINTS) {
     this.step = step;
     this.cap = cap;
     this.buckets = []; // [{start, close}]
+    this.seeded = false; // holds candles (the last 24 h), not only ticks
   }
 
-  /** The history from GET /candles (server candles of this step), merged under any ticks already seen. */
-  load(candles) {
+  /** The history from GET /candles (candles `step` long), merged under any ticks already seen. */
+  load(candles, step = SPARK_STEP_MS) {
     const live = this.buckets;
+    this.step = step;
+    this.seeded = true;
     this.buckets = [];
     for (const candle of [...candles].sort((a, b) => a.open_time - b.open_time)) {
       this.add(candle.open_time, Number(candle.close));

@@ -23,7 +23,7 @@ test("the trend is the last value against the first", () => {
 
 test("candles seed the series; ticks update the last bucket or start the next; the oldest go past the cap", () => {
   const series = new SparkSeries(STEP, 3);
-  series.load([candle(2, 12), candle(1, 11)]); // any order
+  series.load([candle(2, 12), candle(1, 11)], STEP); // any order
   assert.deepEqual(series.values(), [11, 12]);
   series.tick(2 * STEP + 5, 12.5);
   assert.deepEqual(series.values(), [11, 12.5]);
@@ -34,10 +34,15 @@ test("candles seed the series; ticks update the last bucket or start the next; t
   assert.deepEqual(series.values(), [12.5, 13, 14]);
 });
 
-test("ticks seen before the history loaded stay over it", () => {
-  const series = new SparkSeries(STEP, 96);
-  series.tick(5 * STEP + 10, 50);
+test("without history the ticks draw it, 5 s apart; loaded candles take over and the ticks fold into them", () => {
+  const series = new SparkSeries();
+  assert.equal(series.seeded, false);
+  series.tick(5 * STEP + 1000, 49);
+  series.tick(5 * STEP + 4000, 49.5); // same 5 s bucket
+  series.tick(5 * STEP + 6000, 50);
+  assert.deepEqual(series.values(), [49.5, 50]);
   series.load([candle(3, 30), candle(4, 40), candle(5, 45)]);
+  assert.equal(series.seeded, true);
   assert.deepEqual(series.values(), [30, 40, 50]);
   series.tick(4 * STEP, 41); // late but within the window: fixes its bucket
   assert.deepEqual(series.values(), [30, 41, 50]);
