@@ -9,10 +9,13 @@ import { STORAGE_KEY, restoreChoice, saveChoice } from "./lib/choice.js";
 import { ResumePoint } from "./lib/resume.js";
 import { SeqTracker } from "./lib/seq.js";
 import { SORT_KEY, nextSort, restoreSort } from "./lib/sort.js";
+import { SPARK_INTERVAL, SPARK_POINTS } from "./lib/sparkline.js";
+import { searchPath } from "./lib/suggest.js";
 import { THEME_KEY } from "./lib/theme.js";
 import { authHeaders, hashWithoutToken, readToken, socketProtocols } from "./lib/token.js";
 import { useTrueDevicePixels } from "./device_pixels.js";
 import { StatusBar } from "./status.js";
+import { SymbolSearch } from "./symbol_search.js";
 import { ThemeToggle } from "./theme_toggle.js";
 
 const locale = navigator.language || "en-US";
@@ -20,13 +23,14 @@ const byId = (id) => document.getElementById(id);
 
 class TickerApp {
   constructor() {
-    this.known = [];
+    this.listings = []; // the always-on symbols' listings, from GET /symbols
     this.chosen = [];
     this.selected = null;
     this.seq = new SeqTracker();
     this.resume = new ResumePoint(); // the stream the seqs belong to: a reconnect asks for what it missed
     this.connections = 0;
     this.awaitingSnapshot = new Set(); // symbols whose next tick is the snapshot of a new connection
+    this.unseeded = new Set(); // rows whose sparkline waits for their first tick (then the server has the symbol)
     this.status = new StatusBar({
       banner: byId("connection"),
       bannerText: byId("connection-text"),
@@ -71,17 +75,16 @@ class TickerApp {
       },
       { protocols: socketProtocols(this.token) },
     );
-    this.addForm = byId("add-form");
-    this.addSelect = byId("add-symbol");
-    this.addForm.addEventListener("submit", (event) => {
-      event.preventDefault();
-      if (this.addSelect.value) this.add(this.addSelect.value);
-    });
-    this.addSelect.addEventListener("keydown", (event) => {
-      if (event.key !== "Enter") return; // a select does not submit its form on Enter by itself
-      event.preventDefault();
-      this.addForm.requestSubmit();
-    });
+    this.addInput = byId("add-symbol");
+    this.search = new SymbolSearch(
+      { form: byId("add-form"), input: this.addInput, listbox: byId("add-suggestions"), hint: byId("add-hint") },
+      {
+        search: (query) => this.fetchListings(query),
+        alwaysOn: () => this.listings,
+        onBoard: () => this.chosen,
+        onChoose: (symbol) => this.add(symbol),
+      },
+    );
     byId("retry").addEventListener("click", () => this.connection.retryNow());
   }
 
@@ -93,12 +96,12 @@ class TickerApp {
       return;
     }
     const { default: fallback } = list;
-    const symbols = list.symbols.map((listing) => listing.symbol); // each a listing: symbol, name, source, precision
-    this.known = symbols;
+    this.listings = list.symbols; // each a listing: symbol, name, source, precision, base, quote
+    const symbols = list.symbols.map((listing) => listing.symbol);
     const choice = restoreChoice(readSaved(), symbols, fallback);
     this.chosen = choice.symbols;
     this.board.setSymbols(this.chosen);
-    this.refreshAddChoices();
+    this.chosen.forEach((symbol) => this.unseeded.add(symbol));
     this.select(choice.selected);
     this.connection.start();
   }
@@ -130,9 +133,30 @@ class TickerApp {
     this.refreshHealth();
   }
 
+  /** GET /symbols?q= for the search box: the catalogue's listings, best first. */
+  async fetchListings(query) {
+    const response = await fetch(searchPath(query), { cache: "no-store", headers: authHeaders(this.token) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return (await response.json()).symbols;
+  }
+
+  /**
+   * A row's sparkline starts with the last 24 h of candles, asked for on its first tick (a symbol subscribed on
+   * demand has no candles before it streams); without history it draws from the ticks alone.
+   */
+  async seedSpark(symbol) {
+    try {
+      const candles = await this.fetchCandles(symbol, SPARK_INTERVAL, SPARK_POINTS);
+      if (candles) this.board.seedSpark(symbol, candles);
+    } catch {
+      // Not listed (yet) or unreachable: the ticks still draw it.
+    }
+  }
+
   /** GET /candles for the chart; null when the server keeps no candles. */
-  async fetchCandles(symbol, interval) {
-    const response = await fetch(candlesPath(symbol, interval), { cache: "no-store", headers: authHeaders(this.token) });
+  async fetchCandles(symbol, interval, limit = undefined) {
+    const path = candlesPath(symbol, interval, limit);
+    const response = await fetch(path, { cache: "no-store", headers: authHeaders(this.token) });
     if (response.status === 404 && (await response.json()).code === "candles_unavailable") return null;
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return (await response.json()).candles;
@@ -205,6 +229,7 @@ class TickerApp {
     }
     if (kind === "reset") this.status.showNotice("The server restarted: prices go on from its new run.");
     this.board.update(tick);
+    if (this.unseeded.delete(tick.ticker)) this.seedSpark(tick.ticker);
     this.status.showMode(tick.mode);
     if (kind === "gap") this.showSkipped();
   }
@@ -229,21 +254,31 @@ class TickerApp {
     if (message.code === "candles_unavailable") return; // the chart already says so (from /candles)
     if (message.code === "unknown_symbol" && Array.isArray(message.symbols)) {
       // The server no longer serves these (its configuration changed): drop them from the choice.
+      // Not a symbol the server serves (a typo, or its catalogue changed): drop them from the choice.
+      const refused = message.symbols.filter((symbol) => this.chosen.includes(symbol));
       this.chosen = this.chosen.filter((symbol) => !message.symbols.includes(symbol));
-      this.known = this.known.filter((symbol) => !message.symbols.includes(symbol));
       this.chosenChanged();
+      if (!this.chosen.includes(this.selected)) this.select(this.chosen[0] ?? null);
       if (this.chosen.length) this.connection.send({ action: "subscribe", symbols: this.chosen });
+      const names = (refused.length ? refused : message.symbols).join(", ");
+      this.search.showHint(`${names}: not a symbol this server knows (unknown_symbol).`);
     }
     this.status.showNotice(`Server: ${message.message ?? message.code}`);
   }
 
   add(symbol) {
-    if (this.chosen.includes(symbol) || !this.known.includes(symbol)) return;
+    this.addInput.focus();
+    if (this.chosen.includes(symbol)) {
+      this.select(symbol);
+      this.status.announce(`${symbol} is on the board already; charting it.`);
+      return;
+    }
     this.chosen = [...this.chosen, symbol];
     this.chosenChanged();
     this.connection.send({ action: "subscribe", symbols: [symbol] });
+    this.unseeded.add(symbol);
     if (!this.selected) this.select(symbol);
-    this.addSelect.focus();
+    this.status.announce(`Added ${symbol}.`);
   }
 
   remove(symbol) {
@@ -253,12 +288,13 @@ class TickerApp {
     this.chosen = this.chosen.filter((name) => name !== symbol);
     this.connection.send({ action: "unsubscribe", symbols: [symbol] });
     this.seq.forget(symbol);
+    this.unseeded.delete(symbol);
     this.chart.forget(symbol);
     this.chosenChanged();
     if (this.selected === symbol) this.select(this.chosen[Math.min(index, this.chosen.length - 1)] ?? null);
     // Keep keyboard focus in the table: on the next row's remove button, else on the add control.
     const next = byId("rows").rows[Math.min(shownIndex, this.chosen.length - 1)];
-    (next?.querySelector(".remove") ?? this.addSelect).focus();
+    (next?.querySelector(".remove") ?? this.addInput).focus();
     this.status.announce(`Removed ${symbol}.`);
   }
 
@@ -280,18 +316,7 @@ class TickerApp {
   chosenChanged() {
     this.board.setSymbols(this.chosen);
     this.board.select(this.selected);
-    this.refreshAddChoices();
     this.save();
-  }
-
-  refreshAddChoices() {
-    const available = this.known.filter((symbol) => !this.chosen.includes(symbol));
-    this.addSelect.replaceChildren(
-      ...available.map((symbol) => new Option(symbol, symbol)),
-    );
-    this.addSelect.disabled = available.length === 0;
-    this.addForm.querySelector("button").disabled = available.length === 0;
-    if (!available.length) this.addSelect.append(new Option("All symbols shown", ""));
   }
 
   save() {

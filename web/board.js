@@ -1,8 +1,13 @@
-// The price table: one row per chosen symbol, updated at most once per animation frame, in the user's order
-// or sorted by a column (header buttons).
+// The price table: one row per chosen symbol (prices at the symbol's precision, 24 h high, low and volume, a
+// 24 h sparkline), updated at most once per animation frame, in the user's order or sorted by a column.
 
-import { direction, formatChange, formatClock, formatPercent, formatPrice, signOf } from "./lib/format.js";
+import { direction, formatChange, formatClock, formatPercent, formatPrice, formatVolume, signOf } from "./lib/format.js";
+import { SparkSeries, sparkPath, trendOf } from "./lib/sparkline.js";
 import { sortSymbols } from "./lib/sort.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const SPARK_WIDTH = 64;
+const SPARK_HEIGHT = 20;
 
 export class Board {
   /** `onSelect(symbol)` / `onRemove(symbol)` run when the user picks or removes a row, `onSort(column)` on a header. */
@@ -70,6 +75,9 @@ export class Board {
       <th scope="row"><button type="button" class="symbol" aria-pressed="false"></button>
         <span class="stale-badge" hidden>stale</span></th>
       <td class="price">—</td><td class="change">—</td><td class="percent">—</td>
+      <td class="high">—</td><td class="low">—</td><td class="volume">—</td>
+      <td class="trend"><svg class="spark" viewBox="0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}" preserveAspectRatio="none"
+        role="img"><path vector-effect="non-scaling-stroke"></path></svg></td>
       <td class="updated"><time>—</time></td>
       <td class="actions"><button type="button" class="remove">×</button></td>`;
     tr.querySelector(".symbol").textContent = symbol;
@@ -80,6 +88,11 @@ export class Board {
       price: tr.querySelector(".price"),
       change: tr.querySelector(".change"),
       percent: tr.querySelector(".percent"),
+      high: tr.querySelector("td.high"),
+      low: tr.querySelector("td.low"),
+      volume: tr.querySelector("td.volume"),
+      spark: tr.querySelector("svg.spark"),
+      series: new SparkSeries(),
       time: tr.querySelector("time"),
       badge: tr.querySelector(".stale-badge"),
       lastPrice: undefined,
@@ -102,6 +115,32 @@ export class Board {
       row.tr.classList.toggle("selected", selected);
       row.tr.querySelector(".symbol").setAttribute("aria-pressed", String(selected));
     }
+  }
+
+  /** The last 24 h of candles for a row's sparkline (its live ticks keep it current). */
+  seedSpark(symbol, candles) {
+    const row = this.rows.get(symbol);
+    if (!row) return;
+    row.series.load(candles);
+    this.drawSpark(row);
+  }
+
+  drawSpark(row) {
+    const values = row.series.values();
+    row.spark.querySelector("path").setAttribute("d", sparkPath(values, SPARK_WIDTH, SPARK_HEIGHT, 2));
+    const trend = trendOf(values);
+    row.spark.dataset.trend = trend;
+    row.spark.dataset.points = values.length;
+    const [first, last] = [values[0], values.at(-1)];
+    const precision = row.values.precision ?? null;
+    const span = row.series.seeded ? "Last 24 h" : "Since added";
+    row.spark.setAttribute(
+      "aria-label",
+      values.length > 1
+        ? `${span}: ${trend} from ${formatPrice(first, this.locale, precision)} to ${formatPrice(last, this.locale, precision)}`
+        : `${span}: no history yet`,
+    );
+    row.spark.dataset.seeded = row.series.seeded;
   }
 
   update(tick) {
@@ -128,9 +167,17 @@ export class Board {
     if (!row) return;
     const moved = direction(row.lastPrice, tick.price);
     row.lastPrice = tick.price;
-    row.values = { symbol: row.values.symbol, price: tick.price, change: tick.change, change_percent: tick.change_percent };
-    row.price.textContent = formatPrice(tick.price, this.locale);
-    row.change.textContent = formatChange(tick.change, tick.price, this.locale);
+    const { price, change, change_percent, high, low, volume, precision } = tick;
+    const known = (value) => value ?? undefined; // null (unknown) sorts last, as before the first price
+    row.values = { symbol: row.values.symbol, price, change, change_percent, high: known(high), low: known(low), volume: known(volume), precision };
+    row.price.textContent = formatPrice(price, this.locale, precision);
+    row.change.textContent = formatChange(change, price, this.locale, precision);
+    row.high.textContent = formatPrice(high, this.locale, precision);
+    row.low.textContent = formatPrice(low, this.locale, precision);
+    row.volume.textContent = formatVolume(volume, this.locale);
+    row.tr.dataset.precision = precision ?? "";
+    row.series.tick(tick.ts, price);
+    this.drawSpark(row);
     row.percent.textContent = formatPercent(tick.change_percent, this.locale);
     const sign = signOf(tick.change);
     row.change.dataset.sign = row.percent.dataset.sign = sign;

@@ -1,6 +1,6 @@
 """The board's looks in a real browser against one shared demo server: canvases at the device pixel ratio, a
 table that fits its panel even with long prices, a layout that uses the height, light and dark themes, the
-remembered theme toggle, sortable columns and Enter on "Add symbol". Screenshots go to test-artifacts/."""
+remembered theme toggle, sortable columns and Enter in the "Add symbol" box. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -21,9 +21,25 @@ pytestmark = pytest.mark.slow
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 BACKGROUND = {"dark": "rgb(15, 20, 25)", "light": "rgb(244, 246, 248)"}
-LONG_PRICES = {  # longer than any demo price: the table must still fit
-    "BTCUSDT": {"price": 1_234_567.89, "change": -123_456.78, "change_percent": -90.91},
-    "ETHUSDT": {"price": 0.00001234, "change": -0.00000567, "change_percent": -31.47},
+LONG_PRICES = {  # longer than any demo price, with long 24 h statistics: the table must still fit
+    "BTCUSDT": {
+        "price": 1_234_567.89,
+        "change": -123_456.78,
+        "change_percent": -90.91,
+        "precision": 2,
+        "high": 1_999_999.99,
+        "low": 1_111_111.11,
+        "volume": 987_654_321.12,
+    },
+    "ETHUSDT": {
+        "price": 0.00001234,
+        "change": -0.00000567,
+        "change_percent": -31.47,
+        "precision": 8,
+        "high": 0.00009999,
+        "low": 0.00001111,
+        "volume": 0.00012345,
+    },
 }
 
 
@@ -138,6 +154,12 @@ def test_the_board_fits_its_screen_sharply_in_either_theme(
     board.inject_ticks(LONG_PRICES)
     expect(row(page, "BTCUSDT").locator("td.price")).to_have_text("1,234,567.89")
     expect(row(page, "ETHUSDT").locator("td.price")).to_have_text("0.00001234")
+    if name == "desktop":  # the 24 h columns are shown where there is room (the phone drops them)
+        expect(row(page, "BTCUSDT").locator("td.high")).to_have_text("1,999,999.99")
+        expect(row(page, "ETHUSDT").locator("td.low")).to_have_text("0.00001111")
+        expect(row(page, "BTCUSDT").locator("td.volume")).to_have_text("987.65M")
+        expect(row(page, "BTCUSDT").locator("td.high")).to_be_visible()
+    expect(row(page, "BTCUSDT").locator("svg.spark")).to_be_visible()
     assert_table_fits(page)
 
     chart = box(page, "#chart")
@@ -213,15 +235,20 @@ def test_columns_sort_by_click_and_keyboard_and_the_order_is_remembered(open_boa
     assert [symbol for symbol, _ in shown_rows(page)] == original
 
 
-def test_enter_on_the_add_symbol_select_adds_it(open_board: Any) -> None:
+def test_enter_on_the_add_symbol_box_adds_it(open_board: Any) -> None:
     page = open_board(viewport=DESKTOP).page
     page.get_by_role("button", name="Remove MSFT").click()
     page.get_by_role("button", name="Remove AMZN").click()
     expect(page.locator("#rows tr")).to_have_count(4)
-    select = page.get_by_label("Add symbol")
-    select.select_option("MSFT")
-    select.focus()
+    box = page.get_by_label("Add symbol")
+    box.focus()
+    page.keyboard.press("ArrowDown")  # an empty box lists the always-on symbols not on the board
+    options = page.get_by_role("listbox", name="Matching symbols").get_by_role("option")
+    expect(options).to_have_count(2)
+    expect(options.first).to_contain_text("AMZN")
+    page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     expect(row(page, "MSFT").locator("td.price")).to_have_text(PRICE, timeout=WAIT_MS)
-    expect(select).to_be_focused()
-    expect(select.locator("option")).to_have_count(1)  # only AMZN is left to add
+    expect(box).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(options).to_have_count(1)  # only AMZN is left

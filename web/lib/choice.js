@@ -1,11 +1,14 @@
-// The user's symbol choice, as saved in localStorage: parsed defensively, checked against the server's list.
+// The user's symbol choice, as saved in localStorage: parsed defensively; the server says which it no longer serves.
+
+import { normalQuery } from "./suggest.js";
 
 export const STORAGE_KEY = "trio_ticker.choice.v1";
 
 /**
- * What to show, from the saved text (or null) and the server's `{symbols, default}`.
- * A symbol the server no longer serves is dropped; unreadable or missing text means the first visit:
- * every symbol, with the server's default selected for the chart.
+ * What to show, from the saved text (or null) and the server's always-on symbols and default.
+ * Saved symbols come back as saved (any catalogue symbol, not just the always-on ones; one the server no longer
+ * serves is refused with `unknown_symbol` and dropped then); text that cannot be a symbol, and duplicates, are
+ * dropped. Unreadable or missing text means the first visit: every always-on symbol, the default charted.
  */
 export function restoreChoice(savedText, known, defaultSymbol) {
   const served = new Set(known);
@@ -19,7 +22,7 @@ export function restoreChoice(savedText, known, defaultSymbol) {
   if (!saved || typeof saved !== "object" || !Array.isArray(saved.symbols)) {
     return { symbols: [...known], selected: fallbackSelected };
   }
-  const symbols = [...new Set(saved.symbols.filter((symbol) => served.has(symbol)))];
+  const symbols = [...new Set(saved.symbols.filter((symbol) => normalQuery(symbol) === symbol))];
   const selected = symbols.includes(saved.selected) ? saved.selected : symbols[0] ?? null;
   return { symbols, selected };
 }

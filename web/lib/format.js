@@ -8,8 +8,24 @@ export function priceDecimals(price) {
   return 8;
 }
 
-export function formatPrice(price, locale = "en-US") {
-  return formatDecimals(price, priceDecimals(price), locale);
+/**
+ * The decimals to show: the symbol's own `precision` (a whole number 0-12, from the server) when known, else a
+ * guess from the size of the price.
+ */
+export function decimalsFor(price, precision) {
+  if (Number.isInteger(precision) && precision >= 0 && precision <= 12) return precision;
+  return priceDecimals(Number.isFinite(price) ? price : 0);
+}
+
+/** A price with its symbol's precision (or the guess from its size when the precision is unknown). */
+export function formatPrice(price, locale = "en-US", precision = null) {
+  return formatDecimals(price, decimalsFor(price, precision), locale);
+}
+
+/** A traded quantity, short: "18.23K", "1.2M", "950.5"; "—" when unknown. */
+export function formatVolume(volume, locale = "en-US") {
+  if (!Number.isFinite(volume)) return "—";
+  return volume.toLocaleString(locale, { notation: "compact", maximumFractionDigits: volume < 1 ? 4 : 2 });
 }
 
 /** A number with exactly `decimals` places and the locale's grouping: the chart's axis uses the table's style. */
@@ -19,9 +35,9 @@ export function formatDecimals(value, decimals, locale = "en-US") {
 }
 
 /** A signed change ("+1.25", "-0.50", "0.00"), with the price's own precision. */
-export function formatChange(change, price, locale = "en-US") {
+export function formatChange(change, price, locale = "en-US", precision = null) {
   if (!Number.isFinite(change)) return "—";
-  const decimals = priceDecimals(Number.isFinite(price) ? price : change);
+  const decimals = decimalsFor(Number.isFinite(price) ? price : change, precision);
   return change.toLocaleString(locale, {
     minimumFractionDigits: decimals,
     maximumFractionDigits: decimals,

@@ -1,7 +1,7 @@
 // The table's sort order: which column, which way, the cycle a header click walks, and the saved form.
 
 export const SORT_KEY = "trio_ticker.sort.v1";
-export const SORT_COLUMNS = ["symbol", "price", "change", "change_percent"];
+export const SORT_COLUMNS = ["symbol", "price", "change", "change_percent", "high", "low", "volume"];
 
 /**
  * The order after a click on `column`'s header: a new column starts ascending (A to Z, low to high), a second

@@ -18,9 +18,9 @@ test("an empty saved choice stays empty (the user removed everything)", () => {
   assert.deepEqual(restoreChoice(saveChoice([], null), known, "BTCUSDT"), { symbols: [], selected: null });
 });
 
-test("symbols the server no longer serves, and duplicates, are dropped", () => {
-  const saved = JSON.stringify({ symbols: ["TSLA", "AAPL", "AAPL"], selected: "TSLA" });
-  assert.deepEqual(restoreChoice(saved, known, "BTCUSDT"), { symbols: ["AAPL"], selected: "AAPL" });
+test("catalogue symbols beyond the always-on ones are kept; duplicates and non-symbols are dropped", () => {
+  const saved = JSON.stringify({ symbols: ["DOGEUSDT", "AAPL", "AAPL", "not a symbol", 7, "msft"], selected: "DOGEUSDT" });
+  assert.deepEqual(restoreChoice(saved, known, "BTCUSDT"), { symbols: ["DOGEUSDT", "AAPL"], selected: "DOGEUSDT" });
 });
 
 test("unreadable storage falls back to the first-visit choice", () => {

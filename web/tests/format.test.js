@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
+  decimalsFor,
   direction,
   formatChange,
   formatClock,
   formatDecimals,
   formatPercent,
   formatPrice,
+  formatVolume,
   priceDecimals,
   signOf,
 } from "../lib/format.js";
@@ -60,4 +62,20 @@ test("axis prices have the table's thousands separators at the series' precision
   assert.equal(formatDecimals(0.5, 4), "0.5000");
   assert.equal(formatDecimals(96240, 2, "de-DE"), "96.240,00");
   assert.equal(formatDecimals(Number.NaN, 2), "—");
+});
+
+test("a symbol's precision decides the decimals; without one the size of the price does", () => {
+  assert.equal(formatPrice(0.14825, "en-US", 5), "0.14825");
+  assert.equal(formatPrice(0.1482, "en-US", 5), "0.14820");
+  assert.equal(formatPrice(96500.1, "en-US", 2), "96,500.10");
+  assert.equal(formatPrice(7.123, "en-US", 0), "7");
+  assert.equal(formatPrice(0.14825, "en-US", null), "0.1483"); // unknown: the guess
+  assert.equal(decimalsFor(1, 2.5), 2);
+  assert.equal(decimalsFor(1, 13), 2);
+  assert.equal(formatChange(0.00012, 0.14825, "en-US", 5), "+0.00012");
+  assert.equal(formatVolume(18234.1234), "18.23K");
+  assert.equal(formatVolume(1_234_567), "1.23M");
+  assert.equal(formatVolume(950.5), "950.5");
+  assert.equal(formatVolume(0.01234), "0.0123");
+  assert.equal(formatVolume(null), "—");
 });

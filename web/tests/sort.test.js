@@ -31,7 +31,8 @@ test("a row without a price yet sorts last both ways, and ties keep the user's o
 
 test("a saved order is restored only when it is one of ours", () => {
   assert.deepEqual(restoreSort('{"column":"change_percent","direction":"descending"}'), { column: "change_percent", direction: "descending" });
-  for (const text of [null, "", "{", '{"column":"volume","direction":"ascending"}', '{"column":"price","direction":"up"}', "[]"]) {
+  assert.deepEqual(restoreSort('{"column":"volume","direction":"ascending"}'), { column: "volume", direction: "ascending" });
+  for (const text of [null, "", "{", '{"column":"updated","direction":"ascending"}', '{"column":"price","direction":"up"}', "[]"]) {
     assert.equal(restoreSort(text), null, String(text));
   }
 });
