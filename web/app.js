@@ -141,13 +141,13 @@ class TickerApp {
   }
 
   /**
-   * A row's sparkline starts with the last 24 h of candles, asked for on its first tick (a symbol subscribed on
-   * demand has no candles before it streams); without history it draws from the ticks alone.
+   * A row's sparkline starts with the last 24 h of candles, asked for on its first tick; without history (a
+   * symbol just subscribed on demand has only the candle its first tick opened) it draws from the ticks alone.
    */
   async seedSpark(symbol) {
     try {
       const candles = await this.fetchCandles(symbol, SPARK_INTERVAL, SPARK_POINTS);
-      if (candles) this.board.seedSpark(symbol, candles);
+      if (candles && candles.length > 1) this.board.seedSpark(symbol, candles);
     } catch {
       // Not listed (yet) or unreachable: the ticks still draw it.
     }

@@ -73,7 +73,7 @@ def test_type_arrow_enter_adds_dogeusdt_with_its_precision_24h_columns_and_spark
     assert int(btc_spark.get_attribute("data-points") or 0) >= 48
     assert (btc_spark.locator("path").get_attribute("d") or "").count("L") >= 47
     expect(btc_spark).to_have_attribute("aria-label", re.compile(r"^Last 24 h: (up|down|flat) from [\d,]+\.\d{2} to "))
-    # DOGEUSDT, subscribed on demand, has no candles on the server: its sparkline follows its ticks since added.
+    # DOGEUSDT, subscribed on demand, has only the candle its first tick opened: its sparkline follows its ticks.
     spark = doge.locator("svg.spark")
     expect(spark).to_have_attribute("data-seeded", "false")
     expect(spark).to_have_attribute("data-points", re.compile(r"^([2-9]|\d{2,})$"), timeout=WAIT_MS)
