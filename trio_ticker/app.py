@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from .catalogue.build import build_catalogue
 from .catalogue.catalogue import Catalogue
-from .catalogue.directory import ListedSymbols, SymbolDirectory
+from .catalogue.directory import SymbolDirectory
 from .delivery.demand import SymbolDemand
 from .delivery.hub import Hub
 from .delivery.pacing import FlushPacer
@@ -281,7 +281,7 @@ def assemble(
         try:
             query = parse_candle_query(
                 request.args,
-                symbols=ListedSymbols(catalogue),  # a symbol streamed on demand has candles too
+                is_listed=lambda symbol: not hub.unknown((symbol,)),  # on-demand symbols have candles too
                 default_symbol=settings.default_symbol,
                 max_limit=settings.candles_max_limit,
             )

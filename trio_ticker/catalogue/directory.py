@@ -29,13 +29,3 @@ class ConfiguredDirectory:
 
     def lookup(self, symbol: str) -> Listing | None:
         return self._listings.get(symbol)
-
-
-class ListedSymbols:
-    """`symbol in listed`: whether the directory lists `symbol`, for the checks that take a container."""
-
-    def __init__(self, directory: SymbolDirectory) -> None:
-        self._directory = directory
-
-    def __contains__(self, symbol: object) -> bool:
-        return isinstance(symbol, str) and self._directory.lookup(symbol) is not None

@@ -6,7 +6,7 @@ interval, limit, start or end, 404 for a symbol this server does not serve.
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,14 +36,14 @@ class CandleQuery:
 
 
 def parse_candle_query(
-    args: Mapping[str, str], *, symbols: Container[str], default_symbol: str, max_limit: int
+    args: Mapping[str, str], *, is_listed: Callable[[str], bool], default_symbol: str, max_limit: int
 ) -> CandleQuery:
     raw_symbol = args.get("symbol", default_symbol)
     try:
         symbol = normalize_symbol(raw_symbol)
     except ProtocolError as error:
         raise QueryError(str(error.code), error.message, symbol=raw_symbol[:40]) from None
-    if symbol not in symbols:
+    if not is_listed(symbol):
         raise QueryError("unknown_symbol", f"unknown symbol {symbol}", 404, symbol=symbol)
     raw_interval = args.get("interval")
     if raw_interval is None:
