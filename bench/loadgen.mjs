@@ -42,6 +42,7 @@ const { values: opts } = parseArgs({
     resume: { type: "string", default: "0" }, // more clients, unmeasured, that drop and reconnect with recovery
     "resume-every": { type: "string", default: "0" }, // seconds between their drops in the window (0: never drop)
     "resume-gap": { type: "string", default: "2" }, // seconds they stay away each time
+    "resume-plain": { type: "boolean", default: false }, // they reconnect without `since` (a snapshot each)
   },
 });
 if (!opts.url) {
@@ -355,7 +356,9 @@ async function main() {
   const stalled = Array.from({ length: stalledCount }, (_, i) => new Client(clientCount + i, true));
   const storm = Array.from({ length: stormCount }, (_, i) => new Client(clientCount + stalledCount + i, false, true));
   const outcome = await connectAll(readers);
-  const resumers = resumeCount ? new ResumeClients(resumeCount, opts.url, protocols, opts.symbol) : null;
+  const resumers = resumeCount
+    ? new ResumeClients(resumeCount, opts.url, protocols, opts.symbol, !opts["resume-plain"])
+    : null;
   await resumers?.openAll(concurrency);
   const open = readers.filter((client) => client.ws?.readyState === WebSocket.OPEN);
   await Promise.race([Promise.all(open.map((client) => client.subscribe())), sleep(connectTimeoutMs)]);

@@ -4,8 +4,9 @@
 import WebSocket from "ws";
 
 class ResumeClient {
-  constructor(url, protocols, symbol) {
+  constructor(url, protocols, symbol, recover) {
     this.url = url;
+    this.recover = recover; // false: reconnect with a plain subscribe (a snapshot), to cost the handshakes alone
     this.protocols = protocols;
     this.symbol = symbol;
     this.epoch = null;
@@ -28,7 +29,7 @@ class ResumeClient {
         for (const message of [JSON.parse(data)].flat()) {
           if (message.type === "welcome") {
             const command = { action: "subscribe", symbols: [this.symbol] };
-            if (this.epoch !== null && this.lastSeq !== null) {
+            if (this.recover && this.epoch !== null && this.lastSeq !== null) {
               Object.assign(command, { since: { [this.symbol]: this.lastSeq }, epoch: this.epoch });
             }
             this.epoch = message.epoch;
@@ -66,8 +67,8 @@ class ResumeClient {
 }
 
 export class ResumeClients {
-  constructor(count, url, protocols, symbol) {
-    this.clients = Array.from({ length: count }, () => new ResumeClient(url, protocols, symbol));
+  constructor(count, url, protocols, symbol, recover = true) {
+    this.clients = Array.from({ length: count }, () => new ResumeClient(url, protocols, symbol, recover));
     this.cycles = 0;
     this.reconnectMs = [];
   }

@@ -49,6 +49,7 @@ class Case:
     dialect: str = "full"  # "prototype": plain /ws, one price object per frame (single-frame only)
     resume: int = 0  # more clients, unmeasured: batching, they drop together and reconnect with recovery
     resume_every: float = 0.0  # seconds between their drops during the window (0: they never drop)
+    resume_plain: bool = False  # they reconnect without `since`: the same handshakes, a snapshot instead of a replay
     warmup: float | None = None  # seconds, when the case needs longer than --warmup
     duration: float | None = None  # measured seconds, when the case needs longer than --duration
     env: dict[str, str] = field(default_factory=dict)
@@ -79,10 +80,18 @@ STANDARD_CASES = [
     # A reconnect storm (every browser after a restart or a network blip) while 1 000 clients stream at 2 ticks/s.
     Case("ticker storm 5000 +1000 streaming", "ticker", 1000, 2, storm=5000),
     Case("ticker storm 2000 +1000 streaming", "ticker", 1000, 2, storm=2000),
+    # What a 5 000-client storm leaves behind: 6 000 clients at 2 ticks/s, and the floor (Hypercorn alone) there.
+    Case("ticker batch 6000x2", "ticker", 6000, 2),
+    Case("bare 6000x2", "bare", 6000, 2),
     # Recovery: 500 clients stream (measured) beside 500 that stay connected, then beside 500 that drop together
     # every 5 s, stay away 2 s and reconnect at once with `since` (each replay ~40 ticks). Target: p99 within 20 %.
     Case("ticker recovery 500 +500 staying", "ticker", 500, 20, resume=500, duration=30),
     Case("ticker recovery 500 +500 reconnecting", "ticker", 500, 20, resume=500, resume_every=5.0, duration=30),
+    # The same reconnects with a plain subscribe (a snapshot each): what the handshakes cost, apart from the replays.
+    Case(
+        "ticker recovery 500 +500 reconnecting plain",
+        "ticker", 500, 20, resume=500, resume_every=5.0, resume_plain=True, duration=30,
+    ),  # fmt: skip
     # Churn: what the server holds (sockets, memory) after 3 rounds of 5 000 connect / subscribe / leave cycles.
     Case("ticker churn 5000 x3", "ticker", 0, 2, churn=5000),
 ]
@@ -237,6 +246,7 @@ def run_case(case: Case, args: argparse.Namespace, upstream_url: str | None) -> 
                 *(["--deflate"] if case.deflate else []), "--storm", str(case.storm),
                 "--dialect", case.dialect, *(["--subprotocol", FULL_PROTOCOL_V1] if full_protocol else []),
                 "--resume", str(case.resume), "--resume-every", str(case.resume_every),
+                *(["--resume-plain"] if case.resume_plain else []),
             ],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
