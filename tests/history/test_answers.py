@@ -1,5 +1,5 @@
 """What `/candles` answers while the writer is at work, over an in-memory store on the autojump clock: on the
-writing node the candles as the store will hold them, whenever it is asked."""
+writing node the candles as the store will hold them, whenever it is asked; on a follower what the store holds."""
 
 from __future__ import annotations
 
@@ -124,3 +124,22 @@ async def test_a_write_that_lands_during_a_read_is_not_missed(autojump_clock: tr
         answered = await node.closed_seconds()
         nursery.cancel_scope.cancel()
     assert answered[BASE + 1000] == 10
+
+
+async def test_a_follower_answers_what_the_leader_stored_and_fills_in_only_what_is_not_stored(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = MemoryCandles()
+    follower = Node(store, writing=False)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(follower.writer.run)
+        await follower.ticks_until(3.1)  # seconds 0, 1 and 2 closed, of 10 trades each here
+        # The leader kept a tick of second 1 that this worker found too late (a loaded machine), and has not written
+        # seconds 0 and 2 yet: this worker's own second 2 fills in, not its first, a part of what the leader saw.
+        prices = [Decimal(100)] * 4
+        leaders = Candle("BTCUSDT", Interval.S1, BASE + 1000, *prices, Decimal(11), 11, BASE + 1950)
+        store.candles[leaders.key] = leaders
+        answered = await follower.closed_seconds()
+        nursery.cancel_scope.cancel()
+    assert store.batches == []  # a follower writes nothing
+    assert answered == {BASE + 1000: 11, BASE + 2000: 10}

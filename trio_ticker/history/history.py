@@ -70,8 +70,9 @@ class CandleHistory:
             task_status.started()
 
     async def candles(self, query: CandleQuery) -> CandleAnswer:
-        """The stored candles of the query's range, with pending writes and the open candle laid over them; when
-        the store cannot be read, only those (the open candle and the recent ones not written yet)."""
+        """The stored candles of the query's range, with pending writes and the open candle laid over them (on a
+        node that does not write, its recent candles only where the store has none); when the store cannot be
+        read, only those (the open candle and the recent ones not written yet)."""
         symbol, interval, start, end, limit = query.symbol, query.interval, query.start, query.end, query.limit
         stored: list[Candle] | None = None
         for _ in range(READ_ATTEMPTS):

@@ -120,18 +120,22 @@ class CandleWriter:
 
     def lay_over(self, stored: Sequence[Candle] | None, symbol: str, interval: Interval) -> list[Candle]:
         """`stored` (None: the store could not be read) with what this process has not written yet laid over it,
-        in time order: each write as the store will apply it (a merge only onto what was read)."""
+        in time order: each write as the store will apply it (a merge only onto what was read). A node that does
+        not write keeps its recent candles only to take over with: what the writing node stored wins over them,
+        so that every worker answers what the store holds once the writer has written it."""
         self._take_from_book()  # what the book closed since the last flush is pending too
         series = (symbol, interval)
         by_time = {candle.open_time: candle for candle in stored or ()}
         writing = self._writing()
+        stored_wins = () if writing else set(by_time)  # a follower's memory fills in only what is not stored
         replaced = {write.candle.key for write in self._external if write.merge_from is None}
         live = (write for key, write in self._live.items() if key not in replaced)  # as `flush` leaves them out
         for write in [*self._external, *self._in_flight, *live]:  # in the order the store applies them
             open_time = write.candle.open_time
-            if write.candle.key[:2] != series:
+            if write.candle.key[:2] != series or open_time in stored_wins:
                 continue
-            # A part of a candle only where this process will merge it with what was read.
+            # A part of a candle only where this process will merge it with what was read; a follower's is not
+            # what the leader stores.
             if write.merge_from is None or (writing and stored is not None):
                 by_time[open_time] = write.applied_to(by_time.get(open_time))
         return [by_time[open_time] for open_time in sorted(by_time)]
