@@ -60,10 +60,13 @@ async def test_the_leader_writes_and_every_worker_serves_the_same_candles() -> N
 
 async def test_redis_frozen_for_a_while_keeps_prices_and_loses_no_candle() -> None:
     async with open_redis_server() as server, two_workers(server) as workers:
-        _, [follower] = await elected(workers)
-        with trio.fail_after(WAIT):  # the follower's answer is what Redis has
-            while len(written := await closed_seconds(follower, int(time.time() * 1000) - 1_500)) < 2:
+        leader, [follower] = await elected(workers)
+        with trio.fail_after(WAIT):  # the leader's answer is what it stores
+            while len(written := await closed_seconds(leader, until := int(time.time() * 1000) - 1_500)) < 2:
                 await trio.sleep(0.2)
+        with trio.fail_after(WAIT):  # and the follower's, which reads Redis first: they are what Redis keeps
+            while await closed_seconds(follower, until) != written:
+                await trio.sleep(0.1)
         server.pause()
         try:
             with trio.fail_after(WAIT):

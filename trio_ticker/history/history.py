@@ -22,6 +22,10 @@ from .query import CandleQuery
 from .store import CandleStoreUnavailable
 from .writer import CandleWriter, merge_for_answer
 
+READ_ATTEMPTS = 3
+"""Reads of the store for one answer, at most: a write that ended during a read has left memory and may have
+reached the store only after the read looked, so the answer reads again."""
+
 
 @dataclass(frozen=True, slots=True)
 class CandleAnswer:
@@ -66,24 +70,29 @@ class CandleHistory:
             task_status.started()
 
     async def candles(self, query: CandleQuery) -> CandleAnswer:
-        """The stored candles of the query's range, with pending writes and the open candle laid over them; when
-        the store cannot be read, only those (the open candle and the recent ones not written yet)."""
+        """The stored candles of the query's range, with pending writes and the open candle laid over them (on a
+        node that does not write, its recent candles only where the store has none); when the store cannot be
+        read, only those (the open candle and the recent ones not written yet)."""
         symbol, interval, start, end, limit = query.symbol, query.interval, query.start, query.end, query.limit
-        try:
-            stored = await self.writer.read(symbol, interval, start=start, end=end, limit=limit)
-        except CandleStoreUnavailable:
-            stored, store_available = [], False
-        else:
-            store_available = True
+        stored: list[Candle] | None = None
+        for _ in range(READ_ATTEMPTS):
+            written = self.writer.written
+            try:
+                stored = await self.writer.read(symbol, interval, start=start, end=end, limit=limit)
+            except CandleStoreUnavailable:
+                stored = None
+                break
+            if self.writer.written == written:
+                break  # no write ended during the read: what it missed is still in memory
         now = int(self._wall_clock() * 1000)
-        newer = self.writer.pending_candles(symbol, interval)
         current = self.book.current(symbol, interval)
+        laid = merge_for_answer(self.writer.lay_over(stored, symbol, interval), [current] if current else [])
         answer = [
             candle if candle is current else dataclasses.replace(candle, closed=candle.close_time < now)
-            for candle in merge_for_answer(stored, [*newer, *([current] if current else [])])
+            for candle in laid
             if (start is None or candle.open_time >= start) and (end is None or candle.open_time <= end)
         ]
-        return CandleAnswer(answer[:limit] if start is not None else answer[-limit:], store_available)
+        return CandleAnswer(answer[:limit] if start is not None else answer[-limit:], stored is not None)
 
     def health(self) -> dict[str, Any]:
         writer = dataclasses.asdict(self.writer.health())

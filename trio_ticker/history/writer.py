@@ -92,6 +92,7 @@ class CandleWriter:
         self._prepared = False
         self._external: deque[CandleWrite] = deque()  # backfill and generated history, in order
         self._live: dict[Key, CandleWrite] = {}  # the book's candles: the newest state of each
+        self._in_flight: list[CandleWrite] = []  # the book's candles being written: taken, maybe not stored yet
         self._opened = trio.Event()
         self._finishing = trio.Event()
         self._finished = trio.Event()
@@ -117,17 +118,27 @@ class CandleWriter:
             raise CandleStoreUnavailable(self.error or "the candle store is not open yet")
         return await store.read(symbol, interval, start=start, end=end, limit=limit)
 
-    def pending_candles(self, symbol: str, interval: Interval) -> list[Candle]:
-        """Whole candles queued for the store but not written yet (a REST answer includes them); the parts
-        still to be merged with what is stored are left out."""
+    def lay_over(self, stored: Sequence[Candle] | None, symbol: str, interval: Interval) -> list[Candle]:
+        """`stored` (None: the store could not be read) with what this process has not written yet laid over it,
+        in time order: each write as the store will apply it (a merge only onto what was read). A node that does
+        not write keeps its recent candles only to take over with: what the writing node stored wins over them,
+        so that every worker answers what the store holds once the writer has written it."""
+        self._take_from_book()  # what the book closed since the last flush is pending too
         series = (symbol, interval)
-        found = {
-            w.candle.open_time: w.candle for w in self._external if w.merge_from is None and w.candle.key[:2] == series
-        }
-        for key, write in self._live.items():
-            if key[:2] == series and write.merge_from is None:
-                found[key[2]] = write.candle
-        return list(found.values())
+        by_time = {candle.open_time: candle for candle in stored or ()}
+        writing = self._writing()
+        stored_wins = () if writing else set(by_time)  # a follower's memory fills in only what is not stored
+        replaced = {write.candle.key for write in self._external if write.merge_from is None}
+        live = (write for key, write in self._live.items() if key not in replaced)  # as `flush` leaves them out
+        for write in [*self._external, *self._in_flight, *live]:  # in the order the store applies them
+            open_time = write.candle.open_time
+            if write.candle.key[:2] != series or open_time in stored_wins:
+                continue
+            # A part of a candle only where this process will merge it with what was read; a follower's is not
+            # what the leader stores.
+            if write.merge_from is None or (writing and stored is not None):
+                by_time[open_time] = write.applied_to(by_time.get(open_time))
+        return [by_time[open_time] for open_time in sorted(by_time)]
 
     async def wait_open(self) -> None:
         await self._opened.wait()
@@ -241,11 +252,14 @@ class CandleWriter:
         batch = external + live_writes
         if not batch:
             return
+        self._in_flight = live_writes  # the external ones stay queued until written
         try:
             stored = await store.write(batch)
         except BaseException:
             self._live = {**live, **self._live}
             raise
+        finally:
+            self._in_flight = []
         for _ in external:
             self._external.popleft()
         if external and self._on_repaired is not None:
@@ -349,7 +363,7 @@ class _Once:
 
 
 def merge_for_answer(stored: Sequence[Candle], newer: Iterable[Candle]) -> list[Candle]:
-    """Stored candles with the in-memory ones (pending writes, the open candle) laid over them, in time order."""
+    """Candles with newer ones (the open candle) laid over them, in time order."""
     by_time = {candle.open_time: candle for candle in stored}
     for candle in newer:
         by_time[candle.open_time] = candle
