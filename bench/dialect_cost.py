@@ -2,8 +2,8 @@
 
 The hub and N real client sessions (one symbol, single frames) over a transport whose send is one checkpoint;
 the hub publishes at a fixed rate for a few seconds; the process's CPU seconds per frame sent. The two dialects
-alternate round by round, so a shared machine's swings move both alike (docs/benchmarks.md, "The prototypes'
-dialect"). Run: `python bench/dialect_cost.py --rounds 6`.
+alternate round by round, so a shared machine's swings move both alike (docs/benchmarks.md, "The method").
+Run: `python bench/dialect_cost.py --rounds 6`.
 """
 
 from __future__ import annotations
