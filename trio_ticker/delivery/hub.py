@@ -30,10 +30,10 @@ from ..model import (
     is_usable_price,
     tick_from_update,
 )
-from ..protocol import full as protocol
 from ..protocol import prototype as prototype_dialect
 from ..protocol.dialects import Dialect
-from ..protocol.full import CloseCode, ProtocolError, RequestId
+from ..protocol.errors import CloseCode, ProtocolError, RequestId, unknown_symbols_error, upstream_rejected_error
+from ..protocol.frames import encode_source_status, encode_symbol_status, encode_tick, snapshot_frame
 from .outbox import ClientOutbox, status_key
 from .recovery import RecoveryHistory, RecoveryLimits
 from .slow_clients import SlowClientReaper
@@ -199,7 +199,7 @@ class Hub:
         previous = self._latest.get(tick.symbol)
         if previous is not None and tick.seq <= previous.seq:
             return None
-        frame = protocol.encode_tick(tick)
+        frame = encode_tick(tick)
         counters = self._counters
         counters.ticks_in += 1
         counters.encodes += 1
@@ -231,9 +231,9 @@ class Hub:
             return
         tick = dataclasses.replace(tick, stale=change.stale)
         self._latest[change.symbol] = tick
-        self._latest_frames[change.symbol] = protocol.encode_tick(tick)
+        self._latest_frames[change.symbol] = encode_tick(tick)
         self._counters.encodes += 1
-        frame = protocol.encode_symbol_status(change.symbol, stale=change.stale, ts=change.ts)
+        frame = encode_symbol_status(change.symbol, stale=change.stale, ts=change.ts)
         for outbox in self._subscribers.get(change.symbol, ()):
             outbox.offer(status_key(change.symbol, "stale"), frame)
         # The prototypes' dialect has no status frames: its clients get the price object again, marked.
@@ -252,7 +252,7 @@ class Hub:
             rejection.source,
             rejection.reason,
         )
-        error = protocol.upstream_rejected_error(rejection.symbol, rejection.reason)
+        error = upstream_rejected_error(rejection.symbol, rejection.reason)
         key = status_key(rejection.symbol, "rejected")
         for table in (self._subscribers, self._prototype_subscribers):
             for outbox in table.get(rejection.symbol, ()):
@@ -279,7 +279,7 @@ class Hub:
 
     def _set_source_status(self, status: SourceStatus) -> None:
         self._sources[status.source] = status
-        frame = protocol.encode_source_status(status)
+        frame = encode_source_status(status)
         key = status_key("", f"source:{status.source}")
         for outbox in self._clients:
             if outbox.dialect is Dialect.FULL:
@@ -370,14 +370,14 @@ class Hub:
             asked = since.get(symbol) if since is not None else None
             if asked is None:
                 if tick is not None:
-                    outbox.offer(symbol, protocol.snapshot_frame(self._latest_frames[symbol], self.epoch))
+                    outbox.offer(symbol, snapshot_frame(self._latest_frames[symbol], self.epoch))
                 continue
             frames = self._replay_frames(symbol, asked, epoch)
             recovered[symbol] = frames is not None
             if frames is not None:
                 outbox.begin_replay(frames)
             elif tick is not None:
-                outbox.offer(symbol, protocol.snapshot_frame(self._latest_frames[symbol], self.epoch, recovered=False))
+                outbox.offer(symbol, snapshot_frame(self._latest_frames[symbol], self.epoch, recovered=False))
         if candles is not None and self.candles is not None:
             self.candles.subscribe(outbox, symbols, candles)
         return recovered
@@ -428,7 +428,7 @@ class Hub:
         if self.demand is not None:
             return self.demand.refusal(symbols, request_id)
         if unknown := self.unknown(symbols):
-            return protocol.unknown_symbols_error(unknown, request_id)
+            return unknown_symbols_error(unknown, request_id)
         return None
 
     def count_conflated(self, skipped: int) -> None:
