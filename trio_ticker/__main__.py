@@ -20,7 +20,7 @@ from hypercorn.config import Sockets
 from .app import assemble
 from .edge.hypercorn_server import hypercorn_config, serve
 from .logs import configure_logging
-from .protocol.full import CloseCode
+from .protocol.errors import CloseCode
 from .settings import ConfigError, Settings, load_settings
 from .workers import MAX_WORKERS, run_worker, run_workers
 

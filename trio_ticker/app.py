@@ -45,8 +45,9 @@ from .history.query import QueryError, parse_candle_query, parse_count
 from .ingest.local import LocalIngest
 from .logs import configure_logging
 from .model import Tick
-from .protocol import full as protocol
-from .protocol.full import ErrorCode, ProtocolError
+from .protocol.commands import normalize_query, normalize_symbol
+from .protocol.errors import ErrorCode, ProtocolError
+from .protocol.frames import listing_fields, snapshot_fields
 from .service import IngestRoute, TickerService
 from .settings import ConfigError, Settings, load_settings
 from .sources.build import build_supervised_sources
@@ -236,7 +237,7 @@ def assemble(
     async def price() -> ResponseReturnValue:
         symbol = request.args.get("symbol", settings.default_symbol)
         try:
-            symbol = protocol.normalize_symbol(symbol)
+            symbol = normalize_symbol(symbol)
         except ProtocolError as error:
             return error_response(error.code, error.message, 400, symbol=symbol[:40])
         if hub.unknown((symbol,)):
@@ -247,13 +248,13 @@ def assemble(
                 "no_data", f"no price for {symbol} yet; retry shortly", 503, symbol=symbol
             )
             return response, status, {"Retry-After": str(NO_DATA_RETRY_AFTER_SECONDS)}
-        return jsonify(protocol.snapshot_fields(tick))
+        return jsonify(snapshot_fields(tick))
 
     @app.get("/prices")
     async def prices() -> Response:
         latest = hub.all_latest()
         return jsonify(
-            {"prices": {symbol: protocol.snapshot_fields(latest[symbol]) for symbol in hub.symbols if symbol in latest}}
+            {"prices": {symbol: snapshot_fields(latest[symbol]) for symbol in hub.symbols if symbol in latest}}
         )
 
     @app.get("/symbols")
@@ -264,15 +265,13 @@ def assemble(
             limit = parse_count(
                 request.args, "limit", default=settings.search_default_limit, high=settings.search_max_limit
             )
-            query = None if raw_query is None else protocol.normalize_query(raw_query)
+            query = None if raw_query is None else normalize_query(raw_query)
         except QueryError as error:
             return error_response(error.code, error.message, error.status, **error.details)
         except ProtocolError as error:
             return error_response(error.code, error.message, 400, **error.details)
         found = catalogue.configured() if query is None else catalogue.search(query, limit)
-        return jsonify(
-            {"symbols": [protocol.listing_fields(listing) for listing in found], "default": settings.default_symbol}
-        )
+        return jsonify({"symbols": [listing_fields(listing) for listing in found], "default": settings.default_symbol})
 
     @app.get("/candles")
     async def candles() -> ResponseReturnValue:

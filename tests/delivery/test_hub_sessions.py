@@ -18,7 +18,7 @@ from tests.support.helpers import count_tasks
 from tests.support.memory_transport import MemoryTransport
 from trio_ticker.delivery.outbox import ClientOutbox
 from trio_ticker.model import Mode, PriceUpdate
-from trio_ticker.protocol.full import CloseCode
+from trio_ticker.protocol.errors import CloseCode
 
 SYMBOLS = ("AAPL", "MSFT", "BTCUSDT")
 _prices = itertools.count(100)

@@ -25,7 +25,7 @@ from trio_ticker.delivery.outbox import ClientOutbox
 from trio_ticker.edge.limits import InboundGuard, LimitCounters, SessionLimits
 from trio_ticker.model import Mode, PriceUpdate, SourceState, SourceStatus, StaleChange
 from trio_ticker.protocol.dialects import Dialect
-from trio_ticker.protocol.full import CloseCode
+from trio_ticker.protocol.errors import CloseCode
 
 SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "BTCUSDT")
 STOCKS = ("AAPL", "GOOGL", "AMZN", "MSFT")

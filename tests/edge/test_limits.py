@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_ticker.edge.limits import CloseConnection, InboundGuard, LimitCounters, SessionLimits, TokenBucket
-from trio_ticker.protocol.full import CloseCode, ErrorCode, ProtocolError
+from trio_ticker.protocol.errors import CloseCode, ErrorCode, ProtocolError
 
 LIMITS = SessionLimits(
     max_message_size=100,

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from tests.support.strategies import frames, objects_with
 from trio_ticker.model import DayStats, Mode, Tick
 from trio_ticker.protocol import prototype as prototype_dialect
+from trio_ticker.protocol.commands import Subscribe, Unsubscribe
 from trio_ticker.protocol.dialects import FULL_PROTOCOL_V1, Dialect, Negotiated, negotiate
-from trio_ticker.protocol.full import ErrorCode, ProtocolError, Subscribe, Unsubscribe, unknown_symbols_error
+from trio_ticker.protocol.errors import ErrorCode, ProtocolError, unknown_symbols_error
 
 PRICE_KEYS = {"ticker", "price", "change", "mode", "symbol", "last_price", "change_percent", "timestamp_ms"}
 """What the prototypes' clients read from a frame: an error object must have none of them."""

@@ -8,15 +8,17 @@ import orjson
 import pytest
 
 from trio_ticker.model import DayStats, Mode, SourceState, SourceStatus, Tick
-from trio_ticker.protocol import full as protocol
-from trio_ticker.protocol.full import (
-    ErrorCode,
-    ListSymbols,
-    Ping,
-    ProtocolError,
-    Subscribe,
-    Unsubscribe,
-    decode_command,
+from trio_ticker.protocol.commands import Command, ListSymbols, Ping, Subscribe, Unsubscribe, decode_command
+from trio_ticker.protocol.errors import ErrorCode, ProtocolError, unknown_symbols_error
+from trio_ticker.protocol.frames import (
+    encode_pong,
+    encode_source_status,
+    encode_subscribed,
+    encode_symbol_status,
+    encode_symbols,
+    encode_tick,
+    encode_unsubscribed,
+    snapshot_fields,
 )
 
 
@@ -40,7 +42,7 @@ def test_list_form_normalises_and_deduplicates() -> None:
         ('{"action":"ping","extra":"ignored"}', Ping()),
     ],
 )
-def test_valid_commands(frame: str | bytes, expected: protocol.Command) -> None:
+def test_valid_commands(frame: str | bytes, expected: Command) -> None:
     assert decode_command(frame) == expected
 
 
@@ -102,7 +104,7 @@ def test_errors_echo_the_request_id() -> None:
 
 
 def test_unknown_symbol_error_names_them() -> None:
-    reply = orjson.loads(protocol.unknown_symbols_error(["NOPE", "ZZZ"], 4).to_frame())
+    reply = orjson.loads(unknown_symbols_error(["NOPE", "ZZZ"], 4).to_frame())
     assert reply == {
         "type": "error",
         "code": "unknown_symbol",
@@ -125,7 +127,7 @@ TICK = Tick(
 
 
 def test_tick_frame_keeps_the_prototype_keys() -> None:
-    message = orjson.loads(protocol.encode_tick(TICK))
+    message = orjson.loads(encode_tick(TICK))
     assert message == {
         "type": "tick",
         "ticker": "AAPL",
@@ -142,7 +144,7 @@ def test_tick_frame_keeps_the_prototype_keys() -> None:
         "low": None,
         "volume": None,
     }
-    assert protocol.encode_tick(TICK).startswith('{"type":"tick","ticker":"AAPL","price":151.42,"change":0.38')
+    assert encode_tick(TICK).startswith('{"type":"tick","ticker":"AAPL","price":151.42,"change":0.38')
 
 
 def test_tick_and_snapshot_carry_the_precision_and_24h_statistics() -> None:
@@ -150,15 +152,15 @@ def test_tick_and_snapshot_carry_the_precision_and_24h_statistics() -> None:
         TICK, precision=4, day_stats=DayStats(open=150.1, high=152.0, low=149.5, volume=1_234_567.0)
     )
     expected = {"precision": 4, "open": 150.1, "high": 152.0, "low": 149.5, "volume": 1_234_567.0}
-    message = orjson.loads(protocol.encode_tick(tick))
-    snapshot = orjson.loads(orjson.dumps(protocol.snapshot_fields(tick)))
+    message = orjson.loads(encode_tick(tick))
+    snapshot = orjson.loads(orjson.dumps(snapshot_fields(tick)))
     assert {key: message[key] for key in expected} == {key: snapshot[key] for key in expected} == expected
-    partial = orjson.loads(protocol.encode_tick(dataclasses.replace(tick, day_stats=DayStats(open=150.1))))
+    partial = orjson.loads(encode_tick(dataclasses.replace(tick, day_stats=DayStats(open=150.1))))
     assert (partial["open"], partial["high"], partial["low"], partial["volume"]) == (150.1, None, None, None)
 
 
 def test_snapshot_has_the_crypto_broadcaster_keys() -> None:
-    snapshot = protocol.snapshot_fields(TICK)
+    snapshot = snapshot_fields(TICK)
     assert snapshot["symbol"] == snapshot["ticker"] == "AAPL"
     assert snapshot["last_price"] == snapshot["price"] == 151.42
     assert snapshot["timestamp_ms"] == snapshot["ts"] == 1_700_000_000_123
@@ -170,14 +172,14 @@ def test_snapshot_has_the_crypto_broadcaster_keys() -> None:
     ("frame", "expected"),
     [
         (
-            protocol.encode_subscribed(("AAPL", "MSFT"), 1),
+            encode_subscribed(("AAPL", "MSFT"), 1),
             {"type": "subscribed", "symbols": ["AAPL", "MSFT"], "id": 1},
         ),
-        (protocol.encode_unsubscribed(("AAPL",)), {"type": "unsubscribed", "symbols": ["AAPL"]}),
-        (protocol.encode_symbols(("AAPL",), "x"), {"type": "symbols", "symbols": ["AAPL"], "id": "x"}),
-        (protocol.encode_pong(5), {"type": "pong", "ts": 5}),
+        (encode_unsubscribed(("AAPL",)), {"type": "unsubscribed", "symbols": ["AAPL"]}),
+        (encode_symbols(("AAPL",), "x"), {"type": "symbols", "symbols": ["AAPL"], "id": "x"}),
+        (encode_pong(5), {"type": "pong", "ts": 5}),
         (
-            protocol.encode_source_status(SourceStatus("binance", SourceState.RECONNECTING, 9, "dropped", 2)),
+            encode_source_status(SourceStatus("binance", SourceState.RECONNECTING, 9, "dropped", 2)),
             {
                 "type": "status",
                 "source": "binance",
@@ -188,7 +190,7 @@ def test_snapshot_has_the_crypto_broadcaster_keys() -> None:
             },
         ),
         (
-            protocol.encode_symbol_status("AAPL", stale=True, ts=3),
+            encode_symbol_status("AAPL", stale=True, ts=3),
             {"type": "status", "ticker": "AAPL", "stale": True, "ts": 3},
         ),
     ],

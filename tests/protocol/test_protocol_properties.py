@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from tests.support.strategies import frames, objects_with
 from trio_ticker.model import DayStats, Mode, Tick
-from trio_ticker.protocol import full as protocol
-from trio_ticker.protocol.full import ErrorCode, ListSymbols, Ping, ProtocolError, Subscribe, Unsubscribe
+from trio_ticker.protocol.commands import Command, ListSymbols, Ping, Subscribe, Unsubscribe, decode_command
+from trio_ticker.protocol.errors import ErrorCode, ProtocolError, RequestId, encode_error
+from trio_ticker.protocol.frames import encode_tick
 from trio_ticker.settings import SYMBOL_PATTERN
 
 symbols = st.from_regex(SYMBOL_PATTERN, fullmatch=True)
@@ -30,9 +31,9 @@ command_like = objects_with(
 )
 
 
-def decode_or_error(frame: str | bytes, max_symbols: int | None = None) -> protocol.Command | ProtocolError:
+def decode_or_error(frame: str | bytes, max_symbols: int | None = None) -> Command | ProtocolError:
     try:
-        return protocol.decode_command(frame, max_symbols=max_symbols)
+        return decode_command(frame, max_symbols=max_symbols)
     except ProtocolError as error:
         return error
 
@@ -51,7 +52,7 @@ def test_any_frame_is_a_command_or_a_typed_error(frame: str | bytes, max_symbols
             assert len(result.symbols) <= max_symbols
 
 
-def client_frame(command: protocol.Command) -> str:
+def client_frame(command: Command) -> str:
     fields: dict[str, object] = {
         Subscribe: {"action": "subscribe"},
         Unsubscribe: {"action": "unsubscribe"},
@@ -66,13 +67,13 @@ def client_frame(command: protocol.Command) -> str:
 
 
 @given(commands)
-def test_a_command_written_as_a_client_would_decodes_back_to_itself(command: protocol.Command) -> None:
-    assert protocol.decode_command(client_frame(command)) == command
-    assert protocol.decode_command(client_frame(command).encode()) == command
+def test_a_command_written_as_a_client_would_decodes_back_to_itself(command: Command) -> None:
+    assert decode_command(client_frame(command)) == command
+    assert decode_command(client_frame(command).encode()) == command
 
 
 @given(commands, st.integers(min_value=1, max_value=8))
-def test_max_symbols_refuses_exactly_the_longer_lists(command: protocol.Command, max_symbols: int) -> None:
+def test_max_symbols_refuses_exactly_the_longer_lists(command: Command, max_symbols: int) -> None:
     result = decode_or_error(client_frame(command), max_symbols)
     too_many = isinstance(command, Subscribe | Unsubscribe) and len(command.symbols) > max_symbols
     if too_many:
@@ -109,7 +110,7 @@ ticks = st.builds(
 
 @given(ticks)
 def test_a_tick_frame_carries_every_field_unchanged(tick: Tick) -> None:
-    message = orjson.loads(protocol.encode_tick(tick))
+    message = orjson.loads(encode_tick(tick))
     assert message == {
         "type": "tick",
         "ticker": tick.symbol,
@@ -129,7 +130,7 @@ def test_a_tick_frame_carries_every_field_unchanged(tick: Tick) -> None:
 
 
 @given(st.sampled_from(ErrorCode), st.text(max_size=80), request_ids)
-def test_an_error_frame_round_trips(code: ErrorCode, message: str, request_id: protocol.RequestId) -> None:
-    frame = orjson.loads(protocol.encode_error(code, message, request_id=request_id))
+def test_an_error_frame_round_trips(code: ErrorCode, message: str, request_id: RequestId) -> None:
+    frame = orjson.loads(encode_error(code, message, request_id=request_id))
     expected = {"type": "error", "code": code.value, "message": message}
     assert frame == (expected if request_id is None else {**expected, "id": request_id})

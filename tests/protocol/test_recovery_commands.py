@@ -8,12 +8,13 @@ import orjson
 import pytest
 
 from trio_ticker.model import Mode, Tick
-from trio_ticker.protocol import full as protocol
-from trio_ticker.protocol.full import ErrorCode, ProtocolError, Subscribe
+from trio_ticker.protocol.commands import Command, Subscribe, decode_command
+from trio_ticker.protocol.errors import ErrorCode, ProtocolError
+from trio_ticker.protocol.frames import encode_subscribed, encode_tick, encode_welcome, snapshot_frame, tick_fields
 
 
-def decode(message: dict[str, Any]) -> protocol.Command:
-    return protocol.decode_command(orjson.dumps({"action": "subscribe", "symbols": ["AAPL", "MSFT"], **message}))
+def decode(message: dict[str, Any]) -> Command:
+    return decode_command(orjson.dumps({"action": "subscribe", "symbols": ["AAPL", "MSFT"], **message}))
 
 
 def test_since_and_epoch_are_read_per_symbol() -> None:
@@ -59,18 +60,18 @@ def test_a_badly_spelled_symbol_in_since_is_invalid_symbol() -> None:
 
 
 def test_welcome_and_snapshot_frames() -> None:
-    assert orjson.loads(protocol.encode_welcome("e1", "0.1.0", {"recovery_ticks": 1000})) == {
+    assert orjson.loads(encode_welcome("e1", "0.1.0", {"recovery_ticks": 1000})) == {
         "type": "welcome",
         "epoch": "e1",
         "version": "0.1.0",
         "limits": {"recovery_ticks": 1000},
     }
     tick = Tick("AAPL", 151.42, 0.38, 0.2516, 1, 7, Mode.DEMO)
-    snapshot = orjson.loads(protocol.snapshot_frame(protocol.encode_tick(tick), "e1", recovered=False))
-    assert snapshot == {**protocol.tick_fields(tick), "epoch": "e1", "recovered": False}
-    ack = orjson.loads(protocol.encode_subscribed(("AAPL",), 3, epoch="e1", recovered={"AAPL": True}))
+    snapshot = orjson.loads(snapshot_frame(encode_tick(tick), "e1", recovered=False))
+    assert snapshot == {**tick_fields(tick), "epoch": "e1", "recovered": False}
+    ack = orjson.loads(encode_subscribed(("AAPL",), 3, epoch="e1", recovered={"AAPL": True}))
     assert ack == {"type": "subscribed", "symbols": ["AAPL"], "epoch": "e1", "recovered": {"AAPL": True}, "id": 3}
-    assert orjson.loads(protocol.encode_subscribed(("AAPL",), epoch="e1")) == {
+    assert orjson.loads(encode_subscribed(("AAPL",), epoch="e1")) == {
         "type": "subscribed",
         "symbols": ["AAPL"],
     }

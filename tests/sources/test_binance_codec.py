@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.binance_server import NOT_DECIMAL_TEXT, OUT_OF_RANGE
 from trio_ticker.model import DayStats, Mode, tick_from_update
-from trio_ticker.protocol import full as protocol
+from trio_ticker.protocol.frames import encode_tick
 from trio_ticker.sources.binance import (
     BinanceBook,
     BinanceDecodeError,
@@ -210,7 +210,7 @@ def test_every_update_carries_the_latest_tickers_24h_statistics() -> None:
     assert first is not None and first.day_stats == stats
     inside = book.apply(Trade("BTCUSDT", Decimal("96600.5"), 5, Decimal("0.5")))
     assert inside is not None and inside.day_stats is first.day_stats  # shared, not rebuilt per trade
-    frame = orjson.loads(protocol.encode_tick(tick_from_update(inside, seq=2)))
+    frame = orjson.loads(encode_tick(tick_from_update(inside, seq=2)))
     assert {key: frame[key] for key in ("open", "high", "low", "volume", "precision")} == {
         "open": 96000.1,
         "high": 97000.0,

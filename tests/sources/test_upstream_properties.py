@@ -18,7 +18,7 @@ from quart_trio import QuartTrio
 from tests.support.strategies import frames, json_values, objects_with
 from trio_ticker.app import StrictJSONProvider
 from trio_ticker.model import PriceUpdate, is_usable_price, is_usable_volume, tick_from_update
-from trio_ticker.protocol import full as protocol
+from trio_ticker.protocol.frames import encode_tick, snapshot_fields
 from trio_ticker.sources import binance, finnhub
 
 decimal_texts = (
@@ -116,8 +116,8 @@ def assert_reaches_clients_as_a_usable_price(update: PriceUpdate) -> None:
     assert is_usable_price(update.price) and is_usable_price(update.reference)
     tick = tick_from_update(update, seq=1)
     for emitted in (
-        strict_json(protocol.encode_tick(tick)),
-        strict_json(rest_json.dumps(protocol.snapshot_fields(tick))),
+        strict_json(encode_tick(tick)),
+        strict_json(rest_json.dumps(snapshot_fields(tick))),
     ):
         assert emitted["price"] > 0
         assert all(math.isfinite(emitted[key]) for key in ("price", "change", "change_percent"))

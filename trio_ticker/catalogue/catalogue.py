@@ -92,7 +92,7 @@ class Catalogue(Collector):
         return self._index.lookup(symbol)
 
     def search(self, query: str, limit: int) -> list[Listing]:
-        """`query` as `protocol.full.normalize_query` returns it; see `ListingIndex.search`."""
+        """`query` as `protocol.commands.normalize_query` returns it; see `ListingIndex.search`."""
         return self._index.search(query, limit)
 
     def configured(self) -> list[Listing]:

@@ -16,8 +16,7 @@ import trio
 
 from ..catalogue.directory import SymbolDirectory
 from ..model import Listing
-from ..protocol import full as protocol
-from ..protocol.full import ProtocolError, RequestId
+from ..protocol.errors import ProtocolError, RequestId, symbol_limit_error, unknown_symbols_error
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +73,11 @@ class SymbolDemand:
     def refusal(self, symbols: tuple[str, ...], request_id: RequestId) -> ProtocolError | None:
         """Why a subscribe to `symbols` cannot be served (unknown symbols, or past the cap), or None."""
         if unknown := self.unknown(symbols):
-            return protocol.unknown_symbols_error(unknown, request_id)
+            return unknown_symbols_error(unknown, request_id)
         new = [symbol for symbol in dict.fromkeys(symbols) if not self._wanted(symbol)]
         if len(self._always_on) + len(self._watched) + len(new) > self._max_active:
             self._refused_limit += 1
-            return protocol.symbol_limit_error(new, self._max_active, request_id)
+            return symbol_limit_error(new, self._max_active, request_id)
         return None
 
     # -- what the hub reports ---------------------------------------------------------------------------

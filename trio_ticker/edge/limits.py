@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..protocol.full import CloseCode, ErrorCode, ProtocolError, RequestId
+from ..protocol.errors import CloseCode, ErrorCode, ProtocolError, RequestId
 from ..settings import Settings
 
 

@@ -2,7 +2,7 @@
 
 Everything but the tick-age histogram is read at scrape time from the hub, the sources' last
 statuses, the open connections and the limit counters, so serving ticks pays nothing for it; the
-histogram observes a sample of ticks (every 32nd, see `hub.TICK_SAMPLE_MASK`): the hub is built
+histogram observes a sample of ticks (every 32nd, see `fanout.TICK_SAMPLE_MASK`): the hub is built
 with `observe_tick_age` as its sampler.
 """
 

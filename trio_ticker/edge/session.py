@@ -21,10 +21,11 @@ from ..delivery.outbox import ClientOutbox
 from ..delivery.pacing import FlushPacer
 from ..delivery.writer import write_batches, write_single_frames
 from ..model import Listing
-from ..protocol import full as protocol
 from ..protocol import prototype as prototype_dialect
+from ..protocol.commands import Command, ListSymbols, Ping, Search, Subscribe, Unsubscribe, decode_command
 from ..protocol.dialects import Dialect
-from ..protocol.full import ErrorCode, ListSymbols, Ping, ProtocolError, Search, Subscribe, Unsubscribe
+from ..protocol.errors import ErrorCode, ProtocolError, RequestId, candles_unavailable_error, unknown_symbols_error
+from ..protocol.frames import encode_listings, encode_pong, encode_subscribed, encode_symbols, encode_unsubscribed
 from .limits import CloseConnection, InboundGuard
 from .transport import ClientDisconnected, ClientTransport
 
@@ -61,9 +62,7 @@ class ClientSession:
         self._hub, self._pacer = hub, pacer  # delivery: the hub it registers with, the pacer its writer takes turns at
         self._close_timeout = close_timeout
         self._dialect = dialect
-        self._decode_command = (
-            prototype_dialect.decode_command if dialect is Dialect.PROTOTYPE else protocol.decode_command
-        )
+        self._decode_command = prototype_dialect.decode_command if dialect is Dialect.PROTOTYPE else decode_command
         self._encode_error = prototype_dialect.encode_error if dialect is Dialect.PROTOTYPE else ProtocolError.to_frame
         self._batch = batch
         self._default_symbols = default_symbols
@@ -164,14 +163,14 @@ class ClientSession:
             self._hub.subscribe(outbox, self._default_symbols)
         return await self._transport.receive()
 
-    def _decode(self, frame: str | bytes) -> protocol.Command:
+    def _decode(self, frame: str | bytes) -> Command:
         guard = self._guard
         if guard is None:
             return self._decode_command(frame)
         guard.admit(frame, trio.current_time())
         return self._decode_command(frame, max_symbols=guard.max_symbols_per_message)
 
-    async def _handle(self, command: protocol.Command, outbox: ClientOutbox) -> None:
+    async def _handle(self, command: Command, outbox: ClientOutbox) -> None:
         hub = self._hub
         acks = self._dialect is Dialect.FULL  # the prototypes' dialect sends price objects and errors only
         match command:
@@ -179,7 +178,7 @@ class ClientSession:
                 if refusal := hub.refusal(symbols, request_id):
                     raise refusal
                 if candles is not None and hub.candles is None:
-                    raise protocol.candles_unavailable_error(request_id)
+                    raise candles_unavailable_error(request_id)
                 replaced = tuple(symbol for symbol in self._default_symbols if symbol not in symbols)
                 if self._guard is not None:
                     kept = outbox.subscriptions
@@ -195,29 +194,27 @@ class ClientSession:
                 # when the ack waited for room), that symbol's snapshot says `recovered: false`.
                 if acks:
                     recovered = hub.recoverable(since, epoch) if since is not None else None
-                    ack = protocol.encode_subscribed(symbols, request_id, candles, epoch=hub.epoch, recovered=recovered)
+                    ack = encode_subscribed(symbols, request_id, candles, epoch=hub.epoch, recovered=recovered)
                     await outbox.send_control(ack)
                 if replaced:
                     hub.unsubscribe(outbox, replaced)
                 hub.subscribe(outbox, symbols, candles, since=since, epoch=epoch)
             case Unsubscribe(symbols, request_id, candles):
                 if unknown := hub.unknown(symbols):
-                    raise protocol.unknown_symbols_error(unknown, request_id)
+                    raise unknown_symbols_error(unknown, request_id)
                 hub.unsubscribe(outbox, symbols, candles)
                 if candles is None:
                     self._default_symbols = tuple(s for s in self._default_symbols if s not in symbols)
                 if acks:
-                    await outbox.send_control(protocol.encode_unsubscribed(symbols, request_id, candles))
+                    await outbox.send_control(encode_unsubscribed(symbols, request_id, candles))
             case ListSymbols(request_id):
-                await outbox.send_control(protocol.encode_symbols(hub.symbols, request_id))
+                await outbox.send_control(encode_symbols(hub.symbols, request_id))
             case Ping(request_id):
-                await outbox.send_control(protocol.encode_pong(int(time.time() * 1000), request_id))
+                await outbox.send_control(encode_pong(int(time.time() * 1000), request_id))
             case Search(query, limit, request_id):
-                await outbox.send_control(
-                    protocol.encode_listings(self._search_for(query, limit, request_id), request_id)
-                )
+                await outbox.send_control(encode_listings(self._search_for(query, limit, request_id), request_id))
 
-    def _search_for(self, query: str, limit: int | None, request_id: protocol.RequestId) -> list[Listing]:
+    def _search_for(self, query: str, limit: int | None, request_id: RequestId) -> list[Listing]:
         default, largest = self._search_limits
         if limit is not None and limit > largest:
             raise ProtocolError(

@@ -21,7 +21,8 @@ from ..delivery.hub import Hub
 from ..delivery.pacing import FlushPacer
 from ..model import Listing
 from ..protocol.dialects import Dialect, Negotiated, negotiate
-from ..protocol.full import CloseCode, encode_welcome
+from ..protocol.errors import CloseCode
+from ..protocol.frames import encode_welcome
 from ..settings import Settings
 from .access import AccessPolicy, WebSocketHandshake
 from .connections import ConnectionRegistry

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol.full import ProtocolError, normalize_symbol
+from ..protocol.commands import normalize_symbol
+from ..protocol.errors import ProtocolError
 from .candles import Interval, InvalidInterval, parse_interval
 
 DEFAULT_LIMIT = 500

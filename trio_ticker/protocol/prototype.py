@@ -12,9 +12,11 @@ from typing import Any
 import orjson
 
 from ..model import Tick
-from . import full as protocol
+from . import commands
+from .commands import ListSymbols, Search, Subscribe, Unsubscribe
 from .dialects import FULL_PROTOCOL_V1
-from .full import ErrorCode, ListSymbols, ProtocolError, RequestId, Search, Subscribe, Unsubscribe
+from .errors import ErrorCode, ProtocolError, RequestId
+from .frames import UNKNOWN_DAY
 
 CHANGE_DECIMALS = 2
 """The stock streamer rounded its `change` to cents; so does this dialect, whatever the symbol's precision."""
@@ -31,7 +33,7 @@ def encode_price(tick: Tick, previous_price: float) -> str:
 
     `previous_price` is the price of the symbol's tick before `tick` (the tick's own price for its first).
     """
-    day = tick.day_stats or protocol.UNKNOWN_DAY
+    day = tick.day_stats or UNKNOWN_DAY
     return orjson.dumps(
         {
             "ticker": tick.symbol,
@@ -67,7 +69,7 @@ def decode_command(frame: str | bytes, *, max_symbols: int | None = None) -> Sub
     `list` and `ping` have replies that are not price objects, so this dialect has neither.
     """
     try:
-        command = protocol.decode_command(frame, max_symbols=max_symbols)
+        command = commands.decode_command(frame, max_symbols=max_symbols)
     except ProtocolError as error:
         if error.code is ErrorCode.UNKNOWN_ACTION:
             raise _unknown_action(str(error.details["action"]), error.request_id) from None

@@ -1,74 +1,24 @@
-"""The client WebSocket protocol, sans I/O: frames in, commands out; values in, frames out.
+"""The full protocol's commands, client to server, sans I/O: one text or bytes frame in, one `Command` out.
 
-`decode_command` turns any text or bytes frame into a `Command` or raises `ProtocolError`
-(never anything else). The `encode_*` functions build the JSON text frames the server sends.
-docs/protocol.md describes every message, field and error code defined here.
+`decode_command` validates every field and raises `ProtocolError` for anything else (never another exception);
+`normalize_symbol` and `normalize_query` are the spelling checks REST shares. docs/protocol.md is the contract.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ..history.candles import Interval, InvalidInterval, parse_interval
-from ..model import DayStats, Listing, SourceStatus, Tick
 from ..settings import SYMBOL_PATTERN
+from .errors import ErrorCode, ProtocolError, RequestId
 
 MAX_REQUEST_ID_LENGTH = 64
 MAX_EPOCH_LENGTH = 64
 MAX_SEQ = 2**53 - 1
 """Seqs are JSON integers a browser reads exactly."""
-
-
-class ErrorCode(enum.StrEnum):
-    INVALID_JSON = "invalid_json"
-    NOT_AN_OBJECT = "not_an_object"
-    UNKNOWN_ACTION = "unknown_action"
-    MISSING_FIELD = "missing_field"
-    INVALID_FIELD = "invalid_field"
-    INVALID_SYMBOL = "invalid_symbol"
-    UNKNOWN_SYMBOL = "unknown_symbol"
-    TOO_MANY_SYMBOLS = "too_many_symbols"
-    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
-    RATE_LIMITED = "rate_limited"
-    INVALID_INTERVAL = "invalid_interval"
-    CANDLES_UNAVAILABLE = "candles_unavailable"
-    INVALID_QUERY = "invalid_query"
-    INVALID_SINCE = "invalid_since"
-    SYMBOL_LIMIT = "symbol_limit"
-    UPSTREAM_REJECTED = "upstream_rejected"
-
-
-class CloseCode(enum.IntEnum):
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002  # the client offered only subprotocols this server does not speak
-    POLICY_VIOLATION = 1008  # sustained rate-limit abuse
-    MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    TRY_AGAIN_LATER = 1013  # connection limit reached
-    UNAUTHORIZED = 4001
-    SLOW_CONSUMER = 4008
-
-
-RequestId = str | int | None
-
-
-class ProtocolError(Exception):
-    """A client frame the server cannot act on; `to_frame()` is the error message to send back."""
-
-    def __init__(self, code: ErrorCode, message: str, *, request_id: RequestId = None, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-        self.details = details
-
-    def to_frame(self) -> str:
-        return encode_error(self.code, self.message, request_id=self.request_id, **self.details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,174 +269,3 @@ def _spelled_as_symbol(text: str, code: ErrorCode, what: str, field: str, reques
             **{field: text[:40]},
         )
     return symbol
-
-
-def unknown_symbols_error(symbols: list[str], request_id: RequestId) -> ProtocolError:
-    listed = ", ".join(symbols)
-    return ProtocolError(
-        ErrorCode.UNKNOWN_SYMBOL,
-        f"unknown symbol {listed}" if len(symbols) == 1 else f"unknown symbols {listed}",
-        request_id=request_id,
-        symbol=symbols[0],
-        symbols=symbols,
-    )
-
-
-def candles_unavailable_error(request_id: RequestId) -> ProtocolError:
-    return ProtocolError(
-        ErrorCode.CANDLES_UNAVAILABLE, "this server keeps no candles (TICKER_HISTORY=off)", request_id=request_id
-    )
-
-
-def symbol_limit_error(symbols: list[str], limit: int, request_id: RequestId) -> ProtocolError:
-    return ProtocolError(
-        ErrorCode.SYMBOL_LIMIT,
-        f"the server streams at most {limit} symbols; {', '.join(symbols)} would exceed that",
-        request_id=request_id,
-        limit=limit,
-        symbols=symbols,
-    )
-
-
-def upstream_rejected_error(symbol: str, reason: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.UPSTREAM_REJECTED, f"the upstream refused {symbol}: {reason}"[:300], symbol=symbol)
-
-
-def _dumps(message: dict[str, Any]) -> str:
-    return orjson.dumps(message).decode()
-
-
-def _with_id(message: dict[str, Any], request_id: RequestId) -> dict[str, Any]:
-    if request_id is not None:
-        message["id"] = request_id
-    return message
-
-
-UNKNOWN_DAY = DayStats()
-"""A symbol whose source has no 24 h statistics yet: every one of them is null on the wire."""
-
-
-def tick_fields(tick: Tick) -> dict[str, Any]:
-    """The tick message: the prototypes' keys (ticker, price, change, mode) first, then precision and 24 h stats."""
-    day = tick.day_stats or UNKNOWN_DAY
-    return {
-        "type": "tick",
-        "ticker": tick.symbol,
-        "price": tick.price,
-        "change": tick.change,
-        "change_percent": tick.change_percent,
-        "mode": tick.mode.value,
-        "ts": tick.ts,
-        "seq": tick.seq,
-        "stale": tick.stale,
-        "precision": tick.precision,
-        "open": day.open,
-        "high": day.high,
-        "low": day.low,
-        "volume": day.volume,
-    }
-
-
-def encode_tick(tick: Tick) -> str:
-    return _dumps(tick_fields(tick))
-
-
-def snapshot_fields(tick: Tick) -> dict[str, Any]:
-    """The REST snapshot: the tick plus the crypto broadcaster's keys."""
-    fields = tick_fields(tick)
-    del fields["type"]
-    return {
-        "symbol": tick.symbol,
-        "last_price": tick.price,
-        "timestamp_ms": tick.ts,
-        "source": tick.source,
-        **fields,
-    }
-
-
-def encode_subscribed(
-    symbols: tuple[str, ...],
-    request_id: RequestId = None,
-    candles: Interval | None = None,
-    *,
-    epoch: str | None = None,
-    recovered: dict[str, bool] | None = None,
-) -> str:
-    """`epoch` and `recovered` (per symbol named in `since`) answer a subscribe that asked to recover."""
-    message = _with_candles({"type": "subscribed", "symbols": list(symbols)}, candles)
-    if recovered is not None:
-        message["epoch"] = epoch
-        message["recovered"] = recovered
-    return _dumps(_with_id(message, request_id))
-
-
-def encode_welcome(epoch: str, version: str, limits: dict[str, int | float]) -> str:
-    """The full protocol's first frame: the stream's epoch (seqs are comparable only within one), the server's
-    version and the limits a client should stay within."""
-    return _dumps({"type": "welcome", "epoch": epoch, "version": version, "limits": limits})
-
-
-def snapshot_frame(tick_frame: str, epoch: str, *, recovered: bool | None = None) -> str:
-    """The snapshot sent after `subscribed`: the tick's frame (`encode_tick`) with its epoch, and
-    `recovered: false` when recovery was asked for and is not possible. Spliced, not re-encoded."""
-    extra: dict[str, Any] = {"epoch": epoch}
-    if recovered is not None:
-        extra["recovered"] = recovered
-    return tick_frame[:-1] + "," + _dumps(extra)[1:]
-
-
-def encode_unsubscribed(symbols: tuple[str, ...], request_id: RequestId = None, candles: Interval | None = None) -> str:
-    return _dumps(_with_id(_with_candles({"type": "unsubscribed", "symbols": list(symbols)}, candles), request_id))
-
-
-def _with_candles(message: dict[str, Any], candles: Interval | None) -> dict[str, Any]:
-    if candles is not None:
-        message["candles"] = candles.value
-    return message
-
-
-def encode_symbols(symbols: tuple[str, ...], request_id: RequestId = None) -> str:
-    return _dumps(_with_id({"type": "symbols", "symbols": list(symbols)}, request_id))
-
-
-def listing_fields(listing: Listing) -> dict[str, Any]:
-    """A catalogue entry as `GET /symbols` and the `search` reply show it (precision null when unknown)."""
-    return {
-        "symbol": listing.symbol,
-        "name": listing.name,
-        "source": listing.source,
-        "precision": listing.precision,
-        "base": listing.base,
-        "quote": listing.quote,
-    }
-
-
-def encode_listings(listings: list[Listing], request_id: RequestId = None) -> str:
-    return _dumps(_with_id({"type": "symbols", "symbols": [listing_fields(item) for item in listings]}, request_id))
-
-
-def encode_pong(ts: int, request_id: RequestId = None) -> str:
-    return _dumps(_with_id({"type": "pong", "ts": ts}, request_id))
-
-
-def encode_error(code: ErrorCode, message: str, *, request_id: RequestId = None, **details: Any) -> str:
-    return _dumps(_with_id({"type": "error", "code": code.value, "message": message, **details}, request_id))
-
-
-def encode_source_status(status: SourceStatus) -> str:
-    message: dict[str, Any] = {
-        "type": "status",
-        "source": status.source,
-        "state": status.state.value,
-        "ts": status.ts,
-        "reconnects": status.reconnects,
-    }
-    if status.detail:
-        message["detail"] = status.detail
-    if status.last_message_ts is not None:
-        message["last_message_ts"] = status.last_message_ts
-    return _dumps(message)
-
-
-def encode_symbol_status(symbol: str, *, stale: bool, ts: int) -> str:
-    return _dumps({"type": "status", "ticker": symbol, "stale": stale, "ts": ts})
