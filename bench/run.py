@@ -90,8 +90,14 @@ STANDARD_CASES = [
     # The same reconnects with a plain subscribe (a snapshot each): what the handshakes cost, apart from the replays.
     Case(
         "ticker recovery 500 +500 reconnecting plain",
-        "ticker", 500, 20, resume=500, resume_every=5.0, resume_plain=True, duration=30,
-    ),  # fmt: skip
+        "ticker",
+        500,
+        20,
+        resume=500,
+        resume_every=5.0,
+        resume_plain=True,
+        duration=30,
+    ),
     # Churn: what the server holds (sockets, memory) after 3 rounds of 5 000 connect / subscribe / leave cycles.
     Case("ticker churn 5000 x3", "ticker", 0, 2, churn=5000),
 ]
