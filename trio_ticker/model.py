@@ -179,6 +179,16 @@ class SymbolRejected:
     reason: str
 
 
-Ingest = PriceUpdate | Tick | SourceStatus | StaleChange | SymbolRejected
+@dataclass(frozen=True, slots=True)
+class PastTick:
+    """A tick published `age` seconds ago that this hub never served (a scale-out worker that just started reads
+    the Redis stream's recent ticks): it goes into the recovery history only, never to a client as live."""
+
+    tick: Tick
+    age: float  # seconds since it was published, >= 0
+
+
+Ingest = PriceUpdate | Tick | PastTick | SourceStatus | StaleChange | SymbolRejected
 """What sources (and their watchdogs) send into the hub's ingest channel; a scale-out follower
-sends `Tick`s already numbered in Redis (docs/architecture.md, "Several workers")."""
+sends `Tick`s already numbered in Redis, and `PastTick`s for its recovery history (docs/architecture.md,
+"Several workers")."""

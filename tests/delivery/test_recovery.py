@@ -13,7 +13,7 @@ import trio.testing
 from tests.support.delivery import Delivery
 from tests.support.memory_transport import MemoryTransport
 from trio_ticker.delivery.recovery import RecoveryLimits
-from trio_ticker.model import Mode, PriceUpdate
+from trio_ticker.model import Mode, PastTick, PriceUpdate, Tick
 
 SYMBOLS = ("AAPL", "MSFT")
 EPOCH = "e1"
@@ -189,4 +189,39 @@ async def test_recovery_off_keeps_nothing(autojump_clock: trio.abc.Clock) -> Non
         await deliver.start(nursery)
         transport = await open_client(nursery, deliver, 100)
         assert (await subscribe(transport, {"AAPL": 4}))["recovered"] == {"AAPL": False}
+        nursery.cancel_scope.cancel()
+
+
+def past_tick(seq: int) -> Tick:
+    return Tick("AAPL", 100.0 + seq, 0.0, 0.0, 1_700_000_000_000 + seq, seq, Mode.DEMO)
+
+
+async def test_past_ticks_are_replayed_by_their_age_and_never_sent_live(autojump_clock: trio.abc.Clock) -> None:
+    """A worker that just started remembers the ticks it read from a store: seqs 1-3 published 25 s ago, 4-5 5 s ago,
+    then the snapshot of 5 (the same tick again: remembered once). Within the window all recover; the ones past it
+    do not, by their age, not by when this hub read them."""
+    deliver = delivery(window=30.0)
+    async with trio.open_nursery() as nursery:
+        await deliver.start(nursery)
+        watcher = await open_client(nursery, deliver, 100)
+        await subscribe(watcher, {"AAPL": 0})  # subscribed before the past ticks arrive: it gets none of them
+        drain(watcher)
+        for seq in (1, 2, 3):
+            deliver.hub.ingest(PastTick(past_tick(seq), age=25.0))
+        for seq in (4, 5):
+            deliver.hub.ingest(PastTick(past_tick(seq), age=5.0))
+        deliver.hub.ingest(past_tick(5))  # the snapshot: the latest tick, stored and recorded now
+        await trio.sleep(1)
+        assert [frame["seq"] for frame in drain(watcher)] == [5]  # the live snapshot tick only
+
+        async def recovers(since: int) -> tuple[bool, list[int]]:
+            transport = await open_client(nursery, deliver, 100)
+            ack = await subscribe(transport, {"AAPL": since})
+            await trio.sleep(0.5)
+            return ack["recovered"] == {"AAPL": True}, [frame["seq"] for frame in drain(transport)]
+
+        assert await recovers(0) == (True, [1, 2, 3, 4, 5])  # 26.5 s old at most: inside the window
+        await trio.sleep(4)  # seqs 1-3 are now 31 s old
+        assert await recovers(0) == (False, [5])
+        assert await recovers(3) == (True, [4, 5])
         nursery.cancel_scope.cancel()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import (
     Ingest,
+    PastTick,
     PriceUpdate,
     SourceStatus,
     StaleChange,
@@ -74,6 +75,8 @@ class FanOut:
             self.update(item)
         elif isinstance(item, Tick):
             self.tick(item)
+        elif isinstance(item, PastTick):
+            self._book.remember(item.tick, item.age)
         elif isinstance(item, StaleChange):
             self._stale(item)
         elif isinstance(item, SymbolRejected):

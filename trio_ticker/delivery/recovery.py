@@ -26,9 +26,13 @@ class RecoveryHistory:
         }
 
     def record(self, symbol: str, seq: int, frame: str, now: float) -> None:
+        """Keep a tick's frame, recorded at trio time `now`; a seq not above the last one kept is ignored (the
+        same tick twice: a past tick read from a store, then the snapshot of it)."""
         ticks = self._ticks.get(symbol)
         if ticks is None:  # a symbol streamed on demand: kept while it streams
             ticks = self._ticks[symbol] = deque(maxlen=self.limits.max_ticks or 1)
+        elif ticks and seq <= ticks[-1][1]:
+            return
         ticks.append((now, seq, frame))
 
     def forget(self, symbol: str) -> None:

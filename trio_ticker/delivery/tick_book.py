@@ -59,6 +59,13 @@ class TickBook:
             self._recovery.record(tick.symbol, tick.seq, frame, trio.current_time())
         return frame
 
+    def remember(self, tick: Tick, age: float) -> None:
+        """Record a tick published `age` seconds ago in the recovery history only (a past tick this hub never
+        served): it is not the latest and no client gets it live. One not newer than what is recorded is ignored."""
+        if self._recording:
+            self._recovery.record(tick.symbol, tick.seq, encode_tick(tick), trio.current_time() - max(0.0, age))
+            self.encodes += 1
+
     def mark_stale(self, change: StaleChange) -> Tick | None:
         """The symbol's latest tick marked as `change` says, or None when it has none or already was."""
         tick = self._latest.get(change.symbol)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import trio
 
 from ...errors import leaves
-from ...model import Ingest, PriceUpdate, SymbolRejected, Tick
+from ...model import Ingest, PastTick, PriceUpdate, SymbolRejected, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
 from ...sources.supervise import Supervisor
 from .interest import InterestRouter
@@ -145,7 +145,7 @@ class IngestLeader:
                 for entry in batch:
                     if isinstance(entry, SymbolRejected):
                         self.interest.refused(entry.symbol)  # and every worker's clients of it are told
-                publishable = [entry for entry in batch if not isinstance(entry, Tick)]
+                publishable = [entry for entry in batch if not isinstance(entry, Tick | PastTick)]
                 with trio.fail_after(self._command_timeout):
                     accepted = await store.publish(token, publishable)
                 if not accepted:
