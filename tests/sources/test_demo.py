@@ -10,7 +10,7 @@ import time
 import pytest
 import trio
 
-from trio_ticker.model import Ingest, Mode, PriceUpdate
+from trio_ticker.model import Ingest, Listing, Mode, PriceUpdate
 from trio_ticker.sources.demo import SECONDS_PER_YEAR, DemoFeed, gbm_step
 from trio_ticker.sources.demo_instruments import KNOWN_INSTRUMENTS, instrument_for
 from trio_ticker.sources.source import FeedOutput
@@ -143,3 +143,29 @@ async def test_every_update_carries_the_walks_24h_statistics(autojump_clock: tri
         assert update.day_stats.low == min(u.price for u in seen)
         assert update.day_stats.volume == float(sum(u.volume or 0 for u in seen))
     assert len({u.day_stats.high for u in updates if u.day_stats}) > 1  # the walk moves the range
+
+
+async def test_a_symbol_added_while_a_step_waits_for_the_hub_first_goes_out_at_its_start_price(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The hub is slow (a channel of one): a symbol streamed on demand while a step waits for it is not walked
+    before its first price has gone out, so that first price is its start price."""
+    feed = DemoFeed(("AAPL", "BTCUSDT"), interval=0.5, speed=3600, seed=5)
+    send, receive = trio.open_memory_channel[Ingest](1)
+    output = FeedOutput(feed.name, feed.symbols, send, wall_clock=time.time)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(feed.run_connection, output)
+        first = [await receive.receive() for _ in range(2)]  # the start prices
+        await trio.sleep(0.6)  # the first step has AAPL in the channel and waits to send BTCUSDT
+        assert [u.symbol for u in first] == ["AAPL", "BTCUSDT"] and receive.statistics().current_buffer_used == 1
+        feed.stream_symbol(Listing("DOGEUSDT", "demo", "DOGE/USDT", precision=5))
+        output.track("DOGEUSDT")
+        await trio.sleep(0.6)  # the second step came due while the first one waited
+        updates: list[PriceUpdate] = []
+        while not any(u.symbol == "DOGEUSDT" for u in updates):
+            item = await receive.receive()
+            assert isinstance(item, PriceUpdate)
+            updates.append(item)
+        doge = next(u for u in updates if u.symbol == "DOGEUSDT")
+        assert doge.price == KNOWN_INSTRUMENTS["DOGEUSDT"].start_price
+        nursery.cancel_scope.cancel()

@@ -114,10 +114,13 @@ class DemoFeed:
                 self._added = trio.Event()
                 fresh, self._fresh = list(self._fresh), set()
                 await self._publish(feed, fresh)
-            # Under load this task wakes late: take every step that came due, so the rate holds.
+            # Under load this task wakes late: take every step that came due, so the rate holds. A symbol added
+            # while a step waited for the hub is not stepped before its first price has gone out as it was.
             while next_step <= trio.current_time():
                 prices = self._prices
-                for symbol, instrument in self._instruments.items():
+                walking = [symbol for symbol in self._instruments if symbol not in self._fresh]
+                for symbol in walking:
+                    instrument = self._instruments[symbol]
                     prices[symbol] = gbm_step(
                         prices[symbol],
                         instrument.volatility,
@@ -125,7 +128,7 @@ class DemoFeed:
                         self._random.gauss(0.0, 1.0),
                         instrument.tick_size,
                     )
-                await self._publish(feed, list(self._instruments))
+                await self._publish(feed, walking)
                 next_step += self._interval
 
     async def _publish(self, feed: FeedOutput, symbols: list[str]) -> None:
