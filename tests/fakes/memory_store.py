@@ -1,11 +1,13 @@
 """An in-memory `ScaleOutStore` with the Lua scripts' semantics, for the autojump-clock tests.
 
-Leases expire on trio's clock. The whole store can go down (every call and every open raises
-`StoreUnavailable`, like a dead Redis) and one node can be partitioned (its calls hang).
+Leases expire on trio's clock, and stream ids are made from it as Redis makes them from its own ("ms-n"). The
+whole store can go down (every call and every open raises `StoreUnavailable`, like a dead Redis), one node can
+be cut off (the same, for that node only: its connection dropped) and one node can be partitioned (its calls hang).
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,6 +25,7 @@ class FakeRedis:
         self.down = False
         self.opened_at: list[float] = []  # when each client connection was attempted
         self.partitioned: set[str] = set()  # nodes whose calls hang
+        self.cut_off: set[str] = set()  # nodes whose calls and opens fail
         self._holders = itertools.count(1)
         self.clear()
 
@@ -36,6 +39,7 @@ class FakeRedis:
         self.stale: dict[str, str] = {}
         self.sources: dict[str, str] = {}
         self.stream: list[StreamEntry] = []
+        self.stream_ids: list[tuple[int, int]] = []  # the stream's ids as numbers, for bisecting
         self.appended = trio.Event()
         self.interest: dict[str, tuple[float, dict[str, Listing]]] = {}  # worker -> (expires at, listings)
 
@@ -44,6 +48,28 @@ class FakeRedis:
         self.down = down
         self.appended.set()
         self.appended = trio.Event()
+
+    def set_cut_off(self, node: str, cut_off: bool) -> None:
+        """Drop `node`'s connection (its blocked read fails at once) and refuse it until it is let back."""
+        (self.cut_off.add if cut_off else self.cut_off.discard)(node)
+        self.appended.set()
+        self.appended = trio.Event()
+
+    def now_ms(self) -> int:
+        """The store's clock: trio's, in milliseconds."""
+        return int(trio.current_time() * 1000)
+
+    def append(self, fields: dict[str, str]) -> None:
+        """XADD with an automatic id: this millisecond's next."""
+        ms = self.now_ms()
+        last = self.stream_ids[-1] if self.stream_ids else (0, -1)
+        number = (last[0], last[1] + 1) if last[0] >= ms else (ms, 0)
+        self.stream_ids.append(number)
+        self.stream.append((f"{number[0]}-{number[1]}", fields))
+
+    def entries_after(self, entry_id: str) -> int:
+        """The index of the first entry with an id above `entry_id`."""
+        return bisect.bisect_right(self.stream_ids, _id_number(entry_id))
 
     def lease_value(self) -> str | None:
         if self.lease is None or trio.current_time() >= self.lease[1]:
@@ -58,7 +84,7 @@ class FakeRedis:
         self.opened_at.append(trio.current_time())
         if node in self.partitioned:
             await trio.sleep_forever()
-        if self.down:
+        if self.down or node in self.cut_off:
             raise StoreUnavailable("ConnectionError: refused")
         yield FakeStore(self, node, f"holder{next(self._holders)}")
 
@@ -73,7 +99,7 @@ class FakeStore:
         await trio.lowlevel.checkpoint()
         if self.node in self._redis.partitioned:
             await trio.sleep_forever()
-        if self._redis.down:
+        if self._redis.down or self.node in self._redis.cut_off:
             raise StoreUnavailable("ConnectionError: connection reset")
         return self._redis
 
@@ -112,7 +138,7 @@ class FakeStore:
                 fields["seq"] = str(seq)
             elif kind != "rejected":  # a refusal is in the stream only
                 (redis.stale if kind == "stale" else redis.sources)[key] = body
-            redis.stream.append((f"{len(redis.stream) + 1}-0", fields))
+            redis.append(fields)
         redis.appended.set()
         redis.appended = trio.Event()
         return True
@@ -120,16 +146,20 @@ class FakeStore:
     async def load_snapshot(self) -> Snapshot:
         redis = await self._reach()
         cursor = redis.stream[-1][0] if redis.stream else "0-0"
-        return decode_snapshot(cursor, redis.latest, redis.stale, redis.sources)
+        return decode_snapshot(cursor, redis.latest, redis.stale, redis.sources, now_ms=redis.now_ms())
 
     async def read(self, cursor: str, block: float) -> list[StreamEntry]:
         redis = await self._reach()
-        position = int(cursor.split("-")[0])
-        if position >= len(redis.stream):
+        if redis.entries_after(cursor) >= len(redis.stream):
             with trio.move_on_after(block):
                 await redis.appended.wait()
             redis = await self._reach()
-        return redis.stream[position:]
+        return redis.stream[redis.entries_after(cursor) :]
+
+    async def read_range(self, after: str, until: str, count: int) -> list[StreamEntry]:
+        redis = await self._reach()
+        start, end = redis.entries_after(after), redis.entries_after(until)
+        return redis.stream[start : min(end, start + count)]
 
     async def stream_epoch(self) -> str:
         redis = await self._reach()
@@ -154,3 +184,8 @@ class FakeStore:
             if expires_at > now:
                 wanted |= listings
         return wanted
+
+
+def _id_number(entry_id: str) -> tuple[int, int]:
+    ms, _, number = entry_id.partition("-")
+    return int(ms), int(number or 0)

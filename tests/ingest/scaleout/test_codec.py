@@ -80,8 +80,9 @@ def test_the_snapshot_applies_stale_flags_to_the_latest_ticks() -> None:
         {"ETHUSDT": f"7:{body}"},
         {"ETHUSDT": "[true,6]"},
         {"binance": entry(SourceStatus("binance", SourceState.LIVE, 1))["body"]},
+        now_ms=9,
     )
-    assert snapshot.cursor == "5-0"
+    assert (snapshot.cursor, snapshot.now_ms) == ("5-0", 9)
     assert [(tick.seq, tick.price, tick.stale) for tick in snapshot.ticks] == [(7, 3012.46, True)]
     assert snapshot.statuses == (SourceStatus("binance", SourceState.LIVE, 1),)
 
@@ -116,7 +117,7 @@ def test_foreign_entries_raise_a_precise_error(fields: dict[str, str], message: 
 
 def test_a_latest_value_without_seq_prefix_is_refused() -> None:
     with pytest.raises(EntryError, match="latest value for ETHUSDT has no 'seq:' prefix"):
-        decode_snapshot("0-0", {"ETHUSDT": "[1,2,3,4,5,6]"}, {}, {})
+        decode_snapshot("0-0", {"ETHUSDT": "[1,2,3,4,5,6]"}, {}, {}, now_ms=0)
 
 
 def test_a_refused_symbol_and_a_workers_listing_round_trip() -> None:

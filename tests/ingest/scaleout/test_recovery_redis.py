@@ -71,3 +71,44 @@ async def test_a_client_of_a_stopped_leader_recovers_on_another_worker() -> None
                     seen.append((await reader.tick())["seq"])
         nursery.cancel_scope.cancel()
     assert seen == list(range(seen[0], seen[0] + len(seen)))  # every seq once, in order, across the handover
+
+
+async def test_a_worker_started_later_recovers_a_client_from_the_ticks_in_the_redis_stream() -> None:
+    """Worker B starts after the ticks its client missed were published: it never served them, but its follower
+    read them from the stream into its recovery history, so the resubscribe recovers them all."""
+    async with open_redis_server() as server, trio.open_nursery() as nursery:
+        settings = scale_out_settings(server)
+        first = Worker(settings)
+        await nursery.start(serve_worker, first, trio.CancelScope())
+        with trio.fail_after(WAIT):
+            while not first.leading:
+                await trio.sleep(0.01)
+
+        seen: list[int] = []
+        with trio.fail_after(WAIT):
+            async with open_websocket_url(f"ws://{first.address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+                reader = MessageReader(ws)
+                epoch = (await reader.welcome())["epoch"]
+                await reader.send({"action": "subscribe", "symbol": SYMBOL})
+                assert (await reader.reply())["type"] == "subscribed"
+                while len(seen) < 10:
+                    seen.append((await reader.tick())["seq"])
+            while (tick := first.assembly.hub.latest(SYMBOL)) is None or tick.seq < seen[-1] + 20:
+                await trio.sleep(0.01)  # published while the client is away, before the second worker exists
+
+        second = Worker(settings)
+        await nursery.start(serve_worker, second, trio.CancelScope())
+        with trio.fail_after(WAIT):
+            async with open_websocket_url(f"ws://{second.address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+                reader = MessageReader(ws)
+                assert (await reader.welcome())["epoch"] == epoch
+                await reader.send(
+                    {"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: seen[-1]}, "epoch": epoch}
+                )
+                assert (await reader.reply())["recovered"] == {SYMBOL: True}
+                resumed_at = len(seen)
+                while len(seen) < resumed_at + 40:
+                    seen.append((await reader.tick())["seq"])
+        assert not second.leading  # every tick it gave came through Redis from the first worker
+        nursery.cancel_scope.cancel()
+    assert seen == list(range(seen[0], seen[0] + len(seen)))  # every seq once, in order: the missed ones, then live

@@ -9,6 +9,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import coredis
@@ -21,7 +22,7 @@ from tests.support.helpers import FULL_PROTOCOL, read_welcome
 from tests.support.redis_server import RedisServer, open_redis_server
 from tests.support.scaleout_workers import LEASE, elected, open_workers, scale_out_settings
 from trio_ticker.app import assemble
-from trio_ticker.ingest.scaleout.codec import decode_entry
+from trio_ticker.ingest.scaleout.codec import decode_entry, last_id_of_ms, stream_id_ms
 from trio_ticker.ingest.scaleout.node import ScaleOutNode
 from trio_ticker.ingest.scaleout.redis_store import open_redis_store
 from trio_ticker.model import (
@@ -96,6 +97,23 @@ async def test_a_refusal_goes_through_the_stream_but_not_into_the_snapshot(redis
         entries = await store.read("0-0", 0.1)
     assert snapshot.statuses == ()
     assert decode_entry(entries[-1][1]) == SymbolRejected("GONEUSDT", "binance", "2 Invalid")
+
+
+async def test_a_range_of_the_stream_is_read_in_pages_on_the_clock_of_the_snapshot(redis_server: RedisServer) -> None:
+    async with open_redis_store(redis_server.url, prefix="range", stream_maxlen=1000, connect_timeout=1) as store:
+        token = await store.try_acquire(5.0)
+        assert token is not None and await store.publish(token, [update(100.0 + step) for step in range(5)])
+        snapshot = await store.load_snapshot()
+        ids = [entry_id for entry_id, _ in await store.read("0-0", 0.1)]
+        first_page = await store.read_range("0-0", snapshot.cursor, 2)
+        rest = await store.read_range(first_page[-1][0], ids[3], 1000)
+        none_older = await store.read_range(last_id_of_ms(stream_id_ms(ids[-1])), snapshot.cursor, 1000)
+    assert abs(snapshot.now_ms - time.time() * 1000) < 1000  # Redis's TIME, the clock of its stream ids
+    assert stream_id_ms(ids[-1]) <= snapshot.now_ms and snapshot.cursor == ids[-1]
+    assert [entry_id for entry_id, _ in first_page] == ids[:2]  # after is excluded, count is kept to
+    assert [entry_id for entry_id, _ in rest] == ids[2:4]  # until is included, nothing after it
+    assert [getattr(decode_entry(fields), "seq", None) for _, fields in first_page + rest] == [1, 2, 3, 4]
+    assert none_older == []  # nothing after the last id of the newest entry's millisecond
 
 
 async def test_a_workers_interest_counts_until_its_lease_ends(redis_server: RedisServer) -> None:

@@ -48,11 +48,27 @@ class EntryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What a worker loads on (re)connect: the latest tick per symbol and where the stream stands."""
+    """What a worker loads on (re)connect: the latest tick per symbol, where the stream stands and Redis's clock
+    then (epoch milliseconds, the clock stream ids are made from)."""
 
     cursor: str
     ticks: tuple[Tick, ...]
     statuses: tuple[SourceStatus, ...]
+    now_ms: int
+
+
+LAST_ID_SEQUENCE = 2**64 - 1
+"""The largest sequence part of a stream id: `f"{ms}-{LAST_ID_SEQUENCE}"` is the last id of millisecond `ms`."""
+
+
+def stream_id_ms(entry_id: str) -> int:
+    """The millisecond part of a stream id ("1700000000000-3"): when Redis added the entry, on its clock."""
+    return _int(entry_id.partition("-")[0], "stream id")
+
+
+def last_id_of_ms(ms: int) -> str:
+    """The largest stream id of millisecond `ms`: every entry added later has a larger id."""
+    return f"{max(0, ms)}-{LAST_ID_SEQUENCE}"
 
 
 def encode_item(item: Publishable) -> tuple[Kind, str, bytes]:
@@ -166,9 +182,10 @@ def decode_status(body: str) -> SourceStatus:
 
 
 def decode_snapshot(
-    cursor: str, latest: Mapping[str, str], stale: Mapping[str, str], statuses: Mapping[str, str]
+    cursor: str, latest: Mapping[str, str], stale: Mapping[str, str], statuses: Mapping[str, str], *, now_ms: int
 ) -> Snapshot:
-    """The snapshot script's hashes: `latest` maps symbol -> "seq:body", `stale` symbol -> stale body."""
+    """The snapshot script's hashes: `latest` maps symbol -> "seq:body", `stale` symbol -> stale body; `now_ms`
+    is Redis's TIME in the same script."""
     ticks = []
     for symbol, value in latest.items():
         seq_text, separator, body = value.partition(":")
@@ -177,7 +194,7 @@ def decode_snapshot(
         flag = stale.get(symbol)
         is_stale = flag is not None and _json_list(flag, f"stale flag for {symbol}", 2)[0] is True
         ticks.append(decode_tick(symbol, _int(seq_text, f"seq of {symbol}"), body, stale=is_stale))
-    return Snapshot(cursor, tuple(ticks), tuple(decode_status(body) for body in statuses.values()))
+    return Snapshot(cursor, tuple(ticks), tuple(decode_status(body) for body in statuses.values()), now_ms)
 
 
 def _field(fields: Mapping[str, str], name: str) -> str:

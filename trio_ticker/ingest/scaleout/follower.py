@@ -1,22 +1,26 @@
 """The follower: every worker's hub gets its ticks from the store, never from its own sources.
 
-On each (re)connect it loads the snapshot (so `GET /price` and snapshot-on-subscribe match the
-other workers at once), then reads the stream from where that snapshot stands. When the store is
-unreachable it marks every symbol stale, keeps serving what it has, and reconnects with backoff.
+On each (re)connect it loads the snapshot (so `GET /price` and snapshot-on-subscribe match the other workers
+at once), then reads the stream from where that snapshot stands. Before it applies the snapshot it reads the
+stream up to it: on a reconnect in the same epoch, the entries after the last one its hub got (news its clients
+missed while it was away, sent as they are); on its first connect, the ticks within the recovery window, sent as
+`PastTick`s for the hub's recovery history only. When the store is unreachable it marks every symbol stale,
+keeps serving what it has, and reconnects with backoff.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 
 import trio
 
 from ...errors import leaves
-from ...model import Ingest, SourceState, SourceStatus, StaleChange, Tick
+from ...model import Ingest, PastTick, SourceState, SourceStatus, StaleChange, SymbolRejected, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
-from .codec import EntryError, Snapshot, decode_entry
+from .codec import TICK, EntryError, Snapshot, decode_entry, last_id_of_ms, stream_id_ms
 from .store import OpenStore, ScaleOutStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,10 @@ STATUS_SOURCE = "redis"
 """The name the follower's own connection state has among the sources (/healthz, status messages)."""
 
 READ_BLOCK_SECONDS = 1.0
+RANGE_PAGE = 1000
+"""Entries per read when the follower reads a range of the stream (recent ticks, or what a reconnect missed)."""
+
+EntryHandler = Callable[[str, Mapping[str, str]], Awaitable[None]]
 
 
 class TickFollower:
@@ -39,8 +47,14 @@ class TickFollower:
         read_block: float = READ_BLOCK_SECONDS,
         wall_clock: Callable[[], float] = time.time,
         on_epoch: Callable[[str], None] = lambda epoch: None,
+        recovery_window: float | None = None,
+        range_page: int = RANGE_PAGE,
     ) -> None:
+        """`recovery_window`: how many seconds of recent ticks a fresh start reads (TICKER_RECOVERY_WINDOW);
+        None when recovery is off."""
         self._open_store = open_store
+        self._recovery_window = recovery_window
+        self._range_page = range_page
         self._on_epoch = on_epoch  # the hub's: every worker names the stream with the epoch stored in Redis
         self._latest_ticks = latest_ticks  # what this worker's hub has shown its clients
         self._command_timeout = command_timeout
@@ -53,6 +67,8 @@ class TickFollower:
         self.bad_entries = 0
         self.last_error = ""
         self._marked_stale: set[str] = set()  # by us, while disconnected: fresh again with their next tick
+        self._cursor: str | None = None  # the last entry the hub got, kept across reconnects
+        self._epoch: str | None = None  # the numbering `_cursor` belongs to
 
     async def run(
         self, ingest: trio.MemorySendChannel[Ingest], *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -66,8 +82,11 @@ class TickFollower:
                     async with self._open_store() as store:
                         with trio.fail_after(self._command_timeout):
                             snapshot = await store.load_snapshot()
-                            self._on_epoch(await store.stream_epoch())
+                            epoch = await store.stream_epoch()
+                        self._on_epoch(epoch)
+                        await self._read_up_to(store, snapshot, epoch, ingest)
                         await self._apply_snapshot(store, snapshot, ingest)
+                        self._cursor, self._epoch = snapshot.cursor, epoch
                         backoff.reset()
                         if not started:
                             started = True
@@ -84,6 +103,47 @@ class TickFollower:
                     started = True
                     task_status.started()
                 await trio.sleep(backoff.delay())
+
+    async def _read_up_to(
+        self, store: ScaleOutStore, snapshot: Snapshot, epoch: str, ingest: trio.MemorySendChannel[Ingest]
+    ) -> None:
+        """What the stream has up to the snapshot that the hub should have before it: what it missed after its last
+        entry (a reconnect in the same numbering), or else the ticks within the recovery window (a fresh start,
+        or the numbering restarted: the hub forgot its history and the old cursor means nothing)."""
+        if self._cursor is not None and epoch == self._epoch:
+            missed = await self._read_range(store, self._cursor, snapshot.cursor, partial(self._deliver, ingest))
+            if missed:
+                log.info("event=follower_caught_up entries=%d cursor=%s", missed, snapshot.cursor)
+        elif self._recovery_window is not None:
+            cutoff_ms = snapshot.now_ms - round(self._recovery_window * 1000)
+            remember = partial(self._remember, ingest, snapshot.now_ms)
+            recent = await self._read_range(store, last_id_of_ms(cutoff_ms), snapshot.cursor, remember)
+            log.info("event=follower_read_recent entries=%d cursor=%s", recent, snapshot.cursor)
+
+    async def _read_range(self, store: ScaleOutStore, after: str, until: str, handle: EntryHandler) -> int:
+        """Hand each entry in (`after`, `until`] to `handle`, a page at a time; the number read. Bounded by the
+        stream's length: every page starts after the last, and nothing added after `until` is in the range."""
+        read = 0
+        while True:
+            with trio.fail_after(self._command_timeout):
+                page = await store.read_range(after, until, self._range_page)
+            for entry_id, fields in page:
+                await handle(entry_id, fields)
+            read += len(page)
+            if len(page) < self._range_page or page[-1][0] == until:
+                return read
+            after = page[-1][0]
+
+    async def _remember(
+        self, ingest: trio.MemorySendChannel[Ingest], now_ms: int, entry_id: str, fields: Mapping[str, str]
+    ) -> None:
+        """A recent tick for the recovery history, by its age on the store's clock. Other entries are skipped:
+        the snapshot has the current statuses and stale flags."""
+        if fields.get("kind") != TICK:
+            return
+        item = self._decoded(entry_id, fields)
+        if isinstance(item, Tick):
+            await ingest.send(PastTick(item, max(0, now_ms - stream_id_ms(entry_id)) / 1000))
 
     async def _apply_snapshot(
         self, store: ScaleOutStore, snapshot: Snapshot, ingest: trio.MemorySendChannel[Ingest]
@@ -113,17 +173,28 @@ class TickFollower:
                 entries = await store.read(cursor, self._read_block)
             for entry_id, fields in entries:
                 cursor = entry_id
-                self.entries += 1
-                try:
-                    item = decode_entry(fields)
-                except EntryError as error:
-                    self.bad_entries += 1
-                    log.warning("event=bad_stream_entry id=%s error=%s", entry_id, error)
-                    continue
-                if isinstance(item, Tick) and item.symbol in self._marked_stale:
-                    self._marked_stale.discard(item.symbol)
-                    await ingest.send(StaleChange(item.symbol, False, item.ts))
-                await ingest.send(item)
+                await self._deliver(ingest, entry_id, fields)
+
+    async def _deliver(self, ingest: trio.MemorySendChannel[Ingest], entry_id: str, fields: Mapping[str, str]) -> None:
+        """One entry to the hub as the news it is; its id becomes the cursor a reconnect goes on from."""
+        self.entries += 1
+        item = self._decoded(entry_id, fields)
+        if item is not None:
+            if isinstance(item, Tick) and item.symbol in self._marked_stale:
+                self._marked_stale.discard(item.symbol)
+                await ingest.send(StaleChange(item.symbol, False, item.ts))
+            await ingest.send(item)
+        self._cursor = entry_id
+
+    def _decoded(
+        self, entry_id: str, fields: Mapping[str, str]
+    ) -> Tick | StaleChange | SourceStatus | SymbolRejected | None:
+        try:
+            return decode_entry(fields)
+        except EntryError as error:
+            self.bad_entries += 1
+            log.warning("event=bad_stream_entry id=%s error=%s", entry_id, error)
+            return None
 
     async def _mark_disconnected(self, ingest: trio.MemorySendChannel[Ingest]) -> None:
         if self.connected:

@@ -87,6 +87,7 @@ class ScaleOutNode:
             command_timeout=settings.redis_command_timeout,
             policy=redis_retry_policy(settings),
             on_epoch=on_epoch,
+            recovery_window=settings.recovery_window if settings.recovery_ticks else None,
         )
         self.leader = build_leader(settings, sources, open_store) if settings.role == "both" else None
         self.interest = WorkerInterest(

@@ -58,12 +58,16 @@ end
 return (#ARGV - 2) / 3
 """
 
-# KEYS: latest, stale, sources, stream.
+# KEYS: latest, stale, sources, stream. Redis's TIME too: the clock its stream ids are made from.
 SNAPSHOT = """
 local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
 local cursor = '0-0'
 if #last > 0 then cursor = last[1][1] end
-return {cursor, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+local now = redis.call('TIME')
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
+return {
+  cursor, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]), now_ms
+}
 """
 
 # KEYS: seq. ARGV: (symbol, seq) pairs.
@@ -169,8 +173,8 @@ class RedisStore:
         reply: Any = await _checked(
             self._snapshot(keys=[keys.latest, keys.stale, keys.sources, keys.stream], readonly=True)
         )
-        cursor, latest, stale, sources = reply
-        return decode_snapshot(cursor, _pairs(latest), _pairs(stale), _pairs(sources))
+        cursor, latest, stale, sources, now_ms = reply
+        return decode_snapshot(cursor, _pairs(latest), _pairs(stale), _pairs(sources), now_ms=int(now_ms))
 
     async def read(self, cursor: str, block: float) -> list[StreamEntry]:
         stream = self.keys.stream
@@ -179,6 +183,10 @@ class RedisStore:
             return []
         # decode_responses=True: identifiers and fields are str.
         return [(str(entry.identifier), entry.field_values) for entry in reply.get(stream, ())]  # type: ignore[misc]
+
+    async def read_range(self, after: str, until: str, count: int) -> list[StreamEntry]:
+        reply = await _checked(self._client.xrange(self.keys.stream, start=f"({after}", end=until, count=count))
+        return [(str(entry.identifier), entry.field_values) for entry in reply]  # type: ignore[misc]
 
     async def stream_epoch(self) -> str:
         epoch: Any = await _checked(self._epoch(keys=[self.keys.epoch], args=[secrets.token_hex(8)]))

@@ -35,10 +35,14 @@ class ScaleOutStore(Protocol):
         """Number and append `items` atomically, only while `token` holds the lease (False: fenced out)."""
 
     async def load_snapshot(self) -> Snapshot:
-        """The latest tick per symbol, source states and the stream position, read atomically."""
+        """The latest tick per symbol, source states, the stream position and the store's clock, read atomically."""
 
     async def read(self, cursor: str, block: float) -> list[StreamEntry]:
         """Entries after `cursor`, waiting up to `block` seconds for the first one."""
+
+    async def read_range(self, after: str, until: str, count: int) -> list[StreamEntry]:
+        """The first `count` entries with an id above `after` and at most `until`, oldest first, without waiting
+        (fewer than `count`: the range is read to its end; a part already trimmed from the stream is not there)."""
 
     async def raise_seq_floor(self, seqs: Mapping[str, int]) -> None:
         """Make the next seq of each symbol larger than `seqs[symbol]` (Redis lost its data)."""
