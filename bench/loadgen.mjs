@@ -357,7 +357,7 @@ async function main() {
   const storm = Array.from({ length: stormCount }, (_, i) => new Client(clientCount + stalledCount + i, false, true));
   const outcome = await connectAll(readers);
   const resumers = resumeCount
-    ? new ResumeClients(resumeCount, opts.url, protocols, opts.symbol, !opts["resume-plain"])
+    ? new ResumeClients(resumeCount, opts.url, protocols, opts.symbol, !opts["resume-plain"], opts.deflate)
     : null;
   await resumers?.openAll(concurrency);
   const open = readers.filter((client) => client.ws?.readyState === WebSocket.OPEN);

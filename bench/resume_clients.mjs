@@ -4,8 +4,9 @@
 import WebSocket from "ws";
 
 class ResumeClient {
-  constructor(url, protocols, symbol, recover) {
+  constructor(url, protocols, symbol, recover, deflate) {
     this.url = url;
+    this.deflate = deflate; // offer permessage-deflate, as the case's readers do (or not)
     this.recover = recover; // false: reconnect with a plain subscribe (a snapshot), to cost the handshakes alone
     this.protocols = protocols;
     this.symbol = symbol;
@@ -22,7 +23,7 @@ class ResumeClient {
   /** Open and subscribe (with `since` once it has a position); resolves once the ack arrived, false on failure. */
   open() {
     return new Promise((resolve) => {
-      const ws = new WebSocket(this.url, this.protocols);
+      const ws = new WebSocket(this.url, this.protocols, { perMessageDeflate: this.deflate });
       this.ws = ws;
       let acked = false;
       ws.on("message", (data) => {
@@ -67,8 +68,8 @@ class ResumeClient {
 }
 
 export class ResumeClients {
-  constructor(count, url, protocols, symbol, recover = true) {
-    this.clients = Array.from({ length: count }, () => new ResumeClient(url, protocols, symbol, recover));
+  constructor(count, url, protocols, symbol, recover = true, deflate = false) {
+    this.clients = Array.from({ length: count }, () => new ResumeClient(url, protocols, symbol, recover, deflate));
     this.cycles = 0;
     this.reconnectMs = [];
   }

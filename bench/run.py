@@ -98,6 +98,18 @@ STANDARD_CASES = [
         resume_plain=True,
         duration=30,
     ),
+    # Both again with every client offering permessage-deflate, as browsers do (Hypercorn always accepts it).
+    Case("ticker recovery 500 +500 staying deflate", "ticker", 500, 20, resume=500, deflate=True, duration=30),
+    Case(
+        "ticker recovery 500 +500 reconnecting deflate",
+        "ticker",
+        500,
+        20,
+        resume=500,
+        resume_every=5.0,
+        deflate=True,
+        duration=30,
+    ),
     # Churn: what the server holds (sockets, memory) after 3 rounds of 5 000 connect / subscribe / leave cycles.
     Case("ticker churn 5000 x3", "ticker", 0, 2, churn=5000),
 ]
