@@ -20,7 +20,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..model import PastTick, Tick
-from ..sources.retry import Backoff, RetryPolicy
+from ..sources.retry import Backoff, Jitter, RetryPolicy
 from ..tick_codec import EntryError, decode_tick, encode_tick_body
 from .store import CandleStoreUnavailable
 
@@ -77,6 +77,7 @@ class TickJournal:
         flush_interval: float,
         pending_limit: int,
         policy: RetryPolicy,
+        jitter: Jitter | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """`stored_epoch()`: the numbering's epoch once stored, or None for one no restart continues (nothing is
@@ -88,7 +89,7 @@ class TickJournal:
         self._window = window
         self._flush_interval = flush_interval
         self._pending_limit = pending_limit
-        self._backoff = Backoff(policy)
+        self._backoff = Backoff(policy, jitter)
         self._wall_clock = wall_clock
         self._epoch: str | None = None  # set once `run` knows the epoch is stored: from then on ticks are kept
         self._pending: deque[tuple[Tick, int]] = deque()  # (tick, published ms), oldest first
