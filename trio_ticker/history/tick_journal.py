@@ -145,7 +145,13 @@ class TickJournal:
                 self._on_past(past_tick(row, now_ms))
             except EntryError as error:
                 self.unreadable += 1
-                log.warning("event=tick_journal_row_unreadable symbol=%s seq=%d error=%s", row.symbol, row.seq, error)
+                if self.unreadable == 1:
+                    log.warning(
+                        "event=tick_journal_row_unreadable symbol=%s seq=%d error=%s further=counted_only",
+                        row.symbol,
+                        row.seq,
+                        error,
+                    )
         self.loaded = len(rows) - self.unreadable
         log.info("event=tick_journal_loaded epoch=%s ticks=%d", self._epoch, self.loaded)
 
