@@ -38,7 +38,7 @@ from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
 from .gc_tuning import tune_garbage_collector
-from .history.build import build_history, build_numbering, store_opener
+from .history.build import build_history, build_journal, build_numbering, store_opener
 from .history.frames import STORE_UNAVAILABLE, candles_body
 from .history.metrics import HistoryCollector
 from .history.query import QueryError, parse_candle_query, parse_count
@@ -112,9 +112,11 @@ def assemble(
     pacer = FlushPacer(settings.batch_flush_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)
     hub: Hub  # built after the sources, the ingest route and the demand owner, which call back into it
-    # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
-    history = build_history(settings, writing=lambda: ingest.leads())  # None with TICKER_HISTORY=off
     numbering = build_numbering(settings)
+    # The ticks published before a restart, read back into the hub's recovery history at start (SQLite only).
+    journal = build_journal(settings, numbering, on_past=lambda past: hub.ingest(past))
+    # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
+    history = build_history(settings, writing=lambda: ingest.leads(), journal=journal)  # None: TICKER_HISTORY=off
     # The fetched catalogues are kept in the history's store, so a restart serves the last ones at once.
     catalogue = build_catalogue(
         settings, open_store=store_opener(settings) if settings.history_store != "off" else None
@@ -144,6 +146,7 @@ def assemble(
         first_seq=numbering.first_seq if numbering is not None else None,
         may_number=numbering.may_number if numbering is not None else None,
         demand=demand,
+        on_published=journal.record if journal is not None else None,
     )
     service = TickerService(
         hub,

@@ -50,8 +50,10 @@ class FanOut:
         candles: LiveCandles | None,
         on_tick_sampled: Callable[[Tick], None] | None,
         may_number: Callable[[str, int], bool] | None,
+        on_published: Callable[[Tick], None] | None = None,
     ) -> None:
-        """`may_number(symbol, seq)` says whether a persisted numbering stored that seq as reserved."""
+        """`may_number(symbol, seq)` says whether a persisted numbering stored that seq as reserved;
+        `on_published` is told every tick published (the tick journal)."""
         self._book = book
         self._subscriptions = subscriptions
         self._configured = configured
@@ -59,6 +61,7 @@ class FanOut:
         self._candles = candles
         self._on_tick_sampled = on_tick_sampled
         self._may_number = may_number
+        self._on_published = on_published
         self._unnumbered: dict[str, PriceUpdate] = {}  # per symbol: the latest update refused a seq, retried
         self._sources: dict[str, SourceStatus] = {}  # each source's latest state
         self.ticks_in = 0
@@ -139,6 +142,8 @@ class FanOut:
         self.messages_out += len(full_subscribers) + len(prototype_subscribers)
         if self._candles is not None:
             self._candles.record(tick)
+        if self._on_published is not None:
+            self._on_published(tick)
         if not self.ticks_in & TICK_SAMPLE_MASK and self._on_tick_sampled is not None:
             self._on_tick_sampled(tick)
         return tick

@@ -61,11 +61,13 @@ class Hub:
         first_seq: Callable[[str], int] | None = None,
         may_number: Callable[[str, int], bool] | None = None,
         demand: SymbolDemand | None = None,
+        on_published: Callable[[Tick], None] | None = None,
     ) -> None:
         """`symbols` are the configured ones; with `demand`, any symbol it admits is served too.
         `epoch` names the numbering (docs/protocol.md, "Recovery"); `recovery` bounds the replay history.
         A persisted numbering (history/numbering.py) gives the seq a symbol's first tick gets (`first_seq`,
-        else 1) and says whether a seq may be given (`may_number`: it was stored as reserved)."""
+        else 1) and says whether a seq may be given (`may_number`: it was stored as reserved). `on_published` is
+        told every tick published, after its subscribers were offered it (the tick journal)."""
         self.symbols: tuple[str, ...] = tuple(symbols)
         self.candles = candles  # history: every published tick goes into its candles
         self.demand = demand
@@ -89,6 +91,7 @@ class Hub:
             candles=candles,
             on_tick_sampled=on_tick_sampled,
             may_number=may_number,
+            on_published=on_published,
         )
         self._reaper = reaper
         self._client_buffer = client_buffer

@@ -13,6 +13,7 @@ from functools import partial
 
 import trio
 
+from ..model import PastTick
 from ..settings import Settings
 from ..sources.build import retry_policy
 from ..sources.retry import RetryPolicy
@@ -24,9 +25,11 @@ from .history import CandleHistory, HistoryTask
 from .live import LiveCandles
 from .numbering import PersistedNumbering
 from .retention import parse_retention
+from .sqlite_journal import open_sqlite_journal
 from .sqlite_numbering import open_sqlite_numbering
 from .sqlite_store import open_sqlite_store
 from .store import OpenCandleStore, Retention
+from .tick_journal import TickJournal
 from .writer import CandleWriter, Preparer, RepairListener
 
 MIN_CANDLE_FLUSH = 0.01
@@ -57,14 +60,35 @@ def build_numbering(settings: Settings) -> PersistedNumbering | None:
     return PersistedNumbering(partial(open_sqlite_numbering, settings.data_dir), settings.symbols)
 
 
+def build_journal(
+    settings: Settings, numbering: PersistedNumbering | None, *, on_past: Callable[[PastTick], None]
+) -> TickJournal | None:
+    """The published ticks kept beside the numbering, handed back to the hub (`on_past`) after a restart; None
+    without a persisted numbering (TICKER_HISTORY=off, Redis: its stream is the source there) or with recovery off."""
+    if numbering is None or settings.recovery_ticks == 0:
+        return None
+    return TickJournal(
+        partial(open_sqlite_journal, settings.data_dir),
+        stored_epoch=numbering.stored_epoch,
+        on_past=on_past,
+        max_ticks=settings.recovery_ticks,
+        window=settings.recovery_window,
+        flush_interval=settings.history_flush_interval,
+        pending_limit=settings.history_pending_limit,
+        policy=RetryPolicy(initial=1.0, maximum=settings.history_retry_max_delay),
+    )
+
+
 def build_history(
     settings: Settings,
     *,
     writing: Callable[[], bool] = lambda: True,
     open_store: OpenCandleStore | None = None,
+    journal: TickJournal | None = None,
     wall_clock: Callable[[], float] = time.time,
 ) -> CandleHistory | None:
-    """None with TICKER_HISTORY=off. `writing`: whether this process writes (scale-out: the ingest leader)."""
+    """None with TICKER_HISTORY=off. `writing`: whether this process writes (scale-out: the ingest leader);
+    `journal`, when there is one, runs as one of the history's tasks."""
     if settings.history_store == "off":
         return None
     book = CandleBook(
@@ -75,7 +99,7 @@ def build_history(
     live = LiveCandles(book, flush_interval=max(settings.batch_flush_interval, MIN_CANDLE_FLUSH), wall_clock=wall_clock)
     retention = Retention(parse_retention(settings.candle_retention), settings.history_max_candles)
     preparers: list[Preparer] = []
-    tasks: list[HistoryTask] = []
+    tasks: list[HistoryTask] = [] if journal is None else [journal]
     listener: RepairListener | None = None
     backfilled: trio.MemoryReceiveChannel[Sequence[Candle]] | None = None
     if settings.demo_mode:

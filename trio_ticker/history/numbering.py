@@ -63,6 +63,10 @@ class PersistedNumbering:
         self._persisted = False
         self.refused = 0
 
+    def stored_epoch(self) -> str | None:
+        """The epoch once it is stored, so that the next start continues it; None for a fresh one never stored."""
+        return self.epoch if self._persisted else None
+
     def first_seq(self, symbol: str) -> int:
         return self._used(symbol) + 1
 

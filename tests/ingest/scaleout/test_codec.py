@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from trio_ticker.ingest.scaleout.codec import (
-    EntryError,
     decode_entry,
     decode_listing,
     decode_snapshot,
@@ -23,6 +22,7 @@ from trio_ticker.model import (
     SymbolRejected,
     tick_from_update,
 )
+from trio_ticker.tick_codec import EntryError
 
 UPDATE = PriceUpdate("ETHUSDT", 3012.456, 3000.0, ts=1_700_000_000_123, mode=Mode.LIVE, decimals=2, source="binance")
 

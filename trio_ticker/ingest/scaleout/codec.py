@@ -1,7 +1,8 @@
 """Sans-I/O conversion between trio_ticker's values and Redis stream entries / snapshot hashes.
 
 The leader sends `(kind, key, body)` triples to the publish script, which numbers ticks and adds
-`seq`; followers decode stream entries and the snapshot back into `Ingest` items for their hub.
+`seq`; followers decode stream entries and the snapshot back into `Ingest` items for their hub. A tick's body is
+`tick_codec`'s, which the tick journal stores too.
 """
 
 from __future__ import annotations
@@ -9,25 +10,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
 from ...model import (
-    DayStats,
     Listing,
-    Mode,
     PriceUpdate,
     SourceState,
     SourceStatus,
     StaleChange,
     SymbolRejected,
     Tick,
-    is_usable_price,
-    is_usable_volume,
     tick_from_update,
 )
+from ...tick_codec import EntryError, decode_tick, encode_tick_body, json_list, json_value
 
 Kind = Literal["tick", "stale", "status", "rejected"]
 TICK: Kind = "tick"
@@ -35,15 +32,6 @@ STALE: Kind = "stale"
 STATUS: Kind = "status"
 REJECTED: Kind = "rejected"  # an upstream refused an on-demand symbol: in the stream only, never in a snapshot
 Publishable = PriceUpdate | StaleChange | SourceStatus | SymbolRejected
-
-
-NO_DAY_STATS = DayStats()
-LEGACY_PRECISION = 2
-"""The precision of a tick whose leader did not write one (the model's default)."""
-
-
-class EntryError(ValueError):
-    """A stream entry or snapshot field is not what this version writes; the message says which part."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +63,7 @@ def encode_item(item: Publishable) -> tuple[Kind, str, bytes]:
     """`(kind, key, body)` for the publish script; a price's body is its tick without seq and stale:
     price, change, change %, ts, mode, source, trade volume, precision, then the 24 h open, high, low, volume."""
     if isinstance(item, PriceUpdate):
-        tick = tick_from_update(item, seq=0)
-        volume = None if tick.volume is None else format(tick.volume, "f")
-        day = tick.day_stats or NO_DAY_STATS
-        body = [tick.price, tick.change, tick.change_percent, tick.ts, tick.mode.value, tick.source, volume]
-        body += [tick.precision, day.open, day.high, day.low, day.volume]
-        return TICK, item.symbol, orjson.dumps(body)
+        return TICK, item.symbol, encode_tick_body(tick_from_update(item, seq=0))
     if isinstance(item, StaleChange):
         return STALE, item.symbol, orjson.dumps([item.stale, item.ts])
     if isinstance(item, SymbolRejected):
@@ -96,83 +79,22 @@ def decode_entry(fields: Mapping[str, str]) -> Tick | StaleChange | SourceStatus
     if kind == TICK:
         return decode_tick(key, _int(_field(fields, "seq"), "seq"), body, stale=False)
     if kind == STALE:
-        stale, ts = _json_list(body, "stale body", 2)
+        stale, ts = json_list(body, "stale body", 2)
         if not isinstance(stale, bool) or not isinstance(ts, int):
             raise EntryError(f"stale body for {key} must be [bool, int], got {body!r}")
         return StaleChange(key, stale, ts)
     if kind == STATUS:
         return decode_status(body)
     if kind == REJECTED:
-        source, reason = _json_list(body, "rejected body", 2)
+        source, reason = json_list(body, "rejected body", 2)
         if not isinstance(source, str) or not isinstance(reason, str):
             raise EntryError(f"rejected body for {key} must be [str, str], got {body!r}")
         return SymbolRejected(key, source, reason)
     raise EntryError(f"unknown entry kind {kind!r}")
 
 
-def decode_tick(symbol: str, seq: int, body: str, *, stale: bool) -> Tick:
-    # 6 and 7 fields: written by leaders from before ticks carried a volume, and then the 24 h statistics.
-    fields = _json_list(body, f"tick body for {symbol}", 6, 7, 12)
-    price, change, change_percent, ts, mode, source = fields[:6]
-    volume = fields[6] if len(fields) > 6 else None
-    recent = len(fields) == 12
-    try:
-        return Tick(
-            symbol=symbol,
-            price=float(price),
-            change=float(change),
-            change_percent=float(change_percent),
-            ts=int(ts),
-            seq=seq,
-            mode=Mode(mode),
-            stale=stale,
-            source=str(source),
-            volume=_volume(volume),
-            precision=_precision(fields[7]) if recent else LEGACY_PRECISION,
-            day_stats=_day_stats(fields[8:]) if recent else None,
-        )
-    except (TypeError, ValueError, InvalidOperation) as error:
-        raise EntryError(f"tick body for {symbol} is invalid ({error}): {body!r}") from None
-
-
-def _volume(text: Any) -> Decimal | None:
-    if text is None:
-        return None
-    volume = Decimal(text) if isinstance(text, str) else None
-    if volume is None or not volume.is_finite() or volume < 0:
-        raise ValueError(f"volume {text!r} is not a decimal string >= 0")
-    return volume
-
-
-def _precision(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 20:
-        raise ValueError(f"precision {value!r} is not an integer in 0..20")
-    return value
-
-
-def _day_stats(values: list[Any]) -> DayStats | None:
-    """The 24 h open, high, low and volume: numbers within the model's ranges, or null (unknown)."""
-    if all(value is None for value in values):
-        return None
-    open_, high, low, volume = (_number(value) for value in values)
-    for price in (open_, high, low):
-        if price is not None and not is_usable_price(price):
-            raise ValueError(f"24 h price {price!r} is outside the price range")
-    if volume is not None and not is_usable_volume(volume):
-        raise ValueError(f"24 h volume {volume!r} is outside the volume range")
-    return DayStats(open_, high, low, volume)
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{value!r} is not a number")
-    return float(value)
-
-
 def decode_status(body: str) -> SourceStatus:
-    fields = _json(body, "status body")
+    fields = json_value(body, "status body")
     if not isinstance(fields, dict):
         raise EntryError(f"status body must be an object, got {body!r}")
     try:
@@ -192,7 +114,7 @@ def decode_snapshot(
         if not separator:
             raise EntryError(f"latest value for {symbol} has no 'seq:' prefix: {value!r}")
         flag = stale.get(symbol)
-        is_stale = flag is not None and _json_list(flag, f"stale flag for {symbol}", 2)[0] is True
+        is_stale = flag is not None and json_list(flag, f"stale flag for {symbol}", 2)[0] is True
         ticks.append(decode_tick(symbol, _int(seq_text, f"seq of {symbol}"), body, stale=is_stale))
     return Snapshot(cursor, tuple(ticks), tuple(decode_status(body) for body in statuses.values()), now_ms)
 
@@ -209,21 +131,6 @@ def _int(text: str, what: str) -> int:
         return int(text)
     except ValueError:
         raise EntryError(f"{what} must be an integer, got {text!r}") from None
-
-
-def _json(text: str, what: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise EntryError(f"{what} is not JSON ({error}): {text!r}") from None
-
-
-def _json_list(text: str, what: str, *lengths: int) -> list[Any]:
-    value = _json(text, what)
-    if not isinstance(value, list) or len(value) not in lengths:
-        counts = " or ".join(map(str, lengths))
-        raise EntryError(f"{what} must be a JSON array of {counts}, got {text!r}")
-    return value
 
 
 def encode_listing(listing: Listing) -> str:

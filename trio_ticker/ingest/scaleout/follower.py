@@ -20,7 +20,8 @@ import trio
 from ...errors import leaves
 from ...model import Ingest, PastTick, SourceState, SourceStatus, StaleChange, SymbolRejected, Tick
 from ...sources.retry import Backoff, Jitter, RetryPolicy
-from .codec import TICK, EntryError, Snapshot, decode_entry, last_id_of_ms, stream_id_ms
+from ...tick_codec import EntryError
+from .codec import TICK, Snapshot, decode_entry, last_id_of_ms, stream_id_ms
 from .store import OpenStore, ScaleOutStore, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import coredis
 from coredis.exceptions import RedisError
 
 from ...model import Listing
-from .codec import EntryError, Publishable, Snapshot, decode_listing, decode_snapshot, encode_item, encode_listing
+from ...tick_codec import EntryError
+from .codec import Publishable, Snapshot, decode_listing, decode_snapshot, encode_item, encode_listing
 from .store import StoreUnavailable, StreamEntry
 
 T = TypeVar("T")
