@@ -160,7 +160,7 @@ def assemble(
     app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     counters = LimitCounters()
-    connections = ConnectionRegistry(settings.max_connections)
+    connections = ConnectionRegistry(settings.max_connections, wait_admission=pacer.wait_admission)
     endpoint = WebSocketEndpoint(
         app.asgi_app, hub, pacer, settings, access, counters, connections, search=catalogue.search
     )
