@@ -17,7 +17,7 @@ New connections take a turn too, before their handshake (`wait_admission`): an H
 WebSocket accept, a session, its subscription and snapshot cost a few frames' worth each. They fill
 what the due writers leave of a pass's group, so an unsaturated loop admits a burst of them a group
 per pass; while writers fill every group, one new connection starts per `admission_floor` seconds,
-so a reconnect burst cannot stretch the connected clients' rounds and a new client is never starved.
+so a reconnect burst takes at most that from a saturated loop's rounds and a new client is never starved.
 """
 
 from __future__ import annotations
@@ -55,12 +55,12 @@ class FlushPacer:
         self.group = group
         self.admission_floor = admission_floor
         self._running = False
-        # Two queues, each in queue order: turns due when queued (single-frame writers, idle batching ones, late
-        # ones) and turns waiting out an interval (batching writers that just flushed; one interval for all,
-        # so nearly in due order). The first never waits behind the second's head until that is due.
+        # Two writers' queues, each in queue order: turns due when queued (single-frame writers, idle batching
+        # ones, late ones) and turns waiting out an interval (batching writers that just flushed; one interval for
+        # all, so nearly in due order). The first never waits behind the second's head until that is due.
         self._due_now: deque[_Turn] = deque()
         self._after_interval: deque[_Turn] = deque()
-        self._admissions: deque[_Turn] = deque()  # new connections waiting to start, in arrival order
+        self._admissions: deque[_Turn] = deque()  # and new connections waiting to start, in arrival order
         self._admitted = 0
         self._queued = itertools.count()
         self._wake_pacer = trio.Event()
