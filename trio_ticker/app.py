@@ -109,7 +109,7 @@ def assemble(
     hypercorn_idle.install()
     hypercorn_send.install()
     metrics = TickerMetrics()
-    pacer = FlushPacer(settings.batch_flush_interval)
+    pacer = FlushPacer(settings.batch_flush_interval, admission_floor=settings.admission_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)
     hub: Hub  # built after the sources, the ingest route and the demand owner, which call back into it
     # One candle writer per deployment: asked at each write, so it can follow the ingest route built below.
