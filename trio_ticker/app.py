@@ -109,7 +109,7 @@ def assemble(
     hypercorn_idle.install()
     hypercorn_send.install()
     metrics = TickerMetrics()
-    pacer = FlushPacer(settings.batch_flush_interval)
+    pacer = FlushPacer(settings.batch_flush_interval, admission_floor=settings.admission_interval)
     reaper = SlowClientReaper(settings.slow_client_timeout)
     hub: Hub  # built after the sources, the ingest route and the demand owner, which call back into it
     numbering = build_numbering(settings)
@@ -163,7 +163,7 @@ def assemble(
     app.json = StrictJSONProvider(app)
     access = AccessPolicy(settings.allowed_origins, settings.auth_tokens, settings.admin_address)
     counters = LimitCounters()
-    connections = ConnectionRegistry(settings.max_connections)
+    connections = ConnectionRegistry(settings.max_connections, wait_admission=pacer.wait_admission)
     endpoint = WebSocketEndpoint(
         app.asgi_app, hub, pacer, settings, access, counters, connections, search=catalogue.search
     )

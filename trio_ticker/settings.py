@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     prototype_default_delay: float = Field(1.0, ge=0, le=60)
     # A batching client gets at most one frame per interval while ticks keep coming (none added when idle).
     batch_flush_interval: float = Field(0.05, ge=0, le=5)
+    # While connected clients' writers fill every pacer group, one new connection starts its handshake per interval.
+    admission_interval: float = Field(0.01, ge=0, le=1)
     close_timeout: float = Field(2.0, gt=0)
 
     host: str = "127.0.0.1"

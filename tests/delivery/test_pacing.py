@@ -299,3 +299,138 @@ async def test_a_tick_to_many_idle_clients_goes_out_a_group_per_scheduler_pass(a
         assert len(passes_sent) == 40, batch  # every client got the tick...
     per_pass = collections.Counter(sent_in_pass[False] + sent_in_pass[True])
     assert max(per_pass.values()) <= FLUSH_GROUP  # ...a group per pass, not all 80 in the pass the tick woke them
+
+
+class SaturatingWriters:
+    """Writers that are due again as soon as they have flushed, each flush taking `work` seconds of the
+    (virtual) loop: more than a group is due in every scheduler pass, and the clock moves on with them."""
+
+    def __init__(self, pacer: FlushPacer, clock: trio.testing.MockClock, *, count: int, work: float) -> None:
+        self._pacer, self._clock, self._count, self._work = pacer, clock, count, work
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(self._count):
+                nursery.start_soon(self._write)
+            task_status.started()
+
+    async def _write(self) -> None:
+        while True:
+            await self._pacer.wait_turn(None)
+            await trio.lowlevel.checkpoint_if_cancelled()  # a stopped pacer returns at once
+            self._clock.jump(self._work)  # the send
+
+
+async def test_with_no_writer_due_new_connections_start_a_group_per_scheduler_pass(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    pacer = FlushPacer(0.05, group=8)
+    passes = SchedulerPasses()
+    started_in_pass: list[int] = []
+
+    async def connection() -> None:
+        await pacer.wait_admission()
+        started_in_pass.append(passes.count)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        await trio.testing.wait_all_tasks_blocked()  # the pacer sleeps: nothing queued
+        trio.lowlevel.add_instrument(passes)
+        try:
+            async with trio.open_nursery() as connections:
+                for _ in range(20):
+                    connections.start_soon(connection)
+        finally:
+            trio.lowlevel.remove_instrument(passes)
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() == 0  # nothing waited for the clock
+    per_pass = collections.Counter(started_in_pass)
+    assert sorted(per_pass.values(), reverse=True) == [8, 8, 4]  # a whole group per pass
+    assert max(per_pass) - min(per_pass) == 2  # in three consecutive passes
+
+
+async def test_while_writers_fill_every_group_one_connection_starts_per_admission_floor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    floor = 0.01
+    pacer = FlushPacer(0.05, group=8, admission_floor=floor)
+    started: list[float] = []
+
+    async def connection() -> None:
+        await pacer.wait_admission()
+        started.append(trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pacer.run)
+        # 24 writers, 0.1 ms a flush: 8 flushes (0.8 ms) a pass, 16 more due behind them, pass after pass.
+        await nursery.start(SaturatingWriters(pacer, autojump_clock, count=24, work=0.0001).run)
+        for _ in range(300):  # a reconnect burst: more than a second's worth at one per floor
+            nursery.start_soon(connection)
+        await trio.sleep(1.0)  # the writers move the clock
+        nursery.cancel_scope.cancel()
+    in_the_first_second = [at for at in started if at < 1.0]
+    # Never starved, never more: one per floor (a connection runs anywhere among a pass's 0.8 ms of flushes).
+    assert 0.9 / floor <= len(in_the_first_second) <= 1 / floor
+    gaps = [later - earlier for earlier, later in itertools.pairwise(in_the_first_second)]
+    assert min(gaps) >= floor - 0.0008 * 2
+
+
+async def test_a_connection_that_gives_up_waiting_costs_no_admission(autojump_clock: trio.testing.MockClock) -> None:
+    pacer = FlushPacer(0.05, group=8, admission_floor=1.0)
+    started: list[tuple[str, float]] = []
+
+    async def connection(name: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()  # it queues before the starter runs again
+        await pacer.wait_admission()
+        started.append((name, round(trio.current_time(), 1)))  # to within a pass (8 flushes: 8 ms)
+
+    with trio.fail_after(5):  # virtual seconds: the writers move the clock
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pacer.run)
+            await nursery.start(SaturatingWriters(pacer, autojump_clock, count=24, work=0.001).run)
+            await connection("first")  # the first while writers fill every group goes in at once
+            with trio.move_on_after(0.5):
+                await pacer.wait_admission()  # gives up before its turn (a client that went away)
+            started.append(("gave up", round(trio.current_time(), 1)))
+            async with trio.open_nursery() as connections:
+                await connections.start(connection, "next")  # (the writers never leave the loop idle)
+                await connections.start(connection, "after")
+            nursery.cancel_scope.cancel()
+    # "next" takes the turn the one that gave up would have had, a floor after the first.
+    assert started == [("first", 0.0), ("gave up", 0.5), ("next", 1.0), ("after", 2.0)]
+    assert pacer.statistics().admitted == 3
+
+
+async def test_a_stopped_or_disabled_pacer_never_holds_a_new_connection(autojump_clock: trio.testing.MockClock) -> None:
+    disabled = FlushPacer(0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(disabled.run)
+    with trio.fail_after(0.001):
+        await disabled.wait_admission()  # interval 0: no pacing at all
+
+    pacer = FlushPacer(1.0, admission_floor=1.0)
+    with trio.fail_after(0.001):
+        await pacer.wait_admission()  # not started yet
+
+    connected = trio.Event()
+
+    async def connection(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()  # it queues before the starter runs again
+        await pacer.wait_admission()
+        connected.set()
+
+    with trio.fail_after(1):
+        async with trio.open_nursery() as connections, trio.open_nursery() as pacer_nursery:
+            await pacer_nursery.start(pacer.run)
+            # Every group full: the first admission goes in at once, the next a second later.
+            await pacer_nursery.start(SaturatingWriters(pacer, autojump_clock, count=3 * pacer.group, work=0.0001).run)
+            connections.start_soon(connection)
+            await connected.wait()
+            connected = trio.Event()
+            await connections.start(connection)
+            assert not connected.is_set()  # queued: a second forced admission is a second away
+            pacer_nursery.cancel_scope.cancel()  # the pacer stops before that connection's turn comes
+    assert connected.is_set()
+    assert trio.current_time() < 0.1
+    with trio.fail_after(0.001):
+        await pacer.wait_admission()  # and one arriving later is not held either

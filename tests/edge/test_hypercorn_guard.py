@@ -186,3 +186,52 @@ async def test_an_exception_out_of_a_connection_is_logged_once_without_traceback
     ]
     assert registry.statistics().failed == 1
     assert registry.statistics().open == 0
+
+
+async def test_a_connection_waits_for_its_admission_before_hypercorn_reads_it_and_a_cancelled_wait_closes_it() -> None:
+    turn = trio.Event()
+
+    async def wait_admission() -> None:  # the pacer's, in the app
+        await turn.wait()
+
+    registry = ConnectionRegistry(10, wait_admission=wait_admission)
+    ran: list[str] = []
+
+    async def run(server: Any) -> None:
+        ran.append("run")
+
+    admitted_ours, admitted_peer = trio.socket.socketpair()
+    aborted_ours, aborted_peer = trio.socket.socketpair()
+    cancelled_ours, cancelled_peer = trio.socket.socketpair()
+    state = {hypercorn_guard.CONNECTIONS_STATE_KEY: registry}
+    admitted = SimpleNamespace(state=state, stream=trio.SocketStream(admitted_ours))
+    aborted = SimpleNamespace(state=state, stream=trio.SocketStream(aborted_ours))
+    cancelled = SimpleNamespace(state=state, stream=trio.SocketStream(cancelled_ours))
+    guarded = hypercorn_guard._guard_connection_task(run)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(guarded, aborted)
+            await trio.testing.wait_all_tasks_blocked()
+            assert registry.abort_all() == 1  # a shutdown's abort while it waits
+            await trio.testing.wait_all_tasks_blocked()
+            assert ran == []  # Hypercorn never saw it...
+            assert aborted_ours.fileno() == -1  # ...and the guard closed its socket
+            assert await aborted_peer.recv(1) == b""
+
+            with trio.CancelScope() as worker_scope:  # Hypercorn's worker cancelling its connection tasks
+                worker_scope.cancel()
+                await guarded(cancelled)
+            assert cancelled_ours.fileno() == -1  # Hypercorn never held it: the guard closed it
+            assert await cancelled_peer.recv(1) == b""
+            assert registry.statistics().open == 0
+
+            nursery.start_soon(guarded, admitted)
+            await trio.testing.wait_all_tasks_blocked()
+            assert ran == []  # not before its turn
+            assert registry.statistics().open == 1
+            turn.set()
+    assert ran == ["run"]
+    assert registry.statistics().open == 0
+    admitted_ours.close()
+    for sock in (admitted_peer, aborted_peer, cancelled_peer):
+        sock.close()

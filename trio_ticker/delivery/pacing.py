@@ -12,6 +12,12 @@ When the loop keeps up each client gets at most one frame per interval; when it 
 round stretches to what the server can send and a tick waits about one round. With no writer
 queued the pacer sleeps: an idle server does not wake up for it. Single-frame writers take a
 turn per frame too, due at once (no interval): they are only spread over passes.
+
+New connections take a turn too, before their handshake (`wait_admission`): an HTTP parse, the
+WebSocket accept, a session, its subscription and snapshot cost a few frames' worth each. They fill
+what the due writers leave of a pass's group, so an unsaturated loop admits a burst of them a group
+per pass; while writers fill every group, one new connection starts per `admission_floor` seconds,
+so a reconnect burst takes at most that from a saturated loop's rounds and a new client is never starved.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ import trio
 FLUSH_GROUP = 8
 """Writers released per scheduler pass when more are due. At 3000 x 20 on the 2-core machine groups of 4, 8 and 16
 measure within the run-to-run noise (8: p99 219-275 ms over five runs), 32 worse, ~190 much worse."""
+ADMISSION_FLOOR = 0.01
+"""Seconds between new connections admitted while writers fill every group: up to 100 handshakes a second."""
+
+
+@dataclass(frozen=True, slots=True)
+class PacerStatistics:
+    admitted: int  # new connections that waited for their turn to start (a running pacer)
 
 
 @dataclass(slots=True)
@@ -37,15 +50,18 @@ class _Turn:
 
 
 class FlushPacer:
-    def __init__(self, interval: float, group: int = FLUSH_GROUP) -> None:
+    def __init__(self, interval: float, group: int = FLUSH_GROUP, admission_floor: float = ADMISSION_FLOOR) -> None:
         self.interval = interval
         self.group = group
+        self.admission_floor = admission_floor
         self._running = False
-        # Two queues, each in queue order: turns due when queued (single-frame writers, idle batching ones, late
-        # ones) and turns waiting out an interval (batching writers that just flushed; one interval for all,
-        # so nearly in due order). The first never waits behind the second's head until that is due.
+        # Two writers' queues, each in queue order: turns due when queued (single-frame writers, idle batching
+        # ones, late ones) and turns waiting out an interval (batching writers that just flushed; one interval for
+        # all, so nearly in due order). The first never waits behind the second's head until that is due.
         self._due_now: deque[_Turn] = deque()
         self._after_interval: deque[_Turn] = deque()
+        self._admissions: deque[_Turn] = deque()  # and new connections waiting to start, in arrival order
+        self._admitted = 0
         self._queued = itertools.count()
         self._wake_pacer = trio.Event()
 
@@ -55,13 +71,15 @@ class FlushPacer:
         if self.interval <= 0:
             return
         self._running = True
-        due_now, after_interval = self._due_now, self._after_interval
+        due_now, after_interval, admissions = self._due_now, self._after_interval, self._admissions
+        group, admission_floor = self.group, self.admission_floor
+        forced_admission_at = -math.inf  # when writers last filled a group and one new connection went in anyway
         try:
             while True:
                 # Up to `group` writers: among the turns at the two heads that are due, the one queued first.
                 now = trio.current_time()
                 released = 0
-                while released < self.group:
+                while released < group:
                     if (
                         after_interval
                         and after_interval[0].due <= now
@@ -72,17 +90,29 @@ class FlushPacer:
                         released += _wake(due_now.popleft())
                     else:
                         break
+                if admissions:
+                    if released < group:  # no more writers due: new connections fill the group
+                        while released < group and admissions:
+                            released += _wake(admissions.popleft())
+                    elif now - forced_admission_at >= admission_floor:  # writers filled it: one, at most
+                        while admissions:
+                            if _wake(admissions.popleft()):
+                                forced_admission_at = now
+                                break
                 if released:
                     await trio.lowlevel.checkpoint()  # the next group goes in the next scheduler pass
                 else:
-                    # Nothing due (so `due_now` is empty): sleep until the first interval ends, or a turn due
-                    # at once is queued.
+                    # Nothing due (so `due_now` is empty, and so is `admissions`, which filled the group):
+                    # sleep until the first interval ends, or a turn due at once is queued.
                     self._wake_pacer = trio.Event()
-                    with trio.move_on_at(after_interval[0].due if after_interval else math.inf):
+                    wake_at = after_interval[0].due if after_interval else math.inf
+                    if admissions:
+                        wake_at = min(wake_at, forced_admission_at + admission_floor)
+                    with trio.move_on_at(wake_at):
                         await self._wake_pacer.wait()
         finally:
             self._running = False
-            for queue in (due_now, after_interval):  # nobody waits on a pacer that no longer runs
+            for queue in (due_now, after_interval, admissions):  # nobody waits on a pacer that no longer runs
                 while queue:
                     _wake(queue.popleft())
 
@@ -116,6 +146,26 @@ class FlushPacer:
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def wait_admission(self) -> None:
+        """Return once a new connection may start its handshake: in a pass the due writers leave room in,
+        or `admission_floor` after the last one that started while they did not. At once when the pacer
+        is not running."""
+        if not self._running:
+            return
+        turn = _Turn(-math.inf, next(self._queued), trio.lowlevel.current_task())
+        self._admissions.append(turn)
+        self._wake_pacer.set()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            turn.task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        self._admitted += 1
+
+    def statistics(self) -> PacerStatistics:
+        return PacerStatistics(admitted=self._admitted)
 
 
 def _wake(turn: _Turn) -> bool:

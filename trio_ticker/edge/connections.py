@@ -3,13 +3,15 @@
 The per-connection guard (hypercorn_guard.py) admits each accepted socket here before Hypercorn reads
 a byte and releases it once Hypercorn has closed it. One place above the limit is kept so that a
 WebSocket client can still be told 1013; sockets past that, or after `stop_accepting`, are reset at once.
+An admitted socket then waits for its turn to start (`wait_admission`: the flush pacer's, handed in by
+the app) before Hypercorn reads its request, so a burst of handshakes yields to the connected clients.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import trio
@@ -27,8 +29,15 @@ class ConnectionStatistics:
 
 
 class ConnectionRegistry:
-    def __init__(self, limit: int, *, refusal_log_interval: float = REFUSAL_LOG_INTERVAL) -> None:
+    def __init__(
+        self,
+        limit: int,
+        *,
+        refusal_log_interval: float = REFUSAL_LOG_INTERVAL,
+        wait_admission: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.limit = limit
+        self._wait_admission = wait_admission  # None: every admitted socket starts at once
         self._tasks: dict[object, Callable[[], None]] = {}  # connection -> its abort, until its task ends
         self._open: set[object] = set()  # connections whose socket is not closed yet
         self._accepting = True
@@ -64,6 +73,11 @@ class ConnectionRegistry:
             self._refusal_logged_at = now
             self._refused_since_logged = 0
         return False
+
+    async def wait_admission(self) -> None:
+        """Return once an admitted socket may start: its handshake's turn among the connected clients' frames."""
+        if self._wait_admission is not None:
+            await self._wait_admission()
 
     def socket_closed(self, connection: object) -> None:
         """Its socket is closed: it no longer counts, though its task may run on a moment (idempotent)."""

@@ -95,6 +95,8 @@ def _guard_connection_task(run: Callable[[Any], Awaitable[None]]) -> Callable[[A
                 _reset(server.stream)
                 return
             try:
+                if registry is not None:
+                    await _start_in_turn(registry, server.stream)
                 await run(server)
             except* Exception as group:
                 # Hypercorn's own close already ran (its `finally`); this connection alone ends.
@@ -108,6 +110,15 @@ def _guard_connection_task(run: Callable[[Any], Awaitable[None]]) -> Callable[[A
                     registry.finished(server.stream)
 
     return guarded_run
+
+
+async def _start_in_turn(registry: Any, stream: Any) -> None:
+    """Wait for this connection's turn to start, before Hypercorn reads a byte of its request."""
+    try:
+        await registry.wait_admission()
+    except BaseException:
+        _reset(stream)  # cancelled (an abort, a shutdown) before Hypercorn held it: nobody else closes it
+        raise
 
 
 def _close_without_racing_a_send(close: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
