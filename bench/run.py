@@ -98,6 +98,19 @@ STANDARD_CASES = [
         resume_plain=True,
         duration=30,
     ),
+    # The same three at 5 ticks/s, where the server has room to spare (about 60 % of a core while they stay).
+    Case("ticker recovery 500 +500 staying 5/s", "ticker", 500, 5, resume=500, duration=30),
+    Case("ticker recovery 500 +500 reconnecting 5/s", "ticker", 500, 5, resume=500, resume_every=5.0, duration=30),
+    Case(
+        "ticker recovery 500 +500 reconnecting plain 5/s",
+        "ticker",
+        500,
+        5,
+        resume=500,
+        resume_every=5.0,
+        resume_plain=True,
+        duration=30,
+    ),
     # Both again with every client offering permessage-deflate, as browsers do (Hypercorn always accepts it).
     Case("ticker recovery 500 +500 staying deflate", "ticker", 500, 20, resume=500, deflate=True, duration=30),
     Case(
