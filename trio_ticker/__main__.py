@@ -19,10 +19,10 @@ from hypercorn.config import Sockets
 
 from .app import assemble
 from .edge.hypercorn_server import hypercorn_config, serve
-from .logs import configure_logging
+from .process.logs import configure_logging
+from .process.workers import MAX_WORKERS, run_worker, run_workers
 from .protocol.errors import CloseCode
 from .settings import ConfigError, Settings, load_settings
-from .workers import MAX_WORKERS, run_worker, run_workers
 
 log = logging.getLogger("trio_ticker.main")
 
@@ -136,7 +136,7 @@ def run_ingest(settings: Settings) -> int:
     if settings.redis_url is None:
         sys.stderr.write("trio_ticker: `ingest` publishes to Redis: set TICKER_REDIS_URL (docs/configuration.md)\n")
         return 2
-    from .ingest_service import run_ingest_process  # only scale-out deployments import coredis
+    from .process.ingest_service import run_ingest_process  # only scale-out deployments import coredis
 
     configure_logging(settings.log_level)
     trio.run(run_ingest_process, settings)

@@ -37,18 +37,18 @@ from .edge.limits import LimitCounters
 from .edge.metrics import ScrapeTimeCollector, TickerMetrics
 from .edge.web_files import WebFiles
 from .edge.websocket_endpoint import WebSocketEndpoint
-from .gc_tuning import tune_garbage_collector
 from .history.build import build_history, build_journal, build_numbering, store_opener
 from .history.frames import STORE_UNAVAILABLE, candles_body
 from .history.metrics import HistoryCollector
 from .history.query import QueryError, parse_candle_query, parse_count
 from .ingest.local import LocalIngest
-from .logs import configure_logging
 from .model import Tick
+from .process.gc_tuning import tune_garbage_collector
+from .process.logs import configure_logging
+from .process.service import IngestRoute, TickerService
 from .protocol.commands import normalize_query, normalize_symbol
 from .protocol.errors import ErrorCode, ProtocolError
 from .protocol.frames import listing_fields, snapshot_fields
-from .service import IngestRoute, TickerService
 from .settings import ConfigError, Settings, load_settings
 from .sources.build import build_supervised_sources
 from .sources.supervise import Supervisor

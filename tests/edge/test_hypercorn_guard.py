@@ -23,7 +23,7 @@ from hypercorn.trio.worker_context import WorkerContext
 
 from trio_ticker.edge import hypercorn_guard
 from trio_ticker.edge.connections import ConnectionRegistry
-from trio_ticker.logs import configure_logging
+from trio_ticker.process.logs import configure_logging
 
 UPGRADE_HEADERS = [
     (b"host", b"x"),

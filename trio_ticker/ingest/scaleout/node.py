@@ -2,7 +2,7 @@
 
 An HTTP worker runs a `TickFollower` feeding its hub, its `WorkerInterest` (the symbols its clients
 want, for the leader) and, unless TICKER_ROLE=fanout, an `IngestLeader` candidate; `python -m trio_ticker
-ingest` (trio_ticker/ingest_service.py) runs only the candidate, with the candle writer.
+ingest` (trio_ticker/process/ingest_service.py) runs only the candidate, with the candle writer.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from hypercorn.config import Sockets
 
 from tests.support.helpers import make_settings
 from tests.support.sources import MaxJitter
+from trio_ticker.process.workers import CRASH_LOOP_FAILURES, WorkerPool, WorkerStartFailed, supervise_workers
 from trio_ticker.sources.retry import RetryPolicy
-from trio_ticker.workers import CRASH_LOOP_FAILURES, WorkerPool, WorkerStartFailed, supervise_workers
 
 POLICY = RetryPolicy(initial=1.0, maximum=30.0, healthy_after=30.0)
 STARTUP = 2.0  # seconds a fake worker takes from spawn to serving
@@ -131,7 +131,7 @@ async def running_pool(count: int, **script: Container[int]) -> AsyncIterator[tu
 @contextmanager
 def captured_worker_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """The pool's log records (the trio_ticker logger does not propagate once an app configured it)."""
-    logger = logging.getLogger("trio_ticker.workers")
+    logger = logging.getLogger("trio_ticker.process.workers")
     logger.addHandler(caplog.handler)
     logger.propagate = False  # caplog's root handler would see each record a second time
     try:

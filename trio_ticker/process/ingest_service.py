@@ -12,13 +12,13 @@ import signal
 
 import trio
 
-from .history.build import build_history
-from .history.writer import FINAL_FLUSH_TIMEOUT
-from .ingest.scaleout.leader import IngestLeader
-from .ingest.scaleout.node import build_leader
-from .model import PriceUpdate, tick_from_update
-from .settings import Settings
-from .sources.build import build_supervised_sources
+from ..history.build import build_history
+from ..history.writer import FINAL_FLUSH_TIMEOUT
+from ..ingest.scaleout.leader import IngestLeader
+from ..ingest.scaleout.node import build_leader
+from ..model import PriceUpdate, tick_from_update
+from ..settings import Settings
+from ..sources.build import build_supervised_sources
 
 log = logging.getLogger("trio_ticker.ingest")
 

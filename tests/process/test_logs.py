@@ -19,7 +19,7 @@ from tests.support.helpers import FULL_PROTOCOL
 from tests.support.process import HYPERCORN, running
 from tests.support.raw_http import get_raw
 from trio_ticker.errors import redact_tokens
-from trio_ticker.logs import HYPERCORN_LOGGERS, TokenRedactingFilter, configure_logging
+from trio_ticker.process.logs import HYPERCORN_LOGGERS, TokenRedactingFilter, configure_logging
 
 TOKEN = "log-token-0123456789abcdef"
 UPGRADE = (("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="))

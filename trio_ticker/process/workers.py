@@ -24,12 +24,12 @@ import trio
 from hypercorn.config import Sockets, SocketTypeError
 from hypercorn.utils import repr_socket_addr
 
-from .edge.hypercorn_server import hypercorn_config, open_sockets
+from ..edge.hypercorn_server import hypercorn_config, open_sockets
+from ..settings import Settings
+from ..sources.retry import Backoff, Jitter, RetryPolicy
 from .logs import configure_logging
-from .settings import Settings
-from .sources.retry import Backoff, Jitter, RetryPolicy
 
-log = logging.getLogger("trio_ticker.workers")
+log = logging.getLogger(__name__)
 
 RESTART_POLICY = RetryPolicy(initial=1.0, maximum=30.0, healthy_after=30.0)
 """A worker that exits is restarted within 1 s (full jitter); while it keeps exiting within 30 s of its start the

@@ -18,13 +18,13 @@ from typing import Any, Protocol
 
 import trio
 
-from .delivery.demand import SymbolDemand, SymbolStream
-from .delivery.hub import Hub
-from .delivery.pacing import FlushPacer
-from .delivery.slow_clients import SlowClientReaper
-from .history.history import CandleHistory
-from .history.numbering import PersistedNumbering
-from .model import Ingest
+from ..delivery.demand import SymbolDemand, SymbolStream
+from ..delivery.hub import Hub
+from ..delivery.pacing import FlushPacer
+from ..delivery.slow_clients import SlowClientReaper
+from ..history.history import CandleHistory
+from ..history.numbering import PersistedNumbering
+from ..model import Ingest
 
 log = logging.getLogger(__name__)
 

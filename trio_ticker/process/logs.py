@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from .errors import redact_tokens
+from ..errors import redact_tokens
 
 FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 HYPERCORN_LOGGERS = ("hypercorn.access", "hypercorn.error")
