@@ -4,6 +4,8 @@ configured streams once a client subscribes, /price answers it while it streams,
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import orjson
 import trio
@@ -42,7 +44,10 @@ async def test_a_listed_symbol_streams_on_demand_through_the_server() -> None:
                 assert (await receive(ws))["type"] == "subscribed"
                 while (tick := orjson.loads(await ws.get_message()))["type"] != "tick":
                     pass
-                assert tick["ticker"] == "DOGEUSDT" and tick["price"] == instrument_for("DOGEUSDT").start_price
+                # The walk starts at the instrument's start price; under load that first update may be superseded by
+                # the next step while its seq block is stored (the latest waits), so it is within a step or two of it.
+                start = instrument_for("DOGEUSDT").start_price
+                assert tick["ticker"] == "DOGEUSDT" and abs(tick["price"] / start - 1) < 0.01
                 price = await client.get(f"http://{address}/price", params={"symbol": "DOGEUSDT"})
                 assert price.status_code == 200 and price.json()["symbol"] == "DOGEUSDT"
                 await send(ws, {"action": "subscribe", "symbols": ["SOLUSDT", "NVDA"], "id": 2})
@@ -76,12 +81,18 @@ async def test_a_symbol_streamed_on_demand_has_candles_over_rest_and_the_socket(
                 await read_welcome(ws)
                 await send(ws, {"action": "subscribe", "symbols": ["DOGEUSDT"], "candles": "1m", "id": 1})
                 assert (await receive(ws))["type"] == "subscribed"
-                while (frame := orjson.loads(await ws.get_message()))["type"] != "candle":
-                    pass
-                assert (frame["ticker"], frame["interval"], frame["closed"]) == ("DOGEUSDT", "1m", False)
+                first_tick: dict[str, Any] | None = None
+                candle: dict[str, Any] | None = None
+                while first_tick is None or candle is None:
+                    frame = orjson.loads(await ws.get_message())
+                    if frame["type"] == "tick" and first_tick is None:
+                        first_tick = frame
+                    elif frame["type"] == "candle" and candle is None:
+                        candle = frame
+                assert (candle["ticker"], candle["interval"], candle["closed"]) == ("DOGEUSDT", "1m", False)
                 answer = await client.get(f"http://{address}/candles", params={"symbol": "DOGEUSDT", "interval": "1m"})
                 assert answer.status_code == 200
                 first = answer.json()["candles"][0]  # its candles start with its first tick on this server
-                assert float(first["open"]) == instrument_for("DOGEUSDT").start_price
+                assert float(first["open"]) == first_tick["price"]
             unlisted = await client.get(f"http://{address}/candles", params={"symbol": "NOPEUSDT", "interval": "1m"})
             assert unlisted.status_code == 404 and unlisted.json()["code"] == "unknown_symbol"
