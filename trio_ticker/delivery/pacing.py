@@ -140,12 +140,7 @@ class FlushPacer:
             if not self._after_interval:
                 self._wake_pacer.set()  # the pacer may be asleep with nothing to wait for
             self._after_interval.append(turn)
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            turn.task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        await _wait_for_release(turn)
 
     async def wait_admission(self) -> None:
         """Return once a new connection may start its handshake: in a pass the due writers leave room in,
@@ -156,16 +151,21 @@ class FlushPacer:
         turn = _Turn(-math.inf, next(self._queued), trio.lowlevel.current_task())
         self._admissions.append(turn)
         self._wake_pacer.set()
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            turn.task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        await _wait_for_release(turn)
         self._admitted += 1
 
     def statistics(self) -> PacerStatistics:
         return PacerStatistics(admitted=self._admitted)
+
+
+async def _wait_for_release(turn: _Turn) -> None:
+    """Park the current task until the pacer wakes `turn`; a cancelled wait empties the turn for the pacer to skip."""
+
+    def abort(_: Any) -> trio.lowlevel.Abort:
+        turn.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 def _wake(turn: _Turn) -> bool:
