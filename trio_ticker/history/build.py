@@ -60,6 +60,12 @@ def build_numbering(settings: Settings) -> PersistedNumbering | None:
     return PersistedNumbering(partial(open_sqlite_numbering, settings.data_dir), settings.symbols)
 
 
+def store_retry_policy(settings: Settings) -> RetryPolicy:
+    """How the candle writer and the tick journal retry a store that failed: from 1 s up to
+    TICKER_HISTORY_RETRY_MAX_DELAY."""
+    return RetryPolicy(initial=1.0, maximum=settings.history_retry_max_delay)
+
+
 def build_journal(
     settings: Settings, numbering: PersistedNumbering | None, *, on_past: Callable[[PastTick], None]
 ) -> TickJournal | None:
@@ -75,7 +81,7 @@ def build_journal(
         window=settings.recovery_window,
         flush_interval=settings.history_flush_interval,
         pending_limit=settings.history_pending_limit,
-        policy=RetryPolicy(initial=1.0, maximum=settings.history_retry_max_delay),
+        policy=store_retry_policy(settings),
     )
 
 
@@ -138,7 +144,7 @@ def build_history(
         retention=retention,
         flush_interval=settings.history_flush_interval,
         pending_limit=settings.history_pending_limit,
-        policy=RetryPolicy(initial=1.0, maximum=settings.history_retry_max_delay),
+        policy=store_retry_policy(settings),
         writing=writing,
         preparers=preparers,
         backfilled=backfilled,
