@@ -25,6 +25,31 @@ async def serve_worker(worker: Worker, scope: trio.CancelScope, *, task_status: 
             await trio.sleep_forever()
 
 
+async def first_ticks(address: str, seen: list[int]) -> str:
+    """A client subscribes plainly and appends its first 10 seqs to `seen`, then leaves; the stream's epoch."""
+    async with open_websocket_url(f"ws://{address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+        reader = MessageReader(ws)
+        epoch: str = (await reader.welcome())["epoch"]
+        await reader.send({"action": "subscribe", "symbol": SYMBOL})
+        assert (await reader.reply())["type"] == "subscribed"
+        while len(seen) < 10:
+            seen.append((await reader.tick())["seq"])
+    return epoch
+
+
+async def resume(address: str, epoch: str, seen: list[int]) -> None:
+    """A client comes back in `epoch` with `since` = the last seq in `seen`: it must be recovered, and its next 40
+    seqs are appended to `seen`."""
+    async with open_websocket_url(f"ws://{address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
+        reader = MessageReader(ws)
+        assert (await reader.welcome())["epoch"] == epoch
+        await reader.send({"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: seen[-1]}, "epoch": epoch})
+        assert (await reader.reply())["recovered"] == {SYMBOL: True}
+        resumed_at = len(seen)
+        while len(seen) < resumed_at + 40:
+            seen.append((await reader.tick())["seq"])
+
+
 async def test_a_client_of_a_stopped_leader_recovers_on_another_worker() -> None:
     async with open_redis_server() as server, trio.open_nursery() as nursery:
         settings = scale_out_settings(server)
@@ -59,16 +84,7 @@ async def test_a_client_of_a_stopped_leader_recovers_on_another_worker() -> None
                 await trio.sleep(0.01)  # the new leader has numbered on
 
         with trio.fail_after(WAIT):
-            async with open_websocket_url(f"ws://{other.address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
-                reader = MessageReader(ws)
-                assert (await reader.welcome())["epoch"] == epoch  # the same stream on every worker
-                await reader.send(
-                    {"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: seen[-1]}, "epoch": epoch}
-                )
-                assert (await reader.reply())["recovered"] == {SYMBOL: True}
-                resumed_at = len(seen)
-                while len(seen) < resumed_at + 40:
-                    seen.append((await reader.tick())["seq"])
+            await resume(other.address, epoch, seen)  # the same stream, under the same epoch, on every worker
         nursery.cancel_scope.cancel()
     assert seen == list(range(seen[0], seen[0] + len(seen)))  # every seq once, in order, across the handover
 
@@ -86,29 +102,14 @@ async def test_a_worker_started_later_recovers_a_client_from_the_ticks_in_the_re
 
         seen: list[int] = []
         with trio.fail_after(WAIT):
-            async with open_websocket_url(f"ws://{first.address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
-                reader = MessageReader(ws)
-                epoch = (await reader.welcome())["epoch"]
-                await reader.send({"action": "subscribe", "symbol": SYMBOL})
-                assert (await reader.reply())["type"] == "subscribed"
-                while len(seen) < 10:
-                    seen.append((await reader.tick())["seq"])
+            epoch = await first_ticks(first.address, seen)
             while (tick := first.assembly.hub.latest(SYMBOL)) is None or tick.seq < seen[-1] + 20:
                 await trio.sleep(0.01)  # published while the client is away, before the second worker exists
 
         second = Worker(settings)
         await nursery.start(serve_worker, second, trio.CancelScope())
         with trio.fail_after(WAIT):
-            async with open_websocket_url(f"ws://{second.address}/ws?batch=1", subprotocols=FULL_PROTOCOL) as ws:
-                reader = MessageReader(ws)
-                assert (await reader.welcome())["epoch"] == epoch
-                await reader.send(
-                    {"action": "subscribe", "symbol": SYMBOL, "since": {SYMBOL: seen[-1]}, "epoch": epoch}
-                )
-                assert (await reader.reply())["recovered"] == {SYMBOL: True}
-                resumed_at = len(seen)
-                while len(seen) < resumed_at + 40:
-                    seen.append((await reader.tick())["seq"])
+            await resume(second.address, epoch, seen)
         assert not second.leading  # every tick it gave came through Redis from the first worker
         nursery.cancel_scope.cancel()
     assert seen == list(range(seen[0], seen[0] + len(seen)))  # every seq once, in order: the missed ones, then live
